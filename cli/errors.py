@@ -1,0 +1,104 @@
+"""Exit codes and the one boundary where library errors become messages on stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import IntEnum
+
+import typer
+
+from convcalc.errors import (
+    ConvCalcError,
+    FileProblemError,
+    MismatchError,
+    ResourceError,
+    ShapeError,
+    SpecError,
+)
+
+
+class ExitCode(IntEnum):
+    """Stable exit codes; shell scripts in CI rely on them (documented in the README)."""
+
+    OK = 0
+    INVALID_INPUT = 1  # the stack file or an option value is wrong, or PyTorch would refuse a layer
+    USAGE = 2  # unknown command or option, missing argument (Typer's own code)
+    DIAGNOSTICS = 3  # diagnostics at or above --fail-on were found
+    MISMATCH = 4  # `run`: a layer's actual shape differs from the predicted one
+    RESOURCE = 5  # `run`: the estimated memory exceeds --max-memory
+    INTERNAL = 70  # a bug in convcalc (EX_SOFTWARE); set CONVCALC_TRACEBACK=1 to see it
+
+
+_KIND = {
+    FileProblemError: "file",
+    SpecError: "invalid-stack",
+    ShapeError: "invalid-shape",
+    MismatchError: "shape-mismatch",
+    ResourceError: "resource",
+}
+
+
+def exit_code_for(exc: ConvCalcError) -> ExitCode:
+    if isinstance(exc, MismatchError):
+        return ExitCode.MISMATCH
+    if isinstance(exc, ResourceError):
+        return ExitCode.RESOURCE
+    return ExitCode.INVALID_INPUT
+
+
+def _kind(exc: ConvCalcError) -> str:
+    for cls, kind in _KIND.items():
+        if isinstance(exc, cls):
+            return kind
+    return "error"
+
+
+@contextmanager
+def user_errors(json_errors: bool = False) -> Iterator[None]:
+    """Turn ConvCalcError into one stderr line per problem and its exit code; bugs into exit 70.
+
+    With `json_errors`, stderr gets one JSON object instead, so scripts can parse failures too.
+    """
+    try:
+        yield
+    except ConvCalcError as exc:
+        code = exit_code_for(exc)
+        if json_errors:
+            payload = {
+                "convcalc_schema": 1,
+                "error": {
+                    "kind": _kind(exc),
+                    "exit_code": int(code),
+                    "problems": [
+                        {
+                            "file": p.file,
+                            "line": p.line,
+                            "column": p.column,
+                            "layer": p.layer,
+                            "field": p.field,
+                            "message": p.message,
+                        }
+                        for p in exc.problems
+                    ],
+                },
+            }
+            print(json.dumps(payload, indent=2), file=sys.stderr)
+        else:
+            for problem in exc.problems:
+                print(f"error: {problem}", file=sys.stderr)
+        raise typer.Exit(int(code)) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("CONVCALC_TRACEBACK"):
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in convcalc. Run again with CONVCALC_TRACEBACK=1 to see the traceback and report it.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(int(ExitCode.INTERNAL)) from None

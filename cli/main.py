@@ -1,0 +1,97 @@
+"""The `convcalc` command: each command parses options, calls one library function and renders.
+
+Heavy modules (yaml, rich tables, numpy) are imported inside the commands that need them so
+that start-up stays fast; numpy is never imported by the arithmetic commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from cli.errors import ExitCode, user_errors
+from cli.options import FailOn, FailOnOpt, FormatOpt, InputOpt, OutputFormat
+
+app = typer.Typer(
+    name="convcalc",
+    help=(
+        "Convolution arithmetic: PyTorch-exact output sizes, receptive fields, jumps and checkerboard "
+        "diagnostics for layer stacks.\n\n"
+        "Exit codes: 0 ok, 1 invalid input, 2 usage, 3 diagnostics at or above --fail-on, "
+        "4 shape mismatch (run), 5 over the memory limit (run), 70 internal error."
+    ),
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+StackArg = Annotated[
+    str,
+    typer.Argument(help="A layer-stack YAML file (see the README for the format), or - for standard input."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from convcalc import __version__
+
+        print(f"convcalc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Convolution arithmetic for layer stacks."""
+
+
+def fail_if(report_worst: object, fail_on: FailOn) -> None:
+    """Exit 3 when the worst diagnostic reaches the --fail-on level."""
+    from convcalc.diagnostics import Severity
+
+    if fail_on is FailOn.NEVER or report_worst is None:
+        return
+    assert isinstance(report_worst, Severity)
+    if report_worst.rank >= Severity(fail_on.value).rank:
+        raise typer.Exit(int(ExitCode.DIAGNOSTICS))
+
+
+@app.command()
+def rf(
+    stack: StackArg,
+    input_shape: InputOpt = None,
+    output_format: FormatOpt = OutputFormat.TABLE,
+    fail_on: FailOnOpt = FailOn.ERROR,
+) -> None:
+    """Per layer: output shape, effective kernel, stride, jump, receptive field, centre/padding, params, MACs."""
+    with user_errors(json_errors=output_format is OutputFormat.JSON):
+        from cli import render
+        from convcalc.analysis import analyze
+        from convcalc.loader import load_stack, parse_input_shape, parse_stack
+
+        override = parse_input_shape(input_shape) if input_shape is not None else None
+        if stack == "-":
+            spec = parse_stack(sys.stdin.read(), "<stdin>", override)
+        else:
+            spec = load_stack(stack, override)
+        report = analyze(spec)
+        if output_format is OutputFormat.JSON:
+            print(render.dumps(render.report_json(report)))
+        elif output_format is OutputFormat.CSV:
+            sys.stdout.write(render.report_csv(report))
+        elif output_format is OutputFormat.MARKDOWN:
+            sys.stdout.write(render.report_markdown(report))
+        else:
+            render.print_table(report, render.make_console())
+    fail_if(report.worst_severity(), fail_on)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="convcalc")

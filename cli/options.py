@@ -1,0 +1,45 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    MARKDOWN = "markdown"
+
+
+class FailOn(StrEnum):
+    NEVER = "never"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+FormatOpt = Annotated[
+    OutputFormat,
+    typer.Option("--format", "-f", help="Output format: a Rich table, JSON, CSV or Markdown.", case_sensitive=False),
+]
+InputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--input",
+        "-i",
+        help="Override the stack's input shape: channels then spatial sizes, e.g. 3x512x512 (? = unknown).",
+        metavar="CxHxW",
+    ),
+]
+FailOnOpt = Annotated[
+    FailOn,
+    typer.Option(
+        "--fail-on",
+        help="Exit with code 3 when a diagnostic of this severity or worse is found.",
+        case_sensitive=False,
+    ),
+]

@@ -1,0 +1,661 @@
+"""Analyse a layer stack: every layer's output shape, receptive field, parameters, MACs and diagnostics.
+
+Conventions (stated once, used everywhere):
+- shapes exclude the batch axis; sizes exactly as PyTorch 2.x computes them;
+- receptive fields are per axis of the stack input, in input pixels (see `receptive`);
+- params count weights and biases (batchnorm: its affine weight and bias, 2·C);
+- MACs are multiply-accumulates at batch 1: conv ∏out·C_out·(C_in/g)·∏k, transposed conv counted
+  on the input it reads ∏in·C_in·(C_out/g)·∏k, linear in·out; a bias adds one MAC per output
+  element (C_out·∏out). Other layers count 0 (pooling, activations, resampling are not MACs;
+  batchnorm folds into the conv before it). This is ptflops' convention for convolutions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from convcalc import arithmetic
+from convcalc.diagnostics import Diagnostic
+from convcalc.errors import Problem, ShapeError
+from convcalc.receptive import GLOBAL, IDENTITY, AxisMap, Resample, Step, Transposed, Window, compose, merge
+from convcalc.report import AxisField, LayerReport, Shape, StackReport
+from convcalc.spec import INPUT_NAME, SHAPE_PRESERVING, LayerSpec, StackSpec
+
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+class _LayerProblem(Exception):
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class _Node:
+    shape: Shape
+    maps: tuple[AxisMap | None, ...]  # one per axis of the stack input
+
+
+def _prod(values: tuple[int | None, ...]) -> int | None:
+    if any(v is None for v in values):
+        return None
+    return math.prod(v for v in values if v is not None)
+
+
+def _fmt_frac(x: Fraction) -> str:
+    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
+def _axis_label(rank: int, axis: int) -> str:
+    return AXIS_NAMES.get(rank, tuple(str(i) for i in range(rank)))[axis]
+
+
+class _LayerAnalysis:
+    """The analysis of one layer: fills shape, steps, numbers and diagnostics from its spec and inputs."""
+
+    def __init__(self, layer: LayerSpec, inputs: list[_Node], input_spec: Shape) -> None:
+        self.layer = layer
+        self.inputs = inputs
+        self.stack_input = input_spec
+        self.diagnostics: list[Diagnostic] = []
+        self.kernel: tuple[int, ...] | None = None
+        self.effective_kernel: tuple[int, ...] | None = None
+        self.stride: tuple[int, ...] | None = None
+        self.padding: tuple[tuple[int, int] | None, ...] | None = None
+        self.params: int | None = 0
+        self.macs: int | None = 0
+
+    # -- helpers -----------------------------------------------------------------------------
+    @property
+    def source(self) -> _Node:
+        return self.inputs[0]
+
+    @property
+    def rank(self) -> int:
+        return len(self.source.shape.spatial)
+
+    def diag(self, code: str, message: str, **data: object) -> None:
+        self.diagnostics.append(Diagnostic(code, self.layer.name, message, dict(data)))
+
+    def need_spatial(self) -> None:
+        if self.rank == 0:
+            raise _LayerProblem(
+                "op",
+                f"{self.layer.op} needs spatial axes, but its input was flattened to "
+                f"{self.source.shape.channels} features",
+            )
+
+    def label(self, axis: int) -> str:
+        return _axis_label(self.rank, axis)
+
+    def mapped(self, steps: list[Step | None], known: list[bool] | None = None) -> tuple[AxisMap | None, ...]:
+        """Compose each axis's step onto the input maps (None step = identity on that axis)."""
+        out: list[AxisMap | None] = []
+        for axis, (inner, step) in enumerate(zip(self.source.maps, steps, strict=True)):
+            if inner is None:
+                out.append(None)
+            elif step is None:
+                out.append(inner)
+            else:
+                out.append(compose(inner, step, known[axis] if known else True))
+        return tuple(out)
+
+    # -- ops -------------------------------------------------------------------------------------
+    def run(self) -> _Node:
+        op = self.layer.op
+        if op in ("conv", "maxpool", "avgpool"):
+            return self.windowed()
+        if op == "deconv":
+            return self.deconv()
+        if op in ("adaptive_avgpool", "adaptive_maxpool"):
+            return self.adaptive()
+        if op == "upsample":
+            return self.upsample()
+        if op in ("pixel_shuffle", "pixel_unshuffle"):
+            return self.pixel()
+        if op == "pad":
+            return self.pad()
+        if op in ("add", "mul", "concat"):
+            return self.merge()
+        if op == "flatten":
+            return self.flatten()
+        if op == "linear":
+            return self.linear()
+        if op in SHAPE_PRESERVING:
+            if op == "batchnorm":
+                channels = self.source.shape.channels
+                self.params = None if channels is None else 2 * channels
+            return self.source
+        raise AssertionError(f"op {op!r} has no analysis")  # the loader only lets known ops through
+
+    def windowed(self) -> _Node:
+        """conv, maxpool, avgpool: a window sliding with a stride over (padded) input."""
+        self.need_spatial()
+        layer = self.layer
+        is_conv = layer.op == "conv"
+        sizes = self.source.shape.spatial
+        out_sizes: list[int | None] = []
+        steps: list[Step | None] = []
+        known: list[bool] = []
+        pads: list[tuple[int, int] | None] = []
+        k_effs = tuple(arithmetic.effective_kernel(k, d) for k, d in zip(layer.kernel, layer.dilation, strict=True))
+        port: list[tuple[int, int] | None] = []
+        unread: list[str] = []
+        for axis, size in enumerate(sizes):
+            k, s, d, k_eff = layer.kernel[axis], layer.stride[axis], layer.dilation[axis], k_effs[axis]
+            before: int | None
+            after: int | None
+            if layer.padding == "valid":
+                before, after = 0, 0
+            elif layer.padding == "same":
+                if size is not None:
+                    before, after = arithmetic.same_padding(size, k, s, d)
+                else:
+                    before, after = arithmetic.same_padding_before(None, k, s, d), None
+                port.append((before, after) if before is not None and after is not None else None)
+            else:
+                before, after = layer.padding[axis]
+            pads.append((before, after) if before is not None and after is not None else None)
+            known.append(before is not None)
+            steps.append(Window(s, before if before is not None else 0, k, d))
+            if size is None:
+                out_sizes.append(None)
+                continue
+            assert before is not None and after is not None
+            try:
+                if is_conv:
+                    out = arithmetic.conv_output_size(size, k, s, before, after, d)
+                else:
+                    native = not isinstance(layer.padding, str) and all(b == a for b, a in layer.padding)
+                    out = arithmetic.pool_output_size(size, k, s, before, after, d, layer.ceil_mode, native)
+            except ValueError as exc:
+                raise _LayerProblem("padding" if "padding" in str(exc) else "kernel", f"{self.label(axis)}: {exc}")
+            if is_conv and layer.padding_mode in ("reflect", "circular"):
+                limit_ok = (max(before, after) < size) if layer.padding_mode == "reflect" else max(before, after) <= size
+                if not limit_ok:
+                    rule = "smaller than" if layer.padding_mode == "reflect" else "at most"
+                    raise _LayerProblem(
+                        "padding",
+                        f"{self.label(axis)}: {layer.padding_mode} padding {max(before, after)} must be {rule} "
+                        f"the input size {size} (PyTorch refuses it)",
+                    )
+            if not is_conv and layer.ceil_mode and arithmetic.ceil_mode_dropped_window(size, k, s, before, after, d):
+                self.diag(
+                    "ceil-mode-dropped",
+                    f"{self.label(axis)}: ceil_mode dropped the last window: it would start at "
+                    f"{out * s - before} in the right padding (input {size}); output {out}",
+                    axis=self.label(axis),
+                    output=out,
+                )
+            gaps = arithmetic.overlap_counts(k, s, d).count(0)
+            leftover = (size + before + after - k_eff) % s
+            if gaps:
+                unread.append(f"{self.label(axis)}: reads only {s - gaps} of every {s} input pixels")
+            elif not layer.ceil_mode and leftover - after > 0:
+                n = leftover - after
+                unread.append(f"{self.label(axis)}: the last {n} of {size} input pixel{'s' if n > 1 else ''} unread")
+            out_sizes.append(out)
+        if unread:
+            self.diag(
+                "unused-input",
+                f"no window reads some input pixels ({'; '.join(unread)}): kernel {'×'.join(map(str, k_effs))}, "
+                f"stride {'×'.join(map(str, layer.stride))}",
+                axes=unread,
+            )
+        if layer.padding == "same":
+            self.same_notes(port, known)
+        self.kernel, self.effective_kernel, self.stride, self.padding = layer.kernel, k_effs, layer.stride, tuple(pads)
+        channels = self.source.shape.channels
+        out_channels = channels
+        if is_conv:
+            out_channels = self.conv_channels(channels, transposed=False)
+        shape = Shape(out_channels, tuple(out_sizes))
+        return _Node(shape, self.mapped(steps, known))
+
+    def same_notes(self, port: list[tuple[int, int] | None], known: list[bool]) -> None:
+        layer = self.layer
+        if any(s > 1 for s in layer.stride):
+            if all(p is not None for p in port):
+                # F.pad takes the last axis first.
+                pairs = [p for p in reversed(port) if p is not None]
+                flat = ", ".join(f"{b}, {a}" for b, a in pairs)
+                self.diag(
+                    "same-strided",
+                    f"padding 'same' with stride {'×'.join(map(str, layer.stride))}: PyTorch refuses it; "
+                    f"a port pads explicitly: F.pad(x, ({flat})) then padding=0",
+                    padding=[list(p) for p in port if p is not None],
+                )
+            else:
+                self.diag(
+                    "same-strided",
+                    f"padding 'same' with stride {'×'.join(map(str, layer.stride))}: PyTorch refuses it; the "
+                    "explicit padding a port needs depends on the input size (give --input)",
+                )
+        else:
+            odd = [
+                self.label(axis)
+                for axis, (k, d) in enumerate(zip(layer.kernel, layer.dilation, strict=True))
+                if (d * (k - 1)) % 2
+            ]
+            if odd:
+                self.diag(
+                    "same-asymmetric",
+                    f"padding 'same' on {', '.join(odd)}: the total d(k−1) is odd, so the extra pixel goes after "
+                    "(PyTorch does the same and copies the input to do it)",
+                    axes=odd,
+                )
+        if not all(known):
+            self.diag(
+                "padding-unknown",
+                "the left padding of 'same' with this stride depends on the input size; give --input to know "
+                "the effective padding and centre",
+            )
+
+    def conv_channels(self, channels: int | None, transposed: bool) -> int | None:
+        layer = self.layer
+        out = layer.out if layer.out is not None else channels
+        g = layer.groups
+        if channels is not None and channels % g:
+            raise _LayerProblem("groups", f"input channels {channels} must be divisible by groups {g}")
+        if out is not None and out % g:
+            raise _LayerProblem("groups", f"output channels {out} must be divisible by groups {g}")
+        k = math.prod(layer.kernel)
+        bias = out if layer.bias and out is not None else 0
+        if channels is None or out is None:
+            self.params = self.macs = None
+            return out
+        self.params = (channels * (out // g) if transposed else out * (channels // g)) * k + bias
+        return out
+
+    def finish_macs(self, in_sizes: tuple[int | None, ...], out_shape: Shape, transposed: bool) -> None:
+        layer = self.layer
+        cin, cout = self.source.shape.channels, out_shape.channels
+        n_in, n_out = _prod(in_sizes), _prod(out_shape.spatial)
+        if cin is None or cout is None or n_in is None or n_out is None:
+            self.macs = None
+            return
+        k = math.prod(layer.kernel)
+        g = layer.groups
+        weights = n_in * cin * (cout // g) * k if transposed else n_out * cout * (cin // g) * k
+        self.macs = weights + (cout * n_out if layer.bias else 0)
+
+    def deconv(self) -> _Node:
+        self.need_spatial()
+        layer = self.layer
+        sizes = self.source.shape.spatial
+        assert not isinstance(layer.padding, str), "the loader refuses same/valid for deconv"
+        out_sizes: list[int | None] = []
+        steps: list[Step | None] = []
+        ratios: list[Fraction] = []
+        holes: list[str] = []
+        counts_all: list[list[int]] = []
+        for axis, size in enumerate(sizes):
+            k, s, d = layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
+            p, op = layer.padding[axis][0], layer.output_padding[axis]
+            if not (op < s or op < d):
+                raise _LayerProblem(
+                    "output_padding",
+                    f"{self.label(axis)}: output_padding {op} must be smaller than either stride {s} or "
+                    f"dilation {d} (PyTorch refuses it)",
+                )
+            if size is None:
+                out_sizes.append(None)
+            else:
+                try:
+                    out_sizes.append(arithmetic.deconv_output_size(size, k, s, p, op, d))
+                except ValueError as exc:
+                    raise _LayerProblem("padding", f"{self.label(axis)}: {exc}")
+            steps.append(Transposed(k, s, d, p))
+            counts = arithmetic.overlap_counts(k, s, d)
+            counts_all.append(counts)
+            if min(counts) == 0:
+                holes.append(self.label(axis))
+            ratios.append(Fraction(max(counts), min(counts)) if min(counts) else Fraction(0))
+        if holes:
+            detail = "; ".join(
+                f"{self.label(a)}: taps per phase {counts_all[a]}" for a in range(self.rank) if min(counts_all[a]) == 0
+            )
+            self.diag(
+                "holes",
+                f"some outputs receive no input ({detail}): kernel < stride or dilation sharing a factor with "
+                "the stride; those outputs are only the bias",
+                axes=holes,
+                counts=counts_all,
+            )
+        elif any(r != 1 for r in ratios):
+            total = math.prod(ratios)
+            per_axis = ", ".join(
+                f"{self.label(a)} {'/'.join(map(str, counts_all[a]))}" for a in range(self.rank) if ratios[a] != 1
+            )
+            self.diag(
+                "checkerboard",
+                f"uneven overlap: taps per output phase {per_axis}; max/min ratio {_fmt_frac(total)}"
+                f"{f' in {self.rank}-D' if self.rank > 1 else ''}. Fix: a kernel divisible by the stride "
+                f"(e.g. {2 * max(layer.stride)} for stride {max(layer.stride)}), or resize then conv",
+                ratio=_fmt_frac(total),
+                ratios=[_fmt_frac(r) for r in ratios],
+                counts=counts_all,
+            )
+        effs = tuple(arithmetic.effective_kernel(k, d) for k, d in zip(layer.kernel, layer.dilation, strict=True))
+        self.kernel, self.effective_kernel, self.stride = layer.kernel, effs, layer.stride
+        self.padding = tuple(layer.padding)
+        out_channels = self.conv_channels(self.source.shape.channels, transposed=True)
+        return _Node(Shape(out_channels, tuple(out_sizes)), self.mapped(steps))
+
+    def adaptive(self) -> _Node:
+        self.need_spatial()
+        sizes = self.source.shape.spatial
+        out_sizes: list[int | None] = []
+        maps: list[AxisMap | None] = []
+        for axis, (size, want) in enumerate(zip(sizes, self.layer.size, strict=True)):
+            inner = self.source.maps[axis]
+            if want is None:
+                out_sizes.append(size)
+                maps.append(inner)
+                continue
+            out_sizes.append(want)
+            if inner is None:
+                maps.append(None)
+            elif size is not None:
+                maps.append(compose(inner, Resample(Fraction(size, want), "bins")))
+            else:
+                maps.append(GLOBAL if want == 1 else None)
+        return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), tuple(maps))
+
+    def upsample(self) -> _Node:
+        self.need_spatial()
+        layer = self.layer
+        sizes = self.source.shape.spatial
+        out_sizes: list[int | None] = []
+        steps: list[Step | None] = []
+        unknown: list[int] = []
+        linear = layer.mode == "linear"
+        align = bool(layer.align_corners)
+        for axis, size in enumerate(sizes):
+            scale = layer.scale[axis] if layer.scale else None
+            out: int | None
+            if scale is not None:
+                out = None
+                if size is not None:
+                    try:
+                        out = arithmetic.interpolate_output_size(size, scale)
+                    except ValueError as exc:
+                        raise _LayerProblem("scale", f"{self.label(axis)}: {exc}")
+                    exact = Fraction(repr(scale)) * size
+                    if exact.denominator == 1 and out < exact:
+                        self.diag(
+                            "scale-rounding",
+                            f"{self.label(axis)}: {size} × {scale} is {int(exact)} exactly, but in floating point "
+                            f"PyTorch computes {size * scale!r} and floors it to {out}",
+                            axis=self.label(axis),
+                        )
+            else:
+                out = layer.size[axis]
+            out_sizes.append(out)
+            ratio = arithmetic.interpolation_ratio(size, out, scale, align and linear)
+            if ratio is None:
+                unknown.append(axis)
+                steps.append(None)
+                continue
+            kind = ("linear_ac" if align else "linear") if linear else "nearest"
+            steps.append(Resample(ratio, kind))
+        maps = list(self.mapped(steps))
+        for axis in unknown:
+            maps[axis] = None
+        return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), tuple(maps))
+
+    def pixel(self) -> _Node:
+        self.need_spatial()
+        r = self.layer.factor
+        channels = self.source.shape.channels
+        sizes = self.source.shape.spatial
+        if self.layer.op == "pixel_shuffle":
+            if channels is not None and channels % (r * r):
+                raise _LayerProblem(
+                    "factor", f"input channels {channels} must be divisible by factor² = {r * r} (PyTorch refuses it)"
+                )
+            shape = Shape(
+                None if channels is None else channels // (r * r),
+                tuple(None if s is None else s * r for s in sizes),
+            )
+            return _Node(shape, self.mapped([Resample(Fraction(1, r), "nearest")] * self.rank))
+        for axis, size in enumerate(sizes):
+            if size is not None and size % r:
+                raise _LayerProblem(
+                    "factor", f"{self.label(axis)}: size {size} must be divisible by factor {r} (PyTorch refuses it)"
+                )
+        shape = Shape(
+            None if channels is None else channels * r * r,
+            tuple(None if s is None else s // r for s in sizes),
+        )
+        return _Node(shape, self.mapped([Window(r, 0, r)] * self.rank))
+
+    def pad(self) -> _Node:
+        self.need_spatial()
+        layer = self.layer
+        assert not isinstance(layer.padding, str)
+        out_sizes: list[int | None] = []
+        for axis, size in enumerate(self.source.shape.spatial):
+            before, after = layer.padding[axis]
+            if size is None:
+                out_sizes.append(None)
+                continue
+            if layer.mode == "reflect" and max(before, after) >= size:
+                raise _LayerProblem(
+                    "padding",
+                    f"{self.label(axis)}: reflect padding {max(before, after)} must be smaller than the input "
+                    f"size {size} (PyTorch refuses it)",
+                )
+            if layer.mode == "circular" and max(before, after) > size:
+                raise _LayerProblem(
+                    "padding",
+                    f"{self.label(axis)}: circular padding {max(before, after)} must be at most the input size "
+                    f"{size} (it would wrap around more than once)",
+                )
+            out = size + before + after
+            if out < 1:
+                raise _LayerProblem("padding", f"{self.label(axis)}: cropping {-before - after} leaves {out} of {size}")
+            out_sizes.append(out)
+        self.padding = tuple(layer.padding)
+        steps: list[Step | None] = [Window(1, b, 1) for b, _ in layer.padding]
+        return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), self.mapped(steps))
+
+    def merge(self) -> _Node:
+        layer = self.layer
+        shapes = [n.shape for n in self.inputs]
+        ranks = {len(s.spatial) for s in shapes}
+        if len(ranks) > 1:
+            raise _LayerProblem("from", f"inputs differ in rank: {self.describe_inputs()}")
+        rank = ranks.pop()
+        out_spatial: list[int | None] = []
+        broadcast: list[set[int]] = [set() for _ in range(rank)]
+        for axis in range(rank):
+            sizes = [s.spatial[axis] for s in shapes]
+            known = {s for s in sizes if s is not None}
+            if layer.op == "concat":
+                if len(known) > 1:
+                    raise _LayerProblem(
+                        "from",
+                        f"concat needs equal spatial sizes, but {_axis_label(rank, axis)} differs: "
+                        f"{self.describe_inputs()}",
+                    )
+                out_spatial.append(known.pop() if known else None)
+                continue
+            # add/mul broadcast like PyTorch: sizes equal, or 1.
+            big = known - {1}
+            if len(big) > 1:
+                raise _LayerProblem(
+                    "from",
+                    f"{layer.op} needs equal sizes (or 1, broadcast), but {_axis_label(rank, axis)} differs: "
+                    f"{self.describe_inputs()}",
+                )
+            size = big.pop() if big else (1 if known else None)
+            out_spatial.append(size)
+            if size is not None and size > 1:
+                broadcast[axis] = {i for i, s in enumerate(sizes) if s == 1}
+        channels = [s.channels for s in shapes]
+        out_channels: int | None
+        if layer.op == "concat":
+            out_channels = None if None in channels else sum(c for c in channels if c is not None)
+        else:
+            cs = {c for c in channels if c is not None}
+            if len(cs - {1}) > 1:
+                raise _LayerProblem("from", f"{layer.op} needs equal channels (or 1): {self.describe_inputs()}")
+            big_c = cs - {1}
+            out_channels = big_c.pop() if big_c else (1 if cs else None)
+        maps: list[AxisMap | None] = []
+        for axis in range(len(self.stack_input.spatial)):
+            branch_maps = [
+                GLOBAL if (axis < rank and i in broadcast[axis]) else n.maps[axis] for i, n in enumerate(self.inputs)
+            ]
+            if any(m is None for m in branch_maps):
+                maps.append(None)
+                continue
+            known_maps = [m for m in branch_maps if m is not None]
+            self.check_alignment(axis, known_maps)
+            maps.append(merge(known_maps))
+        return _Node(Shape(out_channels, tuple(out_spatial)), tuple(maps))
+
+    def describe_inputs(self) -> str:
+        return ", ".join(
+            f"{name} {_fmt_shape(node.shape)}" for name, node in zip(self.layer.inputs, self.inputs, strict=True)
+        )
+
+    def check_alignment(self, axis: int, maps: list[AxisMap]) -> None:
+        local = [(name, m) for name, m in zip(self.layer.inputs, maps, strict=True) if not m.is_global]
+        if len(local) < 2 or not all(m.offset_known for _, m in local):
+            return
+        first_name, first = local[0]
+        label = _axis_label(len(self.stack_input.spatial), axis)
+        for name, other in local[1:]:
+            if other.jump != first.jump:
+                what = "jump"
+            elif other.centre != first.centre:
+                what = "centre"
+            else:
+                continue
+            assert first.centre is not None and other.centre is not None
+            self.diag(
+                "misaligned-merge",
+                f"{label}: branches disagree in {what}: {first_name} has jump {_fmt_frac(first.jump)}, centre "
+                f"{_fmt_frac(first.centre)}; {name} has jump {_fmt_frac(other.jump)}, centre "
+                f"{_fmt_frac(other.centre)}",
+                axis=label,
+                branches=[first_name, name],
+                jumps=[_fmt_frac(first.jump), _fmt_frac(other.jump)],
+                centres=[_fmt_frac(first.centre), _fmt_frac(other.centre)],
+            )
+
+    def flatten(self) -> _Node:
+        shape = self.source.shape
+        features = None if shape.channels is None else _prod((shape.channels, *shape.spatial))
+        return _Node(Shape(features, ()), tuple(GLOBAL for _ in self.source.maps))
+
+    def linear(self) -> _Node:
+        layer = self.layer
+        if self.rank:
+            raise _LayerProblem(
+                "op",
+                f"linear acts on flattened features, but its input {_fmt_shape(self.source.shape)} has spatial "
+                "axes; add a layer `op: flatten` before it",
+            )
+        features = self.source.shape.channels
+        out = layer.out
+        assert out is not None, "the loader requires out for linear"
+        if features is None:
+            self.params = self.macs = None
+        else:
+            self.params = self.macs = features * out + (out if layer.bias else 0)
+        return _Node(Shape(out, ()), tuple(GLOBAL for _ in self.source.maps))
+
+
+def _fmt_shape(shape: Shape) -> str:
+    dims = [shape.channels, *shape.spatial]
+    return "×".join("?" if d is None else str(d) for d in dims)
+
+
+def _axis_field(m: AxisMap | None, size: int | None) -> AxisField:
+    if m is None:
+        return AxisField(None, None, None, None, None)
+    if m.is_global:
+        return AxisField(size, size, None, Fraction(0), None if size is None else Fraction(size - 1, 2), True)
+    return AxisField(m.rf_max, m.rf_min, m.jump, m.padding, m.centre)
+
+
+def analyze(stack: StackSpec) -> StackReport:
+    """Analyse every layer of `stack` in file order.
+
+    Raises ShapeError with one Problem per failing layer (file, line, layer, field) when PyTorch
+    would refuse a layer on this input; layers fed by a failing layer are not analysed further.
+    """
+    stack_input = Shape(stack.input.channels, stack.input.spatial)
+    nodes: dict[str, _Node | None] = {INPUT_NAME: _Node(stack_input, tuple(IDENTITY for _ in stack.input.spatial))}
+    reports: list[LayerReport] = []
+    problems: list[Problem] = []
+    reported_exceeds: set[int] = set()
+    reported_unknown = False
+    for layer in stack.layers:
+        inputs = [nodes[name] for name in layer.inputs]
+        if any(node is None for node in inputs):
+            nodes[layer.name] = None
+            continue
+        work = _LayerAnalysis(layer, [n for n in inputs if n is not None], stack_input)
+        try:
+            node = work.run()
+            if layer.op == "conv":
+                work.finish_macs(work.source.shape.spatial, node.shape, transposed=False)
+            elif layer.op == "deconv":
+                work.finish_macs(work.source.shape.spatial, node.shape, transposed=True)
+        except _LayerProblem as exc:
+            where = layer.where(exc.field)
+            problems.append(Problem(exc.message, where.file, where.line, where.column, layer.name, exc.field))
+            nodes[layer.name] = None
+            continue
+        fields = tuple(_axis_field(m, size) for m, size in zip(node.maps, stack.input.spatial, strict=True))
+        exceeding = [
+            (axis, f.rf, size)
+            for axis, (f, size) in enumerate(zip(fields, stack.input.spatial, strict=True))
+            if f.rf is not None and size is not None and f.rf > size and not f.is_global and axis not in reported_exceeds
+        ]
+        if exceeding:
+            reported_exceeds.update(axis for axis, _, _ in exceeding)
+            labels = [_axis_label(len(fields), axis) for axis, _, _ in exceeding]
+            detail = "; ".join(f"{label}: {rf} > {size}" for label, (_, rf, size) in zip(labels, exceeding, strict=True))
+            work.diag(
+                "rf-exceeds-input",
+                f"the receptive field exceeds the input ({detail}); units see padding beyond the borders",
+                axes=labels,
+                rf=[rf for _, rf, _ in exceeding],
+                size=[size for _, _, size in exceeding],
+            )
+        if not reported_unknown and any(f.rf is None and not f.is_global for f in fields):
+            reported_unknown = True
+            work.diag(
+                "rf-unknown",
+                "the receptive field from here on depends on the unknown input size; give --input to compute it",
+            )
+        nodes[layer.name] = node
+        reports.append(
+            LayerReport(
+                index=layer.index,
+                name=layer.name,
+                op=layer.op,
+                inputs=layer.inputs,
+                output=node.shape,
+                kernel=work.kernel,
+                effective_kernel=work.effective_kernel,
+                stride=work.stride,
+                padding=work.padding,
+                field=fields,
+                params=work.params,
+                macs=work.macs,
+                diagnostics=tuple(work.diagnostics),
+                maps=node.maps,
+            )
+        )
+    if problems:
+        raise ShapeError(problems)
+    return StackReport(stack.name, stack.file, stack_input, tuple(reports))

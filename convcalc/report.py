@@ -1,0 +1,108 @@
+"""What an analysis returns: plain, typed data for every layer and the whole stack (the CLI renders it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from convcalc.diagnostics import Diagnostic, Severity
+from convcalc.receptive import AxisMap
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A tensor shape without the batch axis: channels (features after flatten) and spatial sizes.
+
+    None marks a size that depends on an unknown input size. After flatten `spatial` is ().
+    """
+
+    channels: int | None
+    spatial: tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class AxisField:
+    """The receptive field of a layer's units along one axis of the stack input, in input pixels.
+
+    rf: the largest field over output phases; rf_min: the smallest (equal unless phase-dependent).
+    jump: input pixels between adjacent units (exact; a fraction after upsampling).
+    padding: effective padding P, how far unit 0's field starts before input pixel 0 (left/top).
+    centre: centre of unit 0; centre(i) = centre + i·jump. is_global: sees the whole input.
+    None means unknown (depends on an unknown input size).
+    """
+
+    rf: int | None
+    rf_min: int | None
+    jump: Fraction | None
+    padding: Fraction | None
+    centre: Fraction | None
+    is_global: bool = False
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One analysed layer. Per-axis tuples follow the layer's spatial axes (stride, kernel, padding)
+    or the stack input's axes (`field`)."""
+
+    index: int
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    output: Shape
+    kernel: tuple[int, ...] | None
+    effective_kernel: tuple[int, ...] | None
+    stride: tuple[int, ...] | None
+    padding: tuple[tuple[int, int] | None, ...] | None
+    field: tuple[AxisField, ...]
+    params: int | None
+    macs: int | None
+    diagnostics: tuple[Diagnostic, ...]
+    maps: tuple[AxisMap | None, ...] = field(default=(), compare=False, repr=False)
+
+    def region(self, unit: tuple[int, ...]) -> tuple[tuple[int, int] | None, ...] | None:
+        """Inclusive [lo, hi] of stack-input pixels reaching `unit` (one index per axis), per axis.
+
+        None for an axis whose field is unknown or which the unit does not reach (a hole); the
+        whole result is None for a layer without spatial axes (its units see everything).
+        Positions may lie outside the input (in the padding), as in the Distill convention.
+        """
+        if len(unit) != len(self.maps) or len(self.output.spatial) != len(self.maps):
+            return None
+        out: list[tuple[int, int] | None] = []
+        for u, m in zip(unit, self.maps, strict=True):
+            out.append(None if m is None or m.is_global else m.at(u))
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class StackReport:
+    """A whole analysed stack: the input, every layer in file order, and every diagnostic."""
+
+    name: str | None
+    file: str | None
+    input: Shape
+    layers: tuple[LayerReport, ...]
+
+    @property
+    def output(self) -> LayerReport:
+        """The last layer: the stack's output."""
+        return self.layers[-1]
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for layer in self.layers for d in layer.diagnostics)
+
+    @property
+    def total_params(self) -> int | None:
+        values = [layer.params for layer in self.layers]
+        return None if None in values else sum(v for v in values if v is not None)
+
+    @property
+    def total_macs(self) -> int | None:
+        values = [layer.macs for layer in self.layers]
+        return None if None in values else sum(v for v in values if v is not None)
+
+    def worst_severity(self) -> Severity | None:
+        """The most severe diagnostic level present, or None when there are none."""
+        severities = [d.severity for d in self.diagnostics]
+        return max(severities, key=lambda s: s.rank) if severities else None

@@ -1,0 +1,142 @@
+"""Differential tests against PyTorch: output shapes by running torch, receptive fields by autograd.
+
+Skipped when torch is not importable (CI installs it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+
+from convcalc.analysis import analyze
+from convcalc.errors import ShapeError
+from convcalc.loader import load_stack, parse_stack
+from convcalc.report import StackReport
+from convcalc.spec import StackSpec
+from tests import stacks
+
+torch = pytest.importorskip("torch")
+from tests import torch_oracle  # noqa: E402  (needs torch)
+
+pytestmark = pytest.mark.torch
+
+CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.yaml"))
+
+
+def _torch_shapes(spec: StackSpec) -> dict[str, tuple[int, ...]]:
+    forward = torch_oracle.build(spec)
+    x = torch.randn((1, spec.input.channels, *spec.input.spatial), dtype=torch.float64)  # type: ignore[arg-type]
+    with torch.no_grad():
+        values = forward(x)
+    return {name: tuple(v.shape[1:]) for name, v in values.items()}
+
+
+def _expected_shape(report: StackReport, name: str) -> tuple[int, ...]:
+    for layer in report.layers:
+        if layer.name == name:
+            return (layer.output.channels, *layer.output.spatial)  # type: ignore[return-value]
+    raise KeyError(name)
+
+
+def _slim(spec: StackSpec, width: int = 4) -> StackSpec:
+    """The same geometry with few channels (receptive fields do not depend on channels)."""
+    if any(layer.op in ("pixel_shuffle", "pixel_unshuffle") for layer in spec.layers):
+        return spec
+    layers = tuple(
+        dataclasses.replace(layer, out=min(layer.out, width), groups=1) if layer.out is not None else
+        dataclasses.replace(layer, groups=1)
+        for layer in spec.layers
+    )
+    return dataclasses.replace(spec, layers=layers, input=dataclasses.replace(spec.input, channels=1))
+
+
+def _check_fields(spec: StackSpec, report: StackReport, layer_names: list[str] | None = None) -> int:
+    """Autograd hulls of interior units equal convcalc's per-unit regions; returns units checked."""
+    slim = _slim(spec)
+    sizes = [int(s) for s in spec.input.spatial]  # type: ignore[arg-type]
+    checked = 0
+    for layer in report.layers:
+        if layer_names is not None and layer.name not in layer_names:
+            continue
+        if not layer.output.spatial or any(m is None or m.is_global for m in layer.maps):
+            continue
+        # Units in the middle half of the layer (far from every border on the way), up to one period.
+        per_axis_units = []
+        for size, m in zip(layer.output.spatial, layer.maps, strict=True):
+            assert size is not None and m is not None
+            count = min(m.period, max(size // 2, 1), 16)
+            start = max(size // 2 - count // 2, 0)
+            per_axis_units.append(list(range(start, start + count)))
+        units = [tuple(u[i % len(u)] for u in per_axis_units) for i in range(max(len(u) for u in per_axis_units))]
+        inside = []
+        for unit in units:
+            region = layer.region(unit)
+            assert region is not None
+            if all(r is not None and r[0] >= 0 and r[1] < n for r, n in zip(region, sizes, strict=True)):
+                inside.append((unit, region))
+        if not inside:
+            continue
+        hulls = torch_oracle.autograd_field(slim, layer.name, [u for u, _ in inside])
+        for (unit, region), hull in zip(inside, hulls, strict=True):
+            assert tuple(hull) == region, f"{layer.name} unit {unit}: autograd {hull}, convcalc {region}"
+            checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_config_shapes_match_torch(path: Path) -> None:
+    """Every layer of every bundled config has the output shape PyTorch produces."""
+    spec = load_stack(path)
+    report = analyze(spec)
+    actual = _torch_shapes(spec)
+    for layer in report.layers:
+        assert actual[layer.name] == _expected_shape(report, layer.name), layer.name
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_config_fields_match_autograd(path: Path) -> None:
+    """Per-unit receptive-field hulls equal the non-zero gradient of that unit (positive weights)."""
+    spec = load_stack(path)
+    report = analyze(spec)
+    assert _check_fields(spec, report) > 0
+
+
+def _parse(doc: dict[str, Any]) -> StackSpec:
+    return parse_stack(yaml.safe_dump(doc), "<random>")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stacks.stack(rank=2, max_layers=4, size_range=(1, 24)))
+def test_random_stack_shapes_match_torch(doc: dict[str, Any]) -> None:
+    """Random 2-D stacks: convcalc's shapes equal PyTorch's, and both refuse the same configurations."""
+    spec = _parse(doc)
+    try:
+        report = analyze(spec)
+    except ShapeError:
+        report = None
+    try:
+        actual = _torch_shapes(spec)
+    except (RuntimeError, ValueError):
+        actual = None
+    if report is None or actual is None:
+        assert report is None and actual is None, f"convcalc refused: {report is None}; torch refused: {actual is None}"
+        return
+    for layer in report.layers:
+        assert actual[layer.name] == _expected_shape(report, layer.name), layer.name
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stacks.stack(rank=1, max_layers=5, size_range=(60, 160)))
+def test_random_stack_fields_match_autograd(doc: dict[str, Any]) -> None:
+    """Random 1-D stacks (transposed convs, upsampling, dilation, residual branches): exact per-unit fields."""
+    spec = _parse(doc)
+    try:
+        report = analyze(spec)
+    except ShapeError:
+        return
+    _check_fields(spec, report)
