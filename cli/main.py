@@ -92,6 +92,18 @@ def rf(
     fail_if(report.worst_severity(), fail_on)
 
 
+def _register_commands() -> None:
+    # Each command family lives in its own module with a register(app) function; the modules
+    # import only typer at the top, so registering them costs nothing at start-up.
+    from cli import calc, library, run
+
+    for module in (calc, run, library):
+        module.register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="convcalc")

@@ -1,0 +1,9 @@
+"""One-layer calculators: convcalc conv, deconv and pool."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the convcalc app."""

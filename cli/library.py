@@ -1,0 +1,9 @@
+"""The bundled architecture library: convcalc list, and stack expansion."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the convcalc app."""
