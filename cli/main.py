@@ -76,10 +76,7 @@ def rf(
         from convcalc.loader import load_stack, parse_input_shape, parse_stack
 
         override = parse_input_shape(input_shape) if input_shape is not None else None
-        if stack == "-":
-            spec = parse_stack(sys.stdin.read(), "<stdin>", override)
-        else:
-            spec = load_stack(stack, override)
+        spec = parse_stack(sys.stdin.read(), "<stdin>", override) if stack == "-" else load_stack(stack, override)
         report = analyze(spec)
         if output_format is OutputFormat.JSON:
             print(render.dumps(render.report_json(report)))

@@ -127,7 +127,13 @@ def shape_json(shape: Shape) -> dict[str, Any]:
 
 
 def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
-    return {"severity": str(d.severity), "code": d.code, "layer": d.layer, "message": d.message, "data": d.data}
+    return {
+        "severity": str(d.severity),
+        "code": d.code,
+        "layer": d.layer,
+        "message": d.message,
+        "data": d.data,
+    }
 
 
 def layer_json(layer: LayerReport) -> dict[str, Any]:
@@ -173,7 +179,21 @@ def dumps(payload: dict[str, Any]) -> str:
 
 
 # -- rows shared by table, CSV and Markdown ---------------------------------------------------------
-COLUMNS = ("#", "layer", "op", "output", "k_eff", "stride", "jump", "RF", "centre", "P", "params", "MACs", "diag")
+COLUMNS = (
+    "#",
+    "layer",
+    "op",
+    "output",
+    "k_eff",
+    "stride",
+    "jump",
+    "RF",
+    "centre",
+    "P",
+    "params",
+    "MACs",
+    "diag",
+)
 
 
 def layer_row(layer: LayerReport, sep: str = "×", exact: bool = False) -> list[str]:
@@ -236,7 +256,7 @@ def print_table(report: StackReport, console: Console) -> None:
         table.add_row(*cells)
     console.print(table)
     for line in summary_lines(report):
-        console.print(line)
+        console.print(line, soft_wrap=True)
     print_diagnostics(report.diagnostics, console)
 
 
@@ -252,7 +272,8 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], console: Console) -> No
         text.append(f"  {d.severity:<7} ", style=SEVERITY_STYLE[d.severity])
         text.append(f"{d.code} ", style="bold")
         text.append(f"[{d.layer}] {d.message}")
-        console.print(text)
+        # One line per diagnostic, however long: logs and grep stay simple.
+        console.print(text, soft_wrap=True)
 
 
 # -- CSV and Markdown -----------------------------------------------------------------------------
@@ -261,8 +282,22 @@ def report_csv(report: StackReport) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(
-        ["index", "layer", "op", "from", "output", "k_eff", "stride", "jump", "rf", "centre", "padding",
-         "params", "macs", "diagnostics"]
+        [
+            "index",
+            "layer",
+            "op",
+            "from",
+            "output",
+            "k_eff",
+            "stride",
+            "jump",
+            "rf",
+            "centre",
+            "padding",
+            "params",
+            "macs",
+            "diagnostics",
+        ]
     )
     for layer in report.layers:
         f = layer.field

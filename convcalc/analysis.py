@@ -45,7 +45,8 @@ def _prod(values: tuple[int | None, ...]) -> int | None:
     return math.prod(v for v in values if v is not None)
 
 
-def _fmt_frac(x: Fraction) -> str:
+def _fmt_frac(x: Fraction | int) -> str:
+    x = Fraction(x)
     return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
 
 
@@ -164,7 +165,8 @@ class _LayerAnalysis:
             if size is None:
                 out_sizes.append(None)
                 continue
-            assert before is not None and after is not None
+            assert before is not None
+            assert after is not None
             try:
                 if is_conv:
                     out = arithmetic.conv_output_size(size, k, s, before, after, d)
@@ -172,9 +174,12 @@ class _LayerAnalysis:
                     native = not isinstance(layer.padding, str) and all(b == a for b, a in layer.padding)
                     out = arithmetic.pool_output_size(size, k, s, before, after, d, layer.ceil_mode, native)
             except ValueError as exc:
-                raise _LayerProblem("padding" if "padding" in str(exc) else "kernel", f"{self.label(axis)}: {exc}")
+                field = "padding" if "padding" in str(exc) else "kernel"
+                raise _LayerProblem(field, f"{self.label(axis)}: {exc}") from None
             if is_conv and layer.padding_mode in ("reflect", "circular"):
-                limit_ok = (max(before, after) < size) if layer.padding_mode == "reflect" else max(before, after) <= size
+                limit_ok = (
+                    (max(before, after) < size) if layer.padding_mode == "reflect" else max(before, after) <= size
+                )
                 if not limit_ok:
                     rule = "smaller than" if layer.padding_mode == "reflect" else "at most"
                     raise _LayerProblem(
@@ -207,7 +212,12 @@ class _LayerAnalysis:
             )
         if layer.padding == "same":
             self.same_notes(port, known)
-        self.kernel, self.effective_kernel, self.stride, self.padding = layer.kernel, k_effs, layer.stride, tuple(pads)
+        self.kernel, self.effective_kernel, self.stride, self.padding = (
+            layer.kernel,
+            k_effs,
+            layer.stride,
+            tuple(pads),
+        )
         channels = self.source.shape.channels
         out_channels = channels
         if is_conv:
@@ -307,7 +317,7 @@ class _LayerAnalysis:
                 try:
                     out_sizes.append(arithmetic.deconv_output_size(size, k, s, p, op, d))
                 except ValueError as exc:
-                    raise _LayerProblem("padding", f"{self.label(axis)}: {exc}")
+                    raise _LayerProblem("padding", f"{self.label(axis)}: {exc}") from None
             steps.append(Transposed(k, s, d, p))
             counts = arithmetic.overlap_counts(k, s, d)
             counts_all.append(counts)
@@ -383,7 +393,7 @@ class _LayerAnalysis:
                     try:
                         out = arithmetic.interpolate_output_size(size, scale)
                     except ValueError as exc:
-                        raise _LayerProblem("scale", f"{self.label(axis)}: {exc}")
+                        raise _LayerProblem("scale", f"{self.label(axis)}: {exc}") from None
                     exact = Fraction(repr(scale)) * size
                     if exact.denominator == 1 and out < exact:
                         self.diag(
@@ -400,8 +410,10 @@ class _LayerAnalysis:
                 unknown.append(axis)
                 steps.append(None)
                 continue
-            kind = ("linear_ac" if align else "linear") if linear else "nearest"
-            steps.append(Resample(ratio, kind))
+            if not linear:
+                steps.append(Resample(ratio, "nearest"))
+            else:
+                steps.append(Resample(ratio, "linear_ac" if align else "linear"))
         maps = list(self.mapped(steps))
         for axis in unknown:
             maps[axis] = None
@@ -415,7 +427,8 @@ class _LayerAnalysis:
         if self.layer.op == "pixel_shuffle":
             if channels is not None and channels % (r * r):
                 raise _LayerProblem(
-                    "factor", f"input channels {channels} must be divisible by factor² = {r * r} (PyTorch refuses it)"
+                    "factor",
+                    f"input channels {channels} must be divisible by factor² = {r * r} (PyTorch refuses it)",
                 )
             shape = Shape(
                 None if channels is None else channels // (r * r),
@@ -425,7 +438,8 @@ class _LayerAnalysis:
         for axis, size in enumerate(sizes):
             if size is not None and size % r:
                 raise _LayerProblem(
-                    "factor", f"{self.label(axis)}: size {size} must be divisible by factor {r} (PyTorch refuses it)"
+                    "factor",
+                    f"{self.label(axis)}: size {size} must be divisible by factor {r} (PyTorch refuses it)",
                 )
         shape = Shape(
             None if channels is None else channels * r * r,
@@ -537,7 +551,8 @@ class _LayerAnalysis:
                 what = "centre"
             else:
                 continue
-            assert first.centre is not None and other.centre is not None
+            assert first.centre is not None
+            assert other.centre is not None
             self.diag(
                 "misaligned-merge",
                 f"{label}: branches disagree in {what}: {first_name} has jump {_fmt_frac(first.jump)}, centre "
@@ -618,12 +633,18 @@ def analyze(stack: StackSpec) -> StackReport:
         exceeding = [
             (axis, f.rf, size)
             for axis, (f, size) in enumerate(zip(fields, stack.input.spatial, strict=True))
-            if f.rf is not None and size is not None and f.rf > size and not f.is_global and axis not in reported_exceeds
+            if f.rf is not None
+            and size is not None
+            and f.rf > size
+            and not f.is_global
+            and axis not in reported_exceeds
         ]
         if exceeding:
             reported_exceeds.update(axis for axis, _, _ in exceeding)
             labels = [_axis_label(len(fields), axis) for axis, _, _ in exceeding]
-            detail = "; ".join(f"{label}: {rf} > {size}" for label, (_, rf, size) in zip(labels, exceeding, strict=True))
+            detail = "; ".join(
+                f"{label}: {rf} > {size}" for label, (_, rf, size) in zip(labels, exceeding, strict=True)
+            )
             work.diag(
                 "rf-exceeds-input",
                 f"the receptive field exceeds the input ({detail}); units see padding beyond the borders",

@@ -172,9 +172,7 @@ def interpolate_output_size(size: int, scale: float) -> int:
     return out
 
 
-def interpolation_ratio(
-    size: int | None, out: int | None, scale: float | None, align_corners: bool
-) -> Fraction | None:
+def interpolation_ratio(size: int | None, out: int | None, scale: float | None, align_corners: bool) -> Fraction | None:
     """Input pixels per output pixel that ATen's interpolation uses (area_pixel_compute_scale).
 
     align_corners: (in−1)/(out−1); a given scale_factor: 1/scale; otherwise in/out.

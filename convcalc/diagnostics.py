@@ -41,7 +41,11 @@ CODES: dict[str, tuple[Severity, str]] = {
         Severity.INFO,
         "ceil_mode dropped a last window that would start in the right padding (PyTorch's rule)",
     ),
-    "unused-input": (Severity.INFO, "some input pixels are read by no window: the stride skips the last ones, or the kernel is shorter than the stride"),
+    "unused-input": (
+        Severity.INFO,
+        "some input pixels are read by no window: the stride skips the last ones, or the kernel is shorter "
+        "than the stride",
+    ),
     "padding-unknown": (
         Severity.INFO,
         "the effective padding depends on the unknown input size (SAME with stride > 1)",

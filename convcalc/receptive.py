@@ -234,9 +234,7 @@ def merge(maps: list[AxisMap]) -> AxisMap:
         return GLOBAL
     if len({m.jump for m in maps}) > 1 or not all(m.offset_known for m in maps):
         widest = max(maps, key=lambda m: m.rf_max)
-        return AxisMap(
-            widest.jump, widest.period, widest.lo, widest.hi, all(m.offset_known for m in maps)
-        )
+        return AxisMap(widest.jump, widest.period, widest.lo, widest.hi, all(m.offset_known for m in maps))
     period = math.lcm(*(m.period for m in maps))
     lo: list[int | None] = []
     hi: list[int | None] = []

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from fractions import Fraction
 
 from convcalc.diagnostics import Diagnostic, Severity
@@ -57,7 +58,7 @@ class LayerReport:
     params: int | None
     macs: int | None
     diagnostics: tuple[Diagnostic, ...]
-    maps: tuple[AxisMap | None, ...] = field(default=(), compare=False, repr=False)
+    maps: tuple[AxisMap | None, ...] = dataclass_field(default=(), compare=False, repr=False)
 
     def region(self, unit: tuple[int, ...]) -> tuple[tuple[int, int] | None, ...] | None:
         """Inclusive [lo, hi] of stack-input pixels reaching `unit` (one index per axis), per axis.

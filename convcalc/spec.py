@@ -166,6 +166,7 @@ class StackSpec:
     name: str | None = None
     file: str | None = None
     input_location: Location = field(default_factory=Location)
+    description: str | None = None
 
     def layer(self, name: str) -> LayerSpec:
         """The layer called `name` (KeyError if there is none)."""

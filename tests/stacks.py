@@ -84,7 +84,9 @@ def residual_block(draw: st.DrawFn, rank: int, name: str) -> list[Layer]:
 
 
 @st.composite
-def stack(draw: st.DrawFn, rank: int = 1, max_layers: int = 5, size_range: tuple[int, int] = (24, 80)) -> dict[str, Any]:
+def stack(
+    draw: st.DrawFn, rank: int = 1, max_layers: int = 5, size_range: tuple[int, int] = (24, 80)
+) -> dict[str, Any]:
     """A random stack; the sizes may make PyTorch refuse a layer (the tests check both agree)."""
     layers: list[Layer] = []
     n = draw(st.integers(1, max_layers))

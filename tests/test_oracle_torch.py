@@ -48,8 +48,9 @@ def _slim(spec: StackSpec, width: int = 4) -> StackSpec:
     if any(layer.op in ("pixel_shuffle", "pixel_unshuffle") for layer in spec.layers):
         return spec
     layers = tuple(
-        dataclasses.replace(layer, out=min(layer.out, width), groups=1) if layer.out is not None else
-        dataclasses.replace(layer, groups=1)
+        dataclasses.replace(layer, out=min(layer.out, width), groups=1)
+        if layer.out is not None
+        else dataclasses.replace(layer, groups=1)
         for layer in spec.layers
     )
     return dataclasses.replace(spec, layers=layers, input=dataclasses.replace(spec.input, channels=1))
@@ -68,7 +69,8 @@ def _check_fields(spec: StackSpec, report: StackReport, layer_names: list[str] |
         # Units in the middle half of the layer (far from every border on the way), up to one period.
         per_axis_units = []
         for size, m in zip(layer.output.spatial, layer.maps, strict=True):
-            assert size is not None and m is not None
+            assert size is not None
+            assert m is not None
             count = min(m.period, max(size // 2, 1), 16)
             start = max(size // 2 - count // 2, 0)
             per_axis_units.append(list(range(start, start + count)))
@@ -124,7 +126,8 @@ def test_random_stack_shapes_match_torch(doc: dict[str, Any]) -> None:
     except (RuntimeError, ValueError):
         actual = None
     if report is None or actual is None:
-        assert report is None and actual is None, f"convcalc refused: {report is None}; torch refused: {actual is None}"
+        assert report is None, "torch refused a stack that convcalc accepted"
+        assert actual is None, "convcalc refused a stack that torch accepted"
         return
     for layer in report.layers:
         assert actual[layer.name] == _expected_shape(report, layer.name), layer.name

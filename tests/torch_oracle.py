@@ -29,9 +29,9 @@ def _weight(shape: tuple[int, ...], positive: bool, gen: torch.Generator) -> Ten
     return torch.randn(shape, generator=gen, dtype=torch.float64)
 
 
-def layer_fn(layer: LayerSpec, in_channels: list[int], rank: int, positive: bool, gen: torch.Generator) -> Callable[
-    [list[Tensor]], Tensor
-]:
+def layer_fn(
+    layer: LayerSpec, in_channels: list[int], rank: int, positive: bool, gen: torch.Generator
+) -> Callable[[list[Tensor]], Tensor]:
     """A torch function computing `layer` with deterministic weights.
 
     positive=True builds the linear, positive-weight skeleton used to read receptive fields by
@@ -87,7 +87,10 @@ def layer_fn(layer: LayerSpec, in_channels: list[int], rank: int, positive: bool
                     ref = native[rank](x, layer.kernel, layer.stride, sym, layer.dilation, layer.ceil_mode)
                 else:
                     ref = avg(x, layer.kernel, layer.stride, sym, layer.ceil_mode, cip)
-            extra = [s * n + d * k for s, n, d, k in zip(layer.stride, ref.shape[2:], layer.dilation, layer.kernel, strict=True)]
+            extra = [
+                s * n + d * k
+                for s, n, d, k in zip(layer.stride, ref.shape[2:], layer.dilation, layer.kernel, strict=True)
+            ]
             pads = [v for p, e in zip(reversed(sym), reversed(extra), strict=True) for v in (p, p + e)]
             y = conv(F.pad(x, pads), kern, None, layer.stride, 0, layer.dilation, cin)  # type: ignore[misc]
             return y[(slice(None), slice(None), *(slice(0, n) for n in ref.shape[2:]))]

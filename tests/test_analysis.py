@@ -1,0 +1,430 @@
+"""Stack analysis against independent numbers: published receptive fields, the Google library's test
+networks, worked examples and hand derivations (shared reference receptive-fields.md §1.3, §5)."""
+
+from __future__ import annotations
+
+import textwrap
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from convcalc.analysis import analyze
+from convcalc.errors import ShapeError
+from convcalc.loader import load_stack, parse_stack
+from convcalc.report import StackReport
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+
+
+def run(text: str) -> StackReport:
+    return analyze(parse_stack(textwrap.dedent(text), "<test>"))
+
+
+def chain(input_size: int, rows: list[tuple[str, int, int, int, int]], rank: int = 1) -> StackReport:
+    """A plain stack from (op, kernel, stride, padding, dilation) rows."""
+    lines = [
+        f"input: [1{', ' + str(input_size) * 1 if rank == 1 else ''}{', ' + str(input_size) if rank == 2 else ''}]"
+    ]
+    if rank == 2:
+        lines = [f"input: [1, {input_size}, {input_size}]"]
+    lines.append("layers:")
+    for op, k, s, p, d in rows:
+        extra = f", dilation: {d}" if op != "avgpool" else ""
+        lines.append(f"  - {{op: {op}, kernel: {k}, stride: {s}, padding: {p}{extra}}}")
+    return run("\n".join(lines) + "\n")
+
+
+def rfs(report: StackReport, axis: int = 0) -> list[int | None]:
+    return [layer.field[axis].rf for layer in report.layers]
+
+
+# -- seed configs --------------------------------------------------------------------------------
+def test_two_layer_seed_rf_grows_by_previous_strides() -> None:
+    """conv 3×3 s1 then conv 3×3 s2: RF 3 then 5; on 5×5, sizes 5 then 3 (hand derivation)."""
+    report = analyze(load_stack(CONFIGS / "seed_two_layer.yaml"))
+    assert rfs(report) == [3, 5]
+    assert [layer.output.spatial for layer in report.layers] == [(5, 5), (3, 3)]
+    assert [layer.field[0].jump for layer in report.layers] == [1, 2]
+
+
+def test_dilation_seed_effective_kernels_and_fields() -> None:
+    """Rates 1, 2, 3 on 3×3: effective kernels 3, 5, 7; RF 3, 7, 13 (3 + 4 + 6)."""
+    report = analyze(load_stack(CONFIGS / "seed_dilation.yaml"))
+    assert [layer.effective_kernel for layer in report.layers] == [(3, 3), (5, 5), (7, 7)]
+    assert rfs(report) == [3, 7, 13]
+
+
+def test_deconv_seed_shape_phases_and_checkerboard() -> None:
+    """k3 s2 p1 on 4×4: 7×7; odd phases read 2 inputs, even ones 1; overlap ratio 2 per axis, 4 in 2-D."""
+    report = analyze(load_stack(CONFIGS / "seed_deconv.yaml"))
+    layer = report.layers[0]
+    assert layer.output.spatial == (7, 7)
+    assert (layer.field[0].rf, layer.field[0].rf_min, layer.field[0].jump) == (2, 1, Fraction(1, 2))
+    (diag,) = layer.diagnostics
+    assert diag.code == "checkerboard"
+    assert diag.data["ratio"] == "4"
+    assert diag.data["ratios"] == ["2", "2"]
+    assert "e.g. 4 for stride 2" in diag.message
+
+
+def test_wavenet_config_rf_is_1025() -> None:
+    """Width-2 causal convs, dilations 1..512, plus the initial causal conv: 1025 (ibab/tensorflow-wavenet#259)."""
+    report = analyze(load_stack(CONFIGS / "wavenet_tcn.yaml"))
+    assert report.output.field[0].rf == 1025
+    dilated = [layer for layer in report.layers if layer.name.startswith("dil")]
+    assert dilated[-1].field[0].rf - 1 == 1024  # the dilated stack alone
+    # Causal: unit i sees only the past, so the field of unit 0 ends at pixel 0.
+    assert report.output.region((0,)) == ((-1024, 0),)
+
+
+def test_vgg16_published_per_layer_fields() -> None:
+    """VGG-16 (kkrunal77/EVA 7.md; Google vgg_16): RF, jump and P per layer; conv5_3 196 and pool5 212."""
+    report = analyze(load_stack(CONFIGS / "vgg16.yaml"))
+    by_name = {layer.name: layer.field[0] for layer in report.layers}
+    expected = {
+        "conv1_1": (3, 1, 1),
+        "conv1_2": (5, 1, 2),
+        "pool1": (6, 2, 2),
+        "conv2_1": (10, 2, 4),
+        "conv2_2": (14, 2, 6),
+        "pool2": (16, 4, 6),
+        "conv3_1": (24, 4, 10),
+        "conv3_2": (32, 4, 14),
+        "conv3_3": (40, 4, 18),
+        "pool3": (44, 8, 18),
+        "conv4_1": (60, 8, 26),
+        "conv4_2": (76, 8, 34),
+        "conv4_3": (92, 8, 42),
+        "pool4": (100, 16, 42),
+        "conv5_1": (132, 16, 58),
+        "conv5_2": (164, 16, 74),
+        "conv5_3": (196, 16, 90),
+        "pool5": (212, 32, 90),
+    }
+    for name, (rf, jump, pad) in expected.items():
+        f = by_name[name]
+        assert (f.rf, f.jump, f.padding) == (rf, jump, pad), name
+    assert report.total_params == 138_357_544  # torchvision vgg16
+
+
+def test_resnet18_params_match_torchvision() -> None:
+    assert analyze(load_stack(CONFIGS / "resnet18.yaml")).total_params == 11_689_512
+
+
+# -- Google receptive_field library test networks (receptive_field_computation_test.py) -----------
+NET1 = """
+input: [1, {n}, {n}]
+layers:
+  - {{op: conv, name: l1, from: input, kernel: 1, stride: 4}}
+  - {{op: pad, name: p2, from: input, padding: [[1, 0], [1, 0]]}}
+  - {{op: {op3}, name: l2, kernel: 3, stride: 2}}
+  - {{op: {op4}, name: l3, kernel: 1, stride: 2}}
+  - {{op: add, name: out, from: [l1, l3]}}
+"""
+
+
+@pytest.mark.parametrize(("op3", "op4"), [("conv", "conv"), ("maxpool", "maxpool")])
+def test_google_net1_net2_aligned(op3: str, op4: str) -> None:
+    report = run(NET1.format(n="null", op3=op3, op4=op4))
+    f = report.output.field
+    assert [(a.rf, a.jump, a.padding) for a in f] == [(3, 4, 1), (3, 4, 1)]
+    assert not report.diagnostics
+
+
+def test_google_net3_misaligned_merge_names_both_branches() -> None:
+    report = run(
+        """
+        input: [1, null, null]
+        layers:
+          - {op: pad, name: lpad, padding: [[2, 1], [2, 1]]}
+          - {op: conv, name: left, kernel: 5, stride: 2}
+          - {op: conv, name: r1, from: input, kernel: 3, stride: 1}
+          - {op: conv, name: right, kernel: 3, stride: 1}
+          - {op: add, name: out, from: [left, right]}
+        """
+    )
+    diags = [d for d in report.diagnostics if d.code == "misaligned-merge"]
+    assert diags
+    assert "left" in diags[0].message
+    assert "right" in diags[0].message
+    assert diags[0].data["branches"] == ["left", "right"]
+    assert diags[0].data["jumps"] == ["2", "1"]
+
+
+def test_google_net4_same_padding_unknown_then_known_then_misaligned() -> None:
+    text = """
+        input: [1, {n}, {n}]
+        layers:
+          - {{op: conv, name: l1, from: input, kernel: 1, stride: 4}}
+          - {{op: conv, name: l2, from: input, kernel: 3, stride: 2, padding: same}}
+          - {{op: conv, name: l3, kernel: 1, stride: 2}}
+          - {{op: add, name: out, from: [l1, l3]}}
+        """
+    unknown = run(text.format(n="null"))
+    f = unknown.output.field[0]
+    assert (f.rf, f.jump, f.padding) == (3, 4, None)
+    assert unknown.output.output.spatial == (None, None)
+    assert any(d.code == "padding-unknown" for d in unknown.diagnostics)
+    known = run(text.format(n=9))
+    f = known.output.field[0]
+    assert (f.rf, f.jump, f.padding) == (3, 4, 1)
+    assert not [d for d in known.diagnostics if d.code == "misaligned-merge"]
+    eight = run(text.format(n=8))
+    assert [d for d in eight.diagnostics if d.code == "misaligned-merge"]
+
+
+def test_google_net5_anisotropic() -> None:
+    report = run(
+        """
+        input: [1, 32, 32]
+        layers:
+          - {op: conv, kernel: [3, 5], stride: 2}
+          - {op: conv, kernel: [3, 1], stride: 2}
+        """
+    )
+    rf_y, rf_x = report.output.field
+    assert (rf_y.rf, rf_x.rf) == (7, 5)
+    assert (rf_y.jump, rf_y.padding, rf_x.jump, rf_x.padding) == (4, 0, 4, 0)
+
+
+def test_google_net8_and_net9() -> None:
+    net8 = run(
+        """
+        input: [1, null, null]
+        layers:
+          - {op: conv, name: l1, from: input, kernel: 1, stride: 4}
+          - {op: pad, name: p2, from: input, padding: [[1, 0], [1, 0]]}
+          - {op: conv, name: l2, kernel: 3, stride: 2}
+          - {op: conv, name: l3, kernel: 1, stride: 2}
+          - {op: add, name: l4, from: [l1, l3]}
+          - {op: conv, name: l5, from: l4, kernel: 1, stride: 2}
+          - {op: pad, name: p6, from: l4, padding: [[1, 0], [1, 0]]}
+          - {op: conv, name: l6, kernel: 3, stride: 2}
+          - {op: add, name: out, from: [l5, l6]}
+        """
+    )
+    f = net8.output.field[0]
+    assert (f.rf, f.jump, f.padding) == (11, 8, 5)
+    net9 = run(
+        """
+        input: [1, 17, 17]
+        layers:
+          - {op: conv, name: l1, from: input, kernel: 1, stride: 4, padding: same}
+          - {op: conv, name: l2, from: input, kernel: 3, stride: 2, padding: same}
+          - {op: conv, name: l3, kernel: 1, stride: 2, padding: same}
+          - {op: add, name: l4, from: [l1, l3]}
+          - {op: conv, name: l5, from: l4, kernel: 1, stride: 2, padding: same}
+          - {op: conv, name: l6, from: l4, kernel: 3, stride: 2, padding: same}
+          - {op: add, name: out, from: [l5, l6]}
+        """
+    )
+    f = net9.output.field[0]
+    assert (f.rf, f.jump, f.padding) == (11, 8, 5)
+
+
+# -- worked examples and synthetic anchors (receptive-fields.md §5.2, conv-arithmetic.md §4.1) ------
+def test_distill_worked_example_region_of_unit_3() -> None:
+    report = chain(64, [("conv", 3, 1, 1, 1), ("conv", 3, 2, 1, 1), ("conv", 3, 1, 2, 2), ("conv", 2, 2, 0, 1),
+                        ("conv", 3, 1, 1, 1)])  # fmt: skip
+    f = report.output.field[0]
+    assert (f.rf, f.jump, f.padding) == (23, 4, 10)
+    assert report.output.region((3,)) == ((2, 24),)
+
+
+def test_dang_ha_the_hien_guide_example() -> None:
+    report = chain(5, [("conv", 3, 2, 1, 1), ("conv", 3, 2, 1, 1)])
+    assert [layer.output.spatial for layer in report.layers] == [(3,), (2,)]
+    assert rfs(report) == [3, 7]
+
+
+def test_vgg_a_prefix_from_csdn() -> None:
+    rows = [("conv", 3, 1, 1, 1), ("maxpool", 2, 2, 0, 1), ("conv", 3, 1, 1, 1), ("maxpool", 2, 2, 0, 1),
+            ("conv", 3, 1, 1, 1), ("conv", 3, 1, 1, 1), ("maxpool", 2, 2, 0, 1)]  # fmt: skip
+    assert rfs(chain(64, rows)) == [3, 4, 8, 10, 18, 26, 30]
+
+
+def test_codingace_dilated_example() -> None:
+    rows = [("conv", 3, 1, 1, 1), ("conv", 3, 2, 1, 1), ("maxpool", 2, 2, 0, 1), ("conv", 3, 1, 2, 2)]
+    assert rfs(chain(64, rows)) == [3, 5, 7, 23]
+
+
+def test_dilated_stack_2047() -> None:
+    rows = [("conv", 3, 1, 2**i, 2**i) for i in range(10)]
+    assert rfs(chain(2048, rows))[-1] == 2047
+
+
+def test_yu_koltun_context_module() -> None:
+    """Seven 3×3 layers with dilations 1, 1, 2, 4, 8, 16, 1, then 1×1: RF 3, 5, 9, 17, 33, 65, 67, 67."""
+    rows = [("conv", 3, 1, d, d) for d in (1, 1, 2, 4, 8, 16, 1)] + [("conv", 1, 1, 0, 1)]
+    assert rfs(chain(128, rows)) == [3, 5, 9, 17, 33, 65, 67, 67]
+
+
+def test_dilated_same_conv_keeps_the_centre() -> None:
+    """Fangyh09/pytorch-receptive-field#6: a 'same' dilated conv (k3, d2, p2) must not shift the centre."""
+    report = chain(64, [("conv", 3, 1, 2, 2)] * 3)
+    assert [layer.field[0].centre for layer in report.layers] == [0, 0, 0]
+    assert rfs(report) == [5, 9, 13]
+
+
+def test_alexnet_conv3_region_from_fangyh09() -> None:
+    """torchvision AlexNet features at 224: the unit (6, 6) after conv3 covers 62..160 inclusive."""
+    report = run(
+        """
+        input: [3, 224, 224]
+        layers:
+          - {op: conv, name: conv1, out: 64, kernel: 11, stride: 4, padding: 2}
+          - {op: maxpool, name: pool1, kernel: 3, stride: 2}
+          - {op: conv, name: conv2, out: 192, kernel: 5, padding: 2}
+          - {op: maxpool, name: pool2, kernel: 3, stride: 2}
+          - {op: conv, name: conv3, out: 384, kernel: 3, padding: 1}
+        """
+    )
+    assert [layer.output.spatial[0] for layer in report.layers] == [55, 27, 27, 13, 13]
+    assert rfs(report) == [11, 19, 51, 67, 99]
+    assert report.output.region((6, 6)) == ((62, 160), (62, 160))
+
+
+# -- transposed convs and upsampling: hand-derived phase fields ----------------------------------
+def test_deconv_k4_s2_every_output_reads_two_inputs() -> None:
+    """u + 1 = 2i + j, j < 4: every output position has exactly two i; no checkerboard warning."""
+    report = run("input: [1, 8]\nlayers:\n  - {op: deconv, kernel: 4, stride: 2, padding: 1}\n")
+    f = report.output.field[0]
+    assert (f.rf, f.rf_min) == (2, 2)
+    assert not report.diagnostics
+
+
+def test_deconv_with_holes_is_an_error_diagnostic() -> None:
+    report = run("input: [1, 8]\nlayers:\n  - {op: deconv, kernel: 3, stride: 2, dilation: 2}\n")
+    (diag,) = report.diagnostics
+    assert diag.code == "holes"
+    assert str(diag.severity) == "error"
+    # Taps 0, 2, 4 all land on even outputs 2m, from inputs m, m−1, m−2; odd outputs get nothing.
+    assert (report.output.field[0].rf, report.output.field[0].rf_min) == (3, 3)
+
+
+def test_bilinear_align_corners_zero_weight_reads_one_input() -> None:
+    """5 → 9 with align_corners: source u/2, an integer on even u (one input), half-way on odd (two)."""
+    report = run("input: [1, 5]\nlayers:\n  - {op: upsample, size: 9, mode: linear, align_corners: true}\n")
+    f = report.output.field[0]
+    assert (f.rf, f.rf_min, f.jump) == (2, 1, Fraction(1, 2))
+
+
+def test_nearest_upsample_then_conv_field() -> None:
+    """×2 nearest then 3-tap conv: units 2m and 2m+1 read two input pixels (units u−1..u+1 span 2 sources)."""
+    report = run("input: [1, 8]\nlayers:\n  - {op: upsample, scale: 2}\n  - {op: conv, kernel: 3, padding: 1}\n")
+    f = report.output.field[0]
+    assert (f.rf, f.rf_min, f.jump) == (2, 2, Fraction(1, 2))
+    assert report.output.region((4,)) == ((1, 2),)
+    assert report.output.region((5,)) == ((2, 3),)
+
+
+# -- params and MACs: ptflops' convention, numbers from conv-arithmetic.md §5 -----------------------
+@pytest.mark.parametrize(
+    ("layer", "input_shape", "params", "macs"),
+    [
+        ("{op: conv, out: 32, kernel: 3, padding: 1}", "[16, 32, 32]", 4_640, 4_751_360),
+        ("{op: conv, out: 32, kernel: 3, padding: 1, bias: false}", "[16, 32, 32]", 4_608, 4_718_592),
+        ("{op: conv, out: 32, kernel: 3, stride: 2, padding: 1}", "[16, 32, 32]", 4_640, 1_187_840),
+        ("{op: conv, out: 32, kernel: 3, padding: 1, groups: 32}", "[32, 32, 32]", 320, 327_680),
+        ("{op: conv, out: 32, kernel: 3, padding: 1, groups: 4}", "[16, 32, 32]", 1_184, 1_212_416),
+        ("{op: deconv, out: 16, kernel: 4, stride: 2, padding: 1}", "[32, 16, 16]", 8_208, 2_113_536),
+        ("{op: deconv, out: 16, kernel: 3, stride: 2, padding: 1, output_padding: 1}", "[32, 16, 16]", 4_624,
+         1_196_032),
+    ],
+)  # fmt: skip
+def test_params_and_macs_match_ptflops(layer: str, input_shape: str, params: int, macs: int) -> None:
+    report = run(f"input: {input_shape}\nlayers:\n  - {layer}\n")
+    assert (report.total_params, report.total_macs) == (params, macs)
+
+
+def test_conv_transpose_groups_params() -> None:
+    """ConvTranspose2d(8, 4, 3, groups=2): weight (8, 2, 3, 3) + 4 biases = 148."""
+    report = run("input: [8, 5, 5]\nlayers:\n  - {op: deconv, out: 4, kernel: 3, groups: 2}\n")
+    assert report.total_params == 148
+
+
+# -- refusals: PyTorch would not run these; the message says why and where -----------------------
+@pytest.mark.parametrize(
+    ("layers", "field", "needle"),
+    [
+        ("- {op: conv, kernel: 5}", "kernel", "smaller than the effective kernel 5"),
+        ("- {op: deconv, kernel: 3, stride: 2, output_padding: 2}", "output_padding", "smaller than either stride"),
+        ("- {op: maxpool, kernel: 2, padding: 2}", "padding", "at most half of the kernel size"),
+        ("- {op: conv, kernel: 3, padding: 4, padding_mode: reflect}", "padding", "must be smaller than the input"),
+        ("- {op: conv, out: 6, kernel: 1, groups: 4}", "groups", "divisible by groups 4"),
+        ("- {op: linear, out: 10}", "op", "add a layer `op: flatten`"),
+        ("- {op: pixel_unshuffle, factor: 3}", "factor", "divisible by factor 3"),
+    ],
+)
+def test_refusals_name_layer_field_and_line(layers: str, field: str, needle: str) -> None:
+    text = f"input: [4, 4, 4]\nlayers:\n  {layers}\n"
+    with pytest.raises(ShapeError) as info:
+        analyze(parse_stack(text, "net.yaml"))
+    (problem,) = info.value.problems
+    assert problem.field == field
+    assert needle in problem.message
+    assert problem.file == "net.yaml"
+    assert problem.line == 3
+    assert problem.layer is not None
+
+
+def test_every_failing_layer_is_reported_and_dependents_are_skipped() -> None:
+    text = textwrap.dedent(
+        """
+        input: [1, 8, 8]
+        layers:
+          - {op: conv, name: a, kernel: 9}
+          - {op: relu, name: after_a}
+          - {op: conv, name: b, from: input, kernel: 3, padding: 9}
+          - {op: maxpool, name: c, from: input, kernel: 2, padding: 2}
+        """
+    )
+    with pytest.raises(ShapeError) as info:
+        analyze(parse_stack(text, "net.yaml"))
+    assert [p.layer for p in info.value.problems] == ["a", "c"]
+
+
+def test_concat_with_different_sizes_is_refused() -> None:
+    with pytest.raises(ShapeError, match="concat needs equal spatial sizes"):
+        run(
+            """
+            input: [1, 8, 8]
+            layers:
+              - {op: conv, name: a, kernel: 3}
+              - {op: concat, from: [a, input]}
+            """
+        )
+
+
+def test_unknown_input_size_keeps_everything_that_does_not_depend_on_it() -> None:
+    report = run(
+        """
+        input: [3, null, null]
+        layers:
+          - {op: conv, out: 8, kernel: 3, stride: 2, padding: 1}
+          - {op: conv, out: 8, kernel: 3, padding: 1}
+        """
+    )
+    f = report.output.field[0]
+    assert report.output.output.spatial == (None, None)
+    assert (f.rf, f.jump, f.padding) == (7, 2, 3)
+    assert report.total_params == 3 * 8 * 9 + 8 + 8 * 8 * 9 + 8
+    assert report.total_macs is None
+
+
+def test_squeeze_excitation_broadcast_makes_the_field_global() -> None:
+    report = run(
+        """
+        input: [8, 16, 16]
+        layers:
+          - {op: conv, name: body, kernel: 3, padding: 1}
+          - {op: adaptive_avgpool, name: squeeze, size: 1}
+          - {op: conv, name: excite, kernel: 1}
+          - {op: sigmoid, name: gate}
+          - {op: mul, name: scaled, from: [body, gate]}
+        """
+    )
+    assert report.output.output.spatial == (16, 16)
+    assert report.output.field[0].is_global
+    assert report.output.field[0].rf == 16

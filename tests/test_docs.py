@@ -1,0 +1,72 @@
+"""The README is the front door: keep what it says true."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import typer
+
+from cli.errors import ExitCode
+from cli.main import app
+from convcalc.diagnostics import CODES
+from convcalc.spec import OP_FIELDS
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _strip(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def test_readme_example_output_is_the_golden_output() -> None:
+    """Each `<!-- golden: path -->` marker is followed by a text block equal to that golden file."""
+    blocks = re.findall(r"<!-- golden: (\S+) -->\n```text\n(.*?)```", README, flags=re.S)
+    assert blocks
+    for path, block in blocks:
+        assert _strip(block) == _strip((ROOT / path).read_text(encoding="utf-8")), path
+
+
+def test_readme_setup_commands_are_what_ci_runs() -> None:
+    setup = README.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)\n```", setup, flags=re.S)
+    assert commands == ["pip install . && convcalc rf configs/vgg16.yaml", "pip install '.[test]' && python -m pytest"]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert commands[1] in ci
+
+
+def test_readme_library_example_prints_what_it_says() -> None:
+    block = README.split("## Use as a library", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    code, expected = block.rsplit("  # ", 1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README", "exec"), {})
+    assert out.getvalue().strip() == expected.strip()
+
+
+def test_readme_lists_every_diagnostic_code_with_its_severity() -> None:
+    for code, (severity, _) in CODES.items():
+        assert re.search(rf"\| `{re.escape(code)}` \| {severity} \|", README), code
+
+
+def test_readme_lists_every_exit_code() -> None:
+    table = README.split("## Exit codes", 1)[1]
+    for code in ExitCode:
+        assert re.search(rf"^\| {int(code)} \|", table, flags=re.M), code
+
+
+def test_readme_documents_every_op() -> None:
+    table = README.split("## The stack format", 1)[1].split("\n## ", 1)[0]
+    for op in OP_FIELDS:
+        assert f"`{op}`" in table, op
+
+
+def test_every_command_has_help_and_is_in_the_readme() -> None:
+    group = typer.main.get_group(app)
+    assert group.commands
+    for name, command in group.commands.items():
+        assert command.help, name
+        assert f"`convcalc {name}" in README, name

@@ -1,0 +1,68 @@
+"""Start-up discipline: the arithmetic commands never import numpy; the library never imports the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+def modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    ).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+def run_cli_modules(*args: str) -> set[str]:
+    """Modules loaded by a whole `convcalc ...` run (exit code ignored: only imports matter)."""
+    code = (
+        "import sys\n"
+        f"sys.argv = ['convcalc', *{list(args)!r}]\n"
+        "from cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    )
+    return modules_after(code)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rf", "configs/vgg16.yaml"],
+        ["rf", "configs/seed_deconv.yaml", "--format", "json"],
+        ["--help"],
+    ],
+)
+def test_arithmetic_commands_do_not_import_numpy(args: list[str]) -> None:
+    loaded = run_cli_modules(*args)
+    assert "numpy" not in loaded
+    assert "torch" not in loaded
+
+
+def test_help_imports_no_yaml() -> None:
+    assert "yaml" not in run_cli_modules("--help")
+
+
+def test_library_imports_no_cli_toolkit() -> None:
+    loaded = modules_after("import convcalc, convcalc.analysis, convcalc.loader, convcalc.receptive")
+    assert not {"typer", "rich", "click", "numpy"} & loaded
+
+
+def test_python_dash_m_convcalc_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "convcalc", "rf", "configs/seed_two_layer.yaml", "-f", "json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["layers"][-1]["field"][0]["rf"] == 5
