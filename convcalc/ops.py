@@ -1,0 +1,1443 @@
+"""NumPy reference implementations of the ``torch.nn.functional`` ops that convcalc models.
+
+Every public function mirrors its ``torch.nn.functional`` namesake (argument names, order and
+defaults) on NumPy arrays laid out like PyTorch: batched ``(N, C, *spatial)``, where
+``spatial`` is ``(W,)``, ``(H, W)`` or ``(D, H, W)``. Unbatched ``(C, *spatial)`` inputs are
+accepted wherever PyTorch accepts them. float32 and float64 inputs keep their dtype; any other
+floating dtype is computed in float32 and integer/bool inputs in float64 (PyTorch would refuse
+most of those). Results agree with PyTorch to float tolerance, not bit for bit, except where a
+docstring says "exact" (output sizes and the integer source indices of ``interpolate``).
+
+The shape and index rules follow ATen's code (see the project's conv-arithmetic reference,
+§1). Nothing here imports torch: PyTorch is only the test oracle.
+
+Speed: convolutions are an im2col built from strided slices followed by one BLAS matmul
+(groups batched through ``np.matmul`` broadcasting); depthwise convolutions and pooling are
+a loop over kernel taps of whole-array operations; no Python loop ever runs over the batch,
+the channels or the output positions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "add",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "batch_norm",
+    "cat",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "dropout",
+    "flatten",
+    "gelu",
+    "interpolate",
+    "leaky_relu",
+    "linear",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "mul",
+    "pad",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "relu",
+    "relu6",
+    "set_num_threads",
+    "sigmoid",
+    "silu",
+    "tanh",
+]
+
+Array = npt.NDArray[Any]
+IntArg = int | Sequence[int]
+ConvPadding = int | str | Sequence[int | Sequence[int]]
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+_NP_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+# --------------------------------------------------------------------------------------------
+# argument helpers
+
+
+def _as_float(x: npt.ArrayLike, name: str = "input") -> Array:
+    arr = np.asarray(x)
+    if arr.dtype == np.float32 or arr.dtype == np.float64:
+        return arr
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float32)
+    if arr.dtype.kind in "biu":
+        return arr.astype(np.float64)
+    raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an int, got {value!r}") from None
+
+
+def _ints(value: Any, n: int, name: str, minimum: int | None = None) -> tuple[int, ...]:
+    """An int or a length-n (or length-1) sequence of ints, as PyTorch's ``_ntuple`` accepts."""
+    if isinstance(value, str):
+        raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}")
+    try:
+        vals: tuple[int, ...] = (_int(value, name),) * n
+    except ValueError:
+        try:
+            items = list(value)
+        except TypeError:
+            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}") from None
+        vals = tuple(_int(v, name) for v in items)
+        if len(vals) == 1:
+            vals *= n
+        if len(vals) != n:
+            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}") from None
+    if minimum is not None and any(v < minimum for v in vals):
+        raise ValueError(f"{name} must be >= {minimum} on every axis, got {value!r}")
+    return vals
+
+
+def _batched(x: Array, nd: int, op: str) -> tuple[Array, bool]:
+    """Add a batch axis to an unbatched input, as PyTorch does internally."""
+    if x.ndim == nd + 2:
+        return x, False
+    if x.ndim == nd + 1:
+        return x[None], True
+    raise ValueError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, got shape {x.shape}")
+
+
+def _taps(kernel: Sequence[int]) -> Iterator[tuple[int, ...]]:
+    return itertools.product(*(range(k) for k in kernel))
+
+
+def _tap_slices(
+    tap: Sequence[int], dilation: Sequence[int], stride: Sequence[int], out: Sequence[int]
+) -> tuple[slice, ...]:
+    """The input positions read by one kernel tap for every output position (a strided view)."""
+    return tuple(
+        slice(t * d, t * d + s * (o - 1) + 1, s) for t, d, s, o in zip(tap, dilation, stride, out, strict=True)
+    )
+
+
+def _lead(n: int) -> tuple[slice, ...]:
+    return (slice(None),) * n
+
+
+# --------------------------------------------------------------------------------------------
+# threads
+#
+# BLAS already runs the GEMMs on every core, but NumPy's copies and elementwise loops are
+# single-threaded. The copy/elementwise-bound stages (im2col fills, depthwise tap loops,
+# pooling, col2im) therefore split the channel axis into one contiguous chunk per core and run
+# the chunks in worker threads (NumPy releases the GIL inside those loops). Each chunk writes
+# disjoint outputs, so results do not depend on the thread count.
+
+_num_threads = max(1, min(os.cpu_count() or 1, 16))
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_MIN_PARALLEL_WORK = 1 << 16  # elements; below this the thread hand-off costs more than it saves
+
+
+def set_num_threads(n: int) -> None:
+    """Set how many threads the copy/elementwise-bound stages use (default: the core count)."""
+    global _num_threads, _pool
+    n = _int(n, "n")
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    with _pool_lock:
+        _num_threads = n
+        if _pool is not None:
+            _pool.shutdown(wait=True)
+            _pool = None
+
+
+def _parallel(fn: Callable[[slice], None], size: int, work: int) -> None:
+    """Run fn on contiguous slices covering range(size), one per thread when worth it."""
+    global _pool
+    nt = min(_num_threads, size)
+    if nt <= 1 or work < _MIN_PARALLEL_WORK:
+        fn(slice(0, size))
+        return
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(_num_threads - 1, 1), thread_name_prefix="convcalc-ops")
+        pool = _pool
+    bounds = [size * i // nt for i in range(nt + 1)]
+    futures = [pool.submit(fn, slice(bounds[i], bounds[i + 1])) for i in range(1, nt)]
+    fn(slice(bounds[0], bounds[1]))
+    for f in futures:
+        f.result()
+
+
+# --------------------------------------------------------------------------------------------
+# padding
+
+
+def _pad_pairs(x: Array, pairs: Sequence[tuple[int, int]], mode: str, value: float = 0.0) -> Array:
+    """Pad the trailing ``len(pairs)`` axes; ``pairs`` is in axis order (first spatial axis first).
+
+    ``mode`` is one of constant/reflect/replicate/circular with F.pad's limits. Negative
+    amounts crop (constant mode only, as in PyTorch).
+    """
+    nd = len(pairs)
+    lead = x.ndim - nd
+    spatial = x.shape[lead:]
+    if mode == "constant":
+        if all(b == 0 and a == 0 for b, a in pairs):
+            return x
+        final = tuple(size + b + a for size, (b, a) in zip(spatial, pairs, strict=True))
+        # PyTorch crops (negative amounts) before it pads, so the cropped size must be >= 0 too.
+        if any(f < 0 for f in final) or any(
+            size + min(b, 0) + min(a, 0) < 0 for size, (b, a) in zip(spatial, pairs, strict=True)
+        ):
+            raise ValueError(f"pad: padding {list(pairs)} would give a negative size {final} for input {x.shape}")
+        out = np.full(x.shape[:lead] + final, value, dtype=x.dtype)
+        src: list[slice] = []
+        dst: list[slice] = []
+        for size, (b, _), f in zip(spatial, pairs, final, strict=True):
+            # Output index i holds input index i - b when that is inside the input.
+            start_out, start_in = max(b, 0), max(-b, 0)
+            count = max(min(size - start_in, f - start_out), 0)
+            src.append(slice(start_in, start_in + count))
+            dst.append(slice(start_out, start_out + count))
+        out[(*_lead(lead), *dst)] = x[(*_lead(lead), *src)]
+        return out
+    for axis, ((b, a), size) in enumerate(zip(pairs, spatial, strict=True)):
+        if b < 0 or a < 0:
+            raise ValueError(f"pad: negative padding is only supported in 'constant' mode, got ({b}, {a})")
+        if mode == "reflect" and (b >= size or a >= size):
+            raise ValueError(
+                "pad: padding size should be less than the corresponding input dimension in 'reflect' "
+                f"mode, but got padding ({b}, {a}) at dimension {lead + axis} of input {list(x.shape)}"
+            )
+        if mode == "circular" and (b > size or a > size):
+            raise ValueError(
+                f"pad: padding value causes wrapping around more than once in 'circular' mode: padding "
+                f"({b}, {a}) at dimension {lead + axis} of input {list(x.shape)}"
+            )
+    if all(b == 0 and a == 0 for b, a in pairs):
+        return x
+    width = [(0, 0)] * lead + [(b, a) for b, a in pairs]
+    result: Array = np.pad(x, width, mode=_NP_PAD_MODE[mode])  # type: ignore[call-overload]
+    return result
+
+
+def pad(input: npt.ArrayLike, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Array:
+    """Pad like ``F.pad``: ``pad`` lists (left, right) pairs starting from the LAST axis.
+
+    Modes: ``'constant'`` (fill ``value``, default 0; negative amounts crop), ``'reflect'``
+    (mirror without repeating the edge; each amount must be < that axis' size),
+    ``'replicate'`` (repeat the edge) and ``'circular'`` (wrap; each amount must be <= the
+    size). Like PyTorch, the non-constant modes pad at most the last 3 axes and need at least
+    one leading (channel) axis; ``value`` is refused for them.
+    """
+    x = _as_float(input)
+    amounts = [_int(v, "pad") for v in pad]
+    if len(amounts) % 2:
+        raise ValueError(f"pad: the padding length must be even, got {len(amounts)} ({list(pad)})")
+    npairs = len(amounts) // 2
+    if npairs > x.ndim:
+        raise ValueError(
+            f"pad: the padding length ({len(amounts)}) must be at most twice the number of input dimensions ({x.ndim})"
+        )
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
+    if mode != "constant":
+        if value is not None and value != 0:
+            raise ValueError(f"pad: padding mode {mode!r} doesn't take a value argument (got {value!r})")
+        if npairs > 3 or not (npairs + 1 <= x.ndim <= npairs + 2):
+            raise ValueError(
+                f"pad: {mode!r} padding of {npairs} axes needs a {npairs + 1}-D or {npairs + 2}-D input, "
+                f"got {x.ndim}-D (PyTorch pads only the last 1-3 axes in this mode)"
+            )
+    if npairs == 0:
+        return x.copy()
+    # F.pad's tuple starts from the last axis; _pad_pairs wants axis order.
+    pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(npairs)][::-1]
+    out = _pad_pairs(x, pairs, mode, 0.0 if value is None else float(value))
+    return out if out is not x else x.copy()
+
+
+def _conv_padding(
+    padding: ConvPadding,
+    nd: int,
+    spatial: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> list[tuple[int, int]]:
+    """Per-axis (before, after) amounts for a convolution's ``padding`` argument."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [(0, 0)] * nd
+        if padding == "same":
+            # TF/Keras SAME; at stride 1 this is exactly PyTorch's 'same' (total = d(k-1)).
+            pairs = []
+            for size, k, s, d in zip(spatial, kernel, stride, dilation, strict=True):
+                out = -(-size // s)
+                total = max((out - 1) * s + d * (k - 1) + 1 - size, 0)
+                pairs.append((total // 2, total - total // 2))
+            return pairs
+        raise ValueError(f"padding must be an int, a sequence, 'same' or 'valid', got {padding!r}")
+    if isinstance(padding, Sequence) and any(not isinstance(p, int | np.integer) for p in padding):
+        if len(padding) != nd:
+            raise ValueError(f"padding must have one entry per spatial axis ({nd}), got {padding!r}")
+        pairs = []
+        for p in padding:
+            if isinstance(p, int | np.integer):
+                pairs.append((int(p), int(p)))
+                continue
+            pair = [_int(v, "padding") for v in p]
+            if len(pair) != 2:
+                raise ValueError(f"padding entries must be an int or a (before, after) pair, got {p!r}")
+            pairs.append((pair[0], pair[1]))
+    else:
+        pairs = [(p, p) for p in _ints(padding, nd, "padding")]
+    if any(b < 0 or a < 0 for b, a in pairs):
+        raise ValueError(f"negative padding is not supported, got padding={padding!r}")
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------
+# convolution
+
+
+def _conv(
+    op: str,
+    nd: int,
+    input: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None,
+    stride: IntArg,
+    padding: ConvPadding,
+    dilation: IntArg,
+    groups: int,
+    padding_mode: str,
+) -> Array:
+    x, unbatched = _batched(_as_float(input), nd, op)
+    dt = x.dtype
+    w = np.asarray(weight, dtype=dt)
+    if w.ndim != nd + 2:
+        raise ValueError(f"{op}: weight must be {nd + 2}-D (C_out, C_in/groups, *kernel), got shape {w.shape}")
+    groups = _int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups}")
+    n, cin = x.shape[:2]
+    cout = w.shape[0]
+    if cout % groups:
+        raise ValueError(f"{op}: out_channels ({cout}) must be divisible by groups ({groups})")
+    if w.shape[1] * groups != cin:
+        raise ValueError(
+            f"{op}: weight of shape {w.shape} with groups={groups} expects {w.shape[1] * groups} input "
+            f"channels, but the input has {cin} (shape {x.shape})"
+        )
+    kernel = tuple(w.shape[2:])
+    if any(k < 1 for k in kernel):
+        raise ValueError(f"{op}: kernel sizes must be positive, got weight shape {w.shape}")
+    s = _ints(stride, nd, "stride", minimum=1)
+    d = _ints(dilation, nd, "dilation", minimum=1)
+    if padding_mode not in _PADDING_MODES:
+        raise ValueError(f"{op}: padding_mode must be one of {_PADDING_MODES}, got padding_mode={padding_mode!r}")
+    pairs = _conv_padding(padding, nd, x.shape[2:], kernel, s, d)
+    if padding_mode != "zeros":
+        x = _pad_pairs(x, pairs, padding_mode)
+        pairs = [(0, 0)] * nd
+    padded = tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pairs, strict=True))
+    keff = tuple(di * (k - 1) + 1 for di, k in zip(d, kernel, strict=True))
+    if any(p < k for p, k in zip(padded, keff, strict=True)):
+        raise ValueError(
+            f"{op}: calculated padded input size per channel {padded} is smaller than the effective "
+            f"kernel size {keff}; the kernel can't be greater than the actual input size"
+        )
+    out_sp = tuple((p - k) // si + 1 for p, k, si in zip(padded, keff, s, strict=True))
+    npos = math.prod(out_sp)
+    cg, og = cin // groups, cout // groups
+    ktaps = math.prod(kernel)
+
+    if groups > 1 and cg == 1 and ktaps > 1:
+        out = _depthwise(x, w.reshape((groups, og, *kernel)), s, d, out_sp, pairs)
+    elif ktaps == 1 and all(si == 1 for si in s) and not any(b or a for b, a in pairs):
+        cols = x[_lead(2) + tuple(slice(0, o) for o in out_sp)]
+        cols = np.ascontiguousarray(cols).reshape(n, groups, cg, npos)
+        out = _grouped_matmul(w.reshape(groups, og, cg), cols)
+    elif _use_flat(s, d, kernel, out_sp, padded):
+        flat = _FlatTaps(x, kernel, s, d, out_sp, pairs)
+        cols = np.empty((n, cin, ktaps, flat.length), dtype=dt)
+        taps = list(_taps(kernel))
+
+        def fill_flat(ch: slice) -> None:
+            for ti, tap in enumerate(taps):
+                cols[:, ch, ti] = flat.view(tap)[:, ch]
+
+        _parallel(fill_flat, cin, cols.size)
+        out = _grouped_matmul(w.reshape(groups, og, cg * ktaps), cols.reshape(n, groups, cg * ktaps, -1))
+        out = flat.crop(out.reshape(n, cout, -1))
+    else:
+        x = _pad_pairs(x, pairs, "constant")
+        cols = np.empty((n, cin, *kernel, *out_sp), dtype=dt)
+        xpad = x
+
+        def fill(ch: slice) -> None:
+            for tap in _taps(kernel):
+                index: tuple[Any, ...] = (slice(None), ch, *tap)
+                cols[index] = xpad[(slice(None), ch, *_tap_slices(tap, d, s, out_sp))]
+
+        _parallel(fill, cin, cols.size)
+        out = _grouped_matmul(w.reshape(groups, og, cg * ktaps), cols.reshape(n, groups, cg * ktaps, npos))
+    out = out.reshape((n, cout, *out_sp))
+    if bias is not None:
+        b = np.asarray(bias, dtype=dt)
+        if b.shape != (cout,):
+            raise ValueError(f"{op}: bias must have shape ({cout},), got {b.shape}")
+        out += b.reshape((cout,) + (1,) * nd)
+    return out[0] if unbatched else out
+
+
+def _grouped_matmul(wm: Array, cols: Array) -> Array:
+    """(g, M, K) weights times (N, g, K, P) columns → (N, g, M, P); one BLAS call per (n, group)."""
+    result: Array = np.matmul(wm[0], cols[:, 0])[:, None] if wm.shape[0] == 1 else np.matmul(wm, cols)
+    return result
+
+
+def _use_flat(
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    kernel: Sequence[int],
+    out_sp: Sequence[int],
+    padded: Sequence[int],
+) -> bool:
+    """Whether the flat tap layout (contiguous tap copies, a few wasted columns) should win."""
+    flat = _flat_length(stride, padded, out_sp)
+    npos = math.prod(out_sp)
+    # The GEMM dominates; the flat layout's extra columns cost GEMM time, its contiguous tap
+    # copies save copy time. Short output rows make the strided copies slow.
+    return flat <= 1.06 * npos or (out_sp[-1] < 24 and flat <= 1.35 * npos and math.prod(kernel) > 9)
+
+
+def _flat_length(stride: Sequence[int], padded: Sequence[int], out_sp: Sequence[int]) -> int:
+    q = [-(-p // s) for p, s in zip(padded, stride, strict=True)]
+    return out_sp[0] * math.prod(q[1:])
+
+
+class _FlatTaps:
+    """Every kernel tap's input as one contiguous slice of a flat buffer.
+
+    The padded input is split into stride phases (x[..., r::s] per axis; a single phase when
+    the stride is 1), and each phase image is flattened. Output position (o1, ..., on) is then
+    computed at flat index o1·Q2⋯Qn + ... + on of an *extended* grid whose trailing axes are
+    the phase image's (Qa ≥ Oa): tap t reads the phase (t·d mod s) at flat offset
+    Σ (t·d div s)·stride_a, so its whole input is the contiguous slice [off, off + length).
+    Positions with oa ≥ Oa on a trailing axis read neighbouring data and are cropped off
+    (they are independent columns of the GEMM, so they never contaminate valid outputs).
+    """
+
+    def __init__(
+        self,
+        x: Array,
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        dilation: Sequence[int],
+        out_sp: Sequence[int],
+        pads: Sequence[tuple[int, int]] | None = None,
+    ) -> None:
+        lead = x.shape[:2]
+        pads = [(0, 0)] * (x.ndim - 2) if pads is None else list(pads)
+        padded = tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads, strict=True))
+        q = tuple(-(-p // s) for p, s in zip(padded, stride, strict=True))
+        self.out_sp = tuple(out_sp)
+        self.q = q
+        self.stride = tuple(stride)
+        self.dilation = tuple(dilation)
+        self.qstrides = tuple(math.prod(q[a + 1 :]) for a in range(len(q)))
+        self.length = out_sp[0] * self.qstrides[0]
+        qflat = math.prod(q)
+        phases = sorted(
+            {tuple(t * di % si for t, di, si in zip(tap, dilation, stride, strict=True)) for tap in _taps(kernel)}
+        )
+        self.phase_index = {ph: i for i, ph in enumerate(phases)}
+        nph = len(phases)
+        self.total = math.prod(lead) * nph * qflat
+        self.lead = lead
+        self.nph = nph
+        self.qflat = qflat
+        # The tail keeps the last image's overrun (cropped positions only) inside the buffer.
+        if padded == tuple(x.shape[2:]) and all(st == 1 for st in stride):
+            buf = np.empty(self.total + qflat, dtype=x.dtype)
+            buf[self.total :] = 0
+            buf[: self.total].reshape(x.shape)[...] = x
+        else:
+            # Zero padding and the phase split in one strided copy per phase: padded index
+            # s·j + r is input index s·j + r − before.
+            buf = np.zeros(self.total + qflat, dtype=x.dtype)
+            head = buf[: self.total].reshape((*lead, nph, *q))
+            for ph, i in self.phase_index.items():
+                src: list[slice] = []
+                dst: list[slice] = []
+                for r, st, (before, _), size, qa in zip(ph, stride, pads, x.shape[2:], q, strict=True):
+                    j0 = max(0, -((r - before) // st))
+                    j1 = min(qa, (size - 1 + before - r) // st + 1)
+                    if j1 <= j0:
+                        break
+                    src.append(slice(st * j0 + r - before, st * (j1 - 1) + r - before + 1, st))
+                    dst.append(slice(j0, j1))
+                else:
+                    index: tuple[Any, ...] = (slice(None), slice(None), i, *dst)
+                    head[index] = x[(slice(None), slice(None), *src)]
+        self.buf = buf
+
+    def view(self, tap: Sequence[int]) -> Array:
+        """(N, C, length) input of one tap (a view, no copy)."""
+        ph = tuple(t * di % si for t, di, si in zip(tap, self.dilation, self.stride, strict=True))
+        off = sum(
+            (t * di // si) * qs for t, di, si, qs in zip(tap, self.dilation, self.stride, self.qstrides, strict=True)
+        )
+        v = self.buf[off : off + self.total].reshape(*self.lead, self.nph, self.qflat)
+        return v[:, :, self.phase_index[ph], : self.length]
+
+    def crop(self, out: Array) -> Array:
+        """(N, C, length) extended output → (N, C, *out_sp)."""
+        ext = out.reshape((*out.shape[:2], self.out_sp[0], *self.q[1:]))
+        if self.q[1:] == self.out_sp[1:]:
+            return ext
+        return np.ascontiguousarray(ext[_lead(3) + tuple(slice(0, o) for o in self.out_sp[1:])])
+
+
+def _depthwise(
+    x: Array,
+    w: Array,
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    out_sp: Sequence[int],
+    pads: Sequence[tuple[int, int]],
+) -> Array:
+    """Grouped conv with one input channel per group: a tap loop of broadcast multiply-adds.
+
+    ``w`` is (groups, multiplier, *kernel). A GEMM would have K = taps only, far too small to
+    pay for the im2col copy, so whole-array multiply-adds over the flat tap layout (long
+    contiguous runs, see _FlatTaps) win here.
+    """
+    n, g = x.shape[:2]
+    m = w.shape[1]
+    kernel = w.shape[2:]
+    flat = _FlatTaps(x, kernel, stride, dilation, out_sp, pads)
+    out = np.empty((n, g, m, flat.length), dtype=x.dtype)
+    taps = list(_taps(kernel))
+
+    def run(ch: slice) -> None:
+        acc = out[:, ch]
+        tmp = np.empty_like(acc)
+        for i, tap in enumerate(taps):
+            src = flat.view(tap)[:, ch, None]
+            windex: tuple[Any, ...] = (ch, slice(None), *tap)
+            wt = w[windex][:, :, None]
+            if i == 0:
+                np.multiply(src, wt, out=acc)
+            else:
+                np.multiply(src, wt, out=tmp)
+                acc += tmp
+
+    _parallel(run, g, out.size * len(taps))
+    return flat.crop(out.reshape(n, g * m, flat.length))
+
+
+def conv1d(
+    input: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    stride: IntArg = 1,
+    padding: ConvPadding = 0,
+    dilation: IntArg = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+) -> Array:
+    """1-D convolution (cross-correlation) like ``F.conv1d``.
+
+    Input (N, C_in, L), weight (C_out, C_in/groups, k).
+
+    Extras beyond torch (keyword-only or wider ``padding``): ``padding_mode`` pads in
+    zeros/reflect/replicate/circular mode first (as ``nn.Conv1d`` does); ``padding`` may be a
+    (before, after) pair per axis (asymmetric), and ``'same'`` is accepted at any stride with
+    TF/Keras SAME meaning (out = ceil(L/s), extra padding after), which equals PyTorch's
+    ``'same'`` at stride 1 (PyTorch refuses it for stride > 1).
+    """
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def conv2d(
+    input: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    stride: IntArg = 1,
+    padding: ConvPadding = 0,
+    dilation: IntArg = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+) -> Array:
+    """2-D convolution like ``F.conv2d``: input (N, C_in, H, W), weight (C_out, C_in/groups, kH, kW).
+
+    Per-axis arguments are (H, W). Extras beyond torch as in :func:`conv1d`: ``padding_mode``,
+    per-axis (before, after) padding pairs, and TF-style ``'same'`` at any stride.
+    """
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def conv3d(
+    input: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    stride: IntArg = 1,
+    padding: ConvPadding = 0,
+    dilation: IntArg = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+) -> Array:
+    """3-D convolution like ``F.conv3d``: input (N, C_in, D, H, W), weight (C_out, C_in/groups, kD, kH, kW).
+
+    Per-axis arguments are (D, H, W). Extras beyond torch as in :func:`conv1d`.
+    """
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def _conv_transpose(
+    op: str,
+    nd: int,
+    input: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None,
+    stride: IntArg,
+    padding: IntArg,
+    output_padding: IntArg,
+    groups: int,
+    dilation: IntArg,
+) -> Array:
+    x, unbatched = _batched(_as_float(input), nd, op)
+    dt = x.dtype
+    w = np.asarray(weight, dtype=dt)
+    if w.ndim != nd + 2:
+        raise ValueError(f"{op}: weight must be {nd + 2}-D (C_in, C_out/groups, *kernel), got shape {w.shape}")
+    groups = _int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups}")
+    n, cin = x.shape[:2]
+    if w.shape[0] != cin:
+        raise ValueError(f"{op}: weight of shape {w.shape} expects {w.shape[0]} input channels, got {cin}")
+    if cin % groups:
+        raise ValueError(f"{op}: in_channels ({cin}) must be divisible by groups ({groups})")
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int or a sequence of ints (no 'same'/'valid'), got {padding!r}")
+    kernel = tuple(w.shape[2:])
+    if any(k < 1 for k in kernel):
+        raise ValueError(f"{op}: kernel sizes must be positive, got weight shape {w.shape}")
+    s = _ints(stride, nd, "stride", minimum=1)
+    p = _ints(padding, nd, "padding", minimum=0)
+    op_ = _ints(output_padding, nd, "output_padding", minimum=0)
+    d = _ints(dilation, nd, "dilation", minimum=1)
+    if any(o >= si and o >= di for o, si, di in zip(op_, s, d, strict=True)):
+        raise ValueError(
+            f"{op}: output padding must be smaller than either stride or dilation, but got "
+            f"output_padding={op_}, stride={s}, dilation={d}"
+        )
+    in_sp = x.shape[2:]
+    full = tuple((i - 1) * si + di * (k - 1) + 1 for i, si, di, k in zip(in_sp, s, d, kernel, strict=True))
+    out_sp = tuple(f - 2 * pi + o for f, pi, o in zip(full, p, op_, strict=True))
+    if any(o < 1 for o in out_sp):
+        raise ValueError(f"{op}: output size {out_sp} is too small (input {in_sp}, padding {p})")
+    cg, og = cin // groups, w.shape[1]
+    cout = og * groups
+    ktaps = math.prod(kernel)
+    npos = math.prod(in_sp)
+    # columns[n, c_out, tap, pos] = sum_c_in W[c_in, c_out, tap] x[n, c_in, pos]: one GEMM (per group).
+    wm = w.reshape(groups, cg, og * ktaps).transpose(0, 2, 1)
+    xm = x.reshape(n, groups, cg, npos)
+    cols = np.matmul(wm[0], xm[:, 0]) if groups == 1 else np.matmul(wm, xm)
+    cols = cols.reshape((n, cout, *kernel, *in_sp))
+    if ktaps == 1 and all(si == 1 for si in s):
+        buf = cols.reshape((n, cout, *in_sp))
+        buf_sp: tuple[int, ...] = tuple(in_sp)
+    else:
+        # col2im: every tap scatters its columns into a strided view of the full output.
+        buf_sp = tuple(max(f, pi + o) for f, pi, o in zip(full, p, out_sp, strict=True))
+        buf = np.zeros((n, cout, *buf_sp), dtype=dt)
+        full_cols = cols
+
+        def scatter(ch: slice) -> None:
+            for tap in _taps(kernel):
+                buf[(slice(None), ch, *_tap_slices(tap, d, s, in_sp))] += full_cols[(slice(None), ch, *tap)]
+
+        _parallel(scatter, cout, full_cols.size)
+    if buf_sp != out_sp or any(p):
+        if any(pi + o > b for pi, o, b in zip(p, out_sp, buf_sp, strict=True)):
+            grown = np.zeros((n, cout, *(max(b, pi + o) for b, pi, o in zip(buf_sp, p, out_sp, strict=True))), dt)
+            grown[_lead(2) + tuple(slice(0, b) for b in buf_sp)] = buf
+            buf = grown
+        buf = np.ascontiguousarray(buf[_lead(2) + tuple(slice(pi, pi + o) for pi, o in zip(p, out_sp, strict=True))])
+    if bias is not None:
+        b = np.asarray(bias, dtype=dt)
+        if b.shape != (cout,):
+            raise ValueError(f"{op}: bias must have shape ({cout},), got {b.shape}")
+        buf += b.reshape((cout,) + (1,) * nd)
+    result: Array = buf[0] if unbatched else buf
+    return result
+
+
+def conv_transpose1d(
+    input: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    stride: IntArg = 1,
+    padding: IntArg = 0,
+    output_padding: IntArg = 0,
+    groups: int = 1,
+    dilation: IntArg = 1,
+) -> Array:
+    """Transposed 1-D convolution like ``F.conv_transpose1d`` (note torch's argument order).
+
+    Input (N, C_in, L), weight (C_in, C_out/groups, k). L_out = (L-1)s - 2p + d(k-1) + op + 1;
+    ``padding`` crops p samples from both ends of the full output, ``output_padding`` extends
+    the end. Raises ValueError unless output_padding < stride or output_padding < dilation.
+    """
+    return _conv_transpose(
+        "conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def conv_transpose2d(
+    input: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    stride: IntArg = 1,
+    padding: IntArg = 0,
+    output_padding: IntArg = 0,
+    groups: int = 1,
+    dilation: IntArg = 1,
+) -> Array:
+    """Transposed 2-D convolution like ``F.conv_transpose2d``: weight (C_in, C_out/groups, kH, kW).
+
+    Same rules as :func:`conv_transpose1d`, per axis (H, W).
+    """
+    return _conv_transpose(
+        "conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def conv_transpose3d(
+    input: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    stride: IntArg = 1,
+    padding: IntArg = 0,
+    output_padding: IntArg = 0,
+    groups: int = 1,
+    dilation: IntArg = 1,
+) -> Array:
+    """Transposed 3-D convolution like ``F.conv_transpose3d``: weight (C_in, C_out/groups, kD, kH, kW).
+
+    Same rules as :func:`conv_transpose1d`, per axis (D, H, W).
+    """
+    return _conv_transpose(
+        "conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# pooling
+
+
+def _pool_geometry(
+    op: str,
+    nd: int,
+    spatial: Sequence[int],
+    kernel_size: IntArg,
+    stride: IntArg | None,
+    padding: IntArg,
+    dilation: IntArg,
+    ceil_mode: bool,
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(k, s, p, d, out) per axis, with ATen's ``pooling_output_shape`` and its checks."""
+    k = _ints(kernel_size, nd, "kernel_size", minimum=1)
+    s = (
+        k
+        if stride is None or (isinstance(stride, Sequence) and len(stride) == 0)
+        else _ints(stride, nd, "stride", minimum=1)
+    )
+    p = _ints(padding, nd, "padding", minimum=0)
+    d = _ints(dilation, nd, "dilation", minimum=1)
+    out = []
+    for size, ki, si, pi, di in zip(spatial, k, s, p, d, strict=True):
+        keff = di * (ki - 1) + 1
+        # ATen's shape checks allow pad <= k // 2 (the undilated kernel), stricter than the
+        # pad <= k_eff // 2 of pooling_output_shape.
+        if pi > ki // 2:
+            raise ValueError(
+                f"{op}: pad should be at most half of kernel size, but got pad={pi}, kernel_size={ki} (dilation={di})"
+            )
+        num = size + 2 * pi - keff
+        o = (-(-num // si) if ceil_mode else num // si) + 1
+        # The last window must start inside the input or the left padding.
+        if ceil_mode and (o - 1) * si >= size + pi:
+            o -= 1
+        if o < 1:
+            raise ValueError(
+                f"{op}: output size is too small: input {tuple(spatial)}, kernel_size={k}, stride={s}, "
+                f"padding={p}, dilation={d}"
+            )
+        out.append(o)
+    return k, s, p, d, tuple(out)
+
+
+def _pool_pad(
+    x: Array,
+    nd: int,
+    k: Sequence[int],
+    s: Sequence[int],
+    p: Sequence[int],
+    d: Sequence[int],
+    out: Sequence[int],
+    fill: float,
+) -> Array:
+    # Ceil-mode windows may run past the right padding; extend it so every window is a slice.
+    spatial = x.shape[-nd:]
+    pairs = []
+    for size, ki, si, pi, di, o in zip(spatial, k, s, p, d, out, strict=True):
+        need = (o - 1) * si + di * (ki - 1) + 1
+        pairs.append((pi, max(pi, need - size - pi)))
+    return _pad_pairs(x, pairs, "constant", fill)
+
+
+def _pool_taps(
+    xp: Array,
+    nd: int,
+    k: Sequence[int],
+    s: Sequence[int],
+    d: Sequence[int],
+    out_sp: Sequence[int],
+    reduce: np.ufunc,
+) -> Array:
+    """Reduce every window of the padded input with a binary ufunc, one strided view per tap."""
+    lead_shape = xp.shape[:-nd]
+    x2 = xp.reshape((math.prod(lead_shape), *xp.shape[-nd:]))
+    out = np.empty((x2.shape[0], *out_sp), dtype=xp.dtype)
+    taps = list(_taps(k))
+
+    def run(ch: slice) -> None:
+        acc = out[ch]
+        for i, tap in enumerate(taps):
+            src = x2[(ch, *_tap_slices(tap, d, s, out_sp))]
+            if i == 0:
+                acc[...] = src
+            else:
+                reduce(acc, src, out=acc)
+
+    _parallel(run, x2.shape[0], out.size * len(taps))
+    return out.reshape((*lead_shape, *out_sp))
+
+
+def _max_pool(
+    op: str,
+    nd: int,
+    input: npt.ArrayLike,
+    kernel_size: IntArg,
+    stride: IntArg | None,
+    padding: IntArg,
+    dilation: IntArg,
+    ceil_mode: bool,
+    return_indices: bool,
+) -> Array:
+    if return_indices:
+        raise ValueError(f"{op}: return_indices=True is not supported by the NumPy reference")
+    x = _as_float(input)
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{op}: expected a {nd + 1}-D or {nd + 2}-D input, got shape {x.shape}")
+    k, s, p, d, out_sp = _pool_geometry(op, nd, x.shape[-nd:], kernel_size, stride, padding, dilation, ceil_mode)
+    xp = _pool_pad(x, nd, k, s, p, d, out_sp, -np.inf)
+    return _pool_taps(xp, nd, k, s, d, out_sp, np.maximum)
+
+
+def max_pool1d(
+    input: npt.ArrayLike,
+    kernel_size: IntArg,
+    stride: IntArg | None = None,
+    padding: IntArg = 0,
+    dilation: IntArg = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Array:
+    """Max pooling over (N, C, L) like ``F.max_pool1d``; stride defaults to kernel_size.
+
+    Padding is -inf (never wins); ceil_mode drops a last window that would start in the right
+    padding. ``return_indices=True`` is not supported.
+    """
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(
+    input: npt.ArrayLike,
+    kernel_size: IntArg,
+    stride: IntArg | None = None,
+    padding: IntArg = 0,
+    dilation: IntArg = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Array:
+    """Max pooling over (N, C, H, W) like ``F.max_pool2d``; rules as in :func:`max_pool1d`."""
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(
+    input: npt.ArrayLike,
+    kernel_size: IntArg,
+    stride: IntArg | None = None,
+    padding: IntArg = 0,
+    dilation: IntArg = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Array:
+    """Max pooling over (N, C, D, H, W) like ``F.max_pool3d``; rules as in :func:`max_pool1d`."""
+    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _avg_pool(
+    op: str,
+    nd: int,
+    input: npt.ArrayLike,
+    kernel_size: IntArg,
+    stride: IntArg | None,
+    padding: IntArg,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> Array:
+    x = _as_float(input)
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{op}: expected a {nd + 1}-D or {nd + 2}-D input, got shape {x.shape}")
+    spatial = x.shape[-nd:]
+    k, s, p, d, out_sp = _pool_geometry(op, nd, spatial, kernel_size, stride, padding, 1, ceil_mode)
+    if nd == 3 and any(size < ki for size, ki in zip(spatial, k, strict=True)):
+        # avg_pool3d alone checks the unpadded input against the kernel (ATen's pool3d_shape_check).
+        raise ValueError(f"{op}: input image {tuple(spatial)} smaller than kernel size {k}")
+    if divisor_override is not None:
+        divisor_override = _int(divisor_override, "divisor_override")
+        if divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must be non-zero")
+    xp = _pool_pad(x, nd, k, s, p, d, out_sp, 0.0)
+    out = _pool_taps(xp, nd, k, s, d, out_sp, np.add)
+    if divisor_override is not None:
+        out /= out.dtype.type(divisor_override)
+        return out
+    # ATen's divisor per axis (AvgPoolKernel.cpp): windows are clipped at L + p for the
+    # include-pad count and at the input for the exclude-pad count; the product is the divisor.
+    divisor = np.ones((1,) * nd, dtype=np.int64)
+    for axis, (size, ki, si, pi, o) in enumerate(zip(spatial, k, s, p, out_sp, strict=True)):
+        start = np.arange(o, dtype=np.int64) * si - pi
+        end = np.minimum(start + ki, size + pi)
+        if not count_include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, size)
+        shape = [1] * nd
+        shape[axis] = o
+        divisor = divisor * (end - start).reshape(shape)
+    out /= divisor.astype(out.dtype)
+    return out
+
+
+def avg_pool1d(
+    input: npt.ArrayLike,
+    kernel_size: IntArg,
+    stride: IntArg | None = None,
+    padding: IntArg = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Array:
+    """Average pooling over (N, C, L) like ``F.avg_pool1d``, with ATen's exact divisor.
+
+    The include-pad divisor counts the declared padding but never the part of a ceil-mode
+    window past the right padding; ``count_include_pad=False`` counts input samples only.
+    """
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(
+    input: npt.ArrayLike,
+    kernel_size: IntArg,
+    stride: IntArg | None = None,
+    padding: IntArg = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Array:
+    """Average pooling over (N, C, H, W) like ``F.avg_pool2d``; divisor rules as in :func:`avg_pool1d`.
+
+    ``divisor_override`` replaces the divisor of every window.
+    """
+    return _avg_pool(
+        "avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
+
+
+def avg_pool3d(
+    input: npt.ArrayLike,
+    kernel_size: IntArg,
+    stride: IntArg | None = None,
+    padding: IntArg = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Array:
+    """Average pooling over (N, C, D, H, W) like ``F.avg_pool3d``; rules as in :func:`avg_pool2d`."""
+    return _avg_pool(
+        "avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
+
+
+def _adaptive_sizes(op: str, nd: int, spatial: Sequence[int], output_size: Any) -> tuple[int, ...]:
+    if output_size is None or isinstance(output_size, int | np.integer):
+        items: list[Any] = [output_size] * nd
+    else:
+        items = list(output_size)
+        if len(items) != nd:
+            raise ValueError(f"{op}: output_size must be an int or {nd} entries, got {output_size!r}")
+    sizes = tuple(size if o is None else _int(o, "output_size") for o, size in zip(items, spatial, strict=True))
+    if any(o < 1 for o in sizes):
+        raise ValueError(f"{op}: output_size entries must be positive (or None), got {output_size!r}")
+    if any(size < 1 for size in spatial):
+        raise ValueError(f"{op}: input spatial sizes must be positive, got {tuple(spatial)}")
+    return sizes
+
+
+def _adaptive_pool(op: str, nd: int, input: npt.ArrayLike, output_size: Any, reduce_max: bool) -> Array:
+    x = _as_float(input)
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{op}: expected a {nd + 1}-D or {nd + 2}-D input, got shape {x.shape}")
+    sizes = _adaptive_sizes(op, nd, x.shape[-nd:], output_size)
+    spatial = x.shape[-nd:]
+    if all(n % o == 0 for n, o in zip(spatial, sizes, strict=True)):
+        # Equal, disjoint bins on every axis: one reshape and one reduction (global pooling is
+        # the common case: a single contiguous reduction per channel).
+        lead = x.shape[:-nd]
+        split = [v for n, o in zip(spatial, sizes, strict=True) for v in (o, n // o)]
+        axes = tuple(len(lead) + 2 * a + 1 for a in range(nd))
+        xr = x.reshape((*lead, *split))
+        if all(o == 1 for o in sizes):
+            xr = x.reshape((*lead, math.prod(spatial)))
+            axes = (len(lead),)
+        red: Array = xr.max(axis=axes) if reduce_max else xr.mean(axis=axes)
+        return red.reshape((*lead, *sizes))
+    for axis_from_end, o in zip(range(nd, 0, -1), sizes, strict=True):
+        axis = x.ndim - axis_from_end
+        size = x.shape[axis]
+        if size == o:
+            continue
+        if size % o == 0:
+            # Equal, disjoint bins: a reshape and a reduction.
+            shape = (*x.shape[:axis], o, size // o, *x.shape[axis + 1 :])
+            xr = x.reshape(shape)
+            x = xr.max(axis=axis + 1) if reduce_max else xr.mean(axis=axis + 1)
+            continue
+        j = np.arange(o, dtype=np.int64)
+        start = (j * size) // o
+        end = -((-(j + 1) * size) // o)
+        width = int((end - start).max())
+        # Gather each bin padded to the widest one, repeating the bin's last index (max) or
+        # masking the extra entries (mean).
+        idx = start[:, None] + np.arange(width, dtype=np.int64)[None, :]
+        valid = idx < end[:, None]
+        idx = np.minimum(idx, end[:, None] - 1)
+        g = np.take(x, idx.reshape(-1), axis=axis).reshape((*x.shape[:axis], o, width, *x.shape[axis + 1 :]))
+        if reduce_max:
+            x = g.max(axis=axis + 1)
+        else:
+            mshape = [1] * g.ndim
+            mshape[axis], mshape[axis + 1] = o, width
+            weights = (valid / (end - start)[:, None]).astype(x.dtype).reshape(mshape)
+            x = (g * weights).sum(axis=axis + 1)
+    return np.array(x, copy=True) if x is input else x
+
+
+def adaptive_avg_pool1d(input: npt.ArrayLike, output_size: int | Sequence[int | None] | None) -> Array:
+    """Adaptive average pooling like ``F.adaptive_avg_pool1d``.
+
+    Bin j of L → L_out is [floor(j·L/L_out), ceil((j+1)·L/L_out)) (bins may overlap).
+    """
+    return _adaptive_pool("adaptive_avg_pool1d", 1, input, output_size, False)
+
+
+def adaptive_avg_pool2d(input: npt.ArrayLike, output_size: int | Sequence[int | None] | None) -> Array:
+    """Adaptive average pooling like ``F.adaptive_avg_pool2d``; a ``None`` entry keeps that axis."""
+    return _adaptive_pool("adaptive_avg_pool2d", 2, input, output_size, False)
+
+
+def adaptive_avg_pool3d(input: npt.ArrayLike, output_size: int | Sequence[int | None] | None) -> Array:
+    """Adaptive average pooling like ``F.adaptive_avg_pool3d``; a ``None`` entry keeps that axis."""
+    return _adaptive_pool("adaptive_avg_pool3d", 3, input, output_size, False)
+
+
+def adaptive_max_pool1d(input: npt.ArrayLike, output_size: int | Sequence[int | None] | None) -> Array:
+    """Adaptive max pooling like ``F.adaptive_max_pool1d`` (bins as in :func:`adaptive_avg_pool1d`).
+
+    ``return_indices`` is not supported.
+    """
+    return _adaptive_pool("adaptive_max_pool1d", 1, input, output_size, True)
+
+
+def adaptive_max_pool2d(input: npt.ArrayLike, output_size: int | Sequence[int | None] | None) -> Array:
+    """Adaptive max pooling like ``F.adaptive_max_pool2d``; a ``None`` entry keeps that axis."""
+    return _adaptive_pool("adaptive_max_pool2d", 2, input, output_size, True)
+
+
+def adaptive_max_pool3d(input: npt.ArrayLike, output_size: int | Sequence[int | None] | None) -> Array:
+    """Adaptive max pooling like ``F.adaptive_max_pool3d``; a ``None`` entry keeps that axis."""
+    return _adaptive_pool("adaptive_max_pool3d", 3, input, output_size, True)
+
+
+# --------------------------------------------------------------------------------------------
+# resampling
+
+
+_INTERP_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3}
+
+
+def interpolate(
+    input: npt.ArrayLike,
+    size: int | Sequence[int] | None = None,
+    scale_factor: float | Sequence[float] | None = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Array:
+    """Resize the spatial axes of (N, C, *spatial) like ``F.interpolate``.
+
+    Modes: ``'nearest'`` (legacy: src = min(floor(x·scale), in-1), computed in float32 as
+    ATen does, so the chosen indices are exact), ``'linear'`` (3-D input), ``'bilinear'``
+    (4-D) and ``'trilinear'`` (5-D), applied separably per axis. Output size with
+    ``scale_factor`` is floor(in·scale_factor) in double (exact). The source scale is
+    (in-1)/(out-1) with align_corners, 1/scale_factor when a scale_factor is given and
+    recompute_scale_factor is not True, else in/out. ``antialias=True`` is not supported.
+    """
+    x = _as_float(input)
+    if antialias:
+        raise ValueError("interpolate: antialias=True is not supported by the NumPy reference")
+    nd = x.ndim - 2
+    if nd < 1 or nd > 3:
+        raise ValueError(f"interpolate: expected a 3-D, 4-D or 5-D input (N, C, *spatial), got shape {x.shape}")
+    if mode == "nearest":
+        if align_corners is not None:
+            raise ValueError(
+                "interpolate: align_corners option can only be set with the interpolating modes: "
+                "linear | bilinear | bicubic | trilinear"
+            )
+    elif mode in _INTERP_DIMS:
+        if _INTERP_DIMS[mode] != nd:
+            raise ValueError(f"interpolate: mode {mode!r} needs a {_INTERP_DIMS[mode] + 2}-D input, got {x.ndim}-D")
+    else:
+        raise ValueError(f"interpolate: mode must be one of 'nearest', 'linear', 'bilinear', 'trilinear', got {mode!r}")
+    corners = bool(align_corners)
+    spatial = x.shape[2:]
+    scales: tuple[float, ...] | None = None
+    if size is not None and scale_factor is not None:
+        raise ValueError("interpolate: only one of size or scale_factor should be defined")
+    if size is not None:
+        out_sp = _ints(size, nd, "size")
+        if recompute_scale_factor:
+            raise ValueError("interpolate: recompute_scale_factor is not meaningful with an explicit size")
+    elif scale_factor is not None:
+        if isinstance(scale_factor, int | float | np.integer | np.floating):
+            scales = (float(scale_factor),) * nd
+        else:
+            scales = tuple(float(v) for v in scale_factor)
+            if len(scales) != nd:
+                raise ValueError(f"interpolate: scale_factor must have {nd} entries, got {scale_factor!r}")
+        if any(not sc > 0 for sc in scales):
+            raise ValueError(f"interpolate: scale_factor must be positive, got {scale_factor!r}")
+        out_sp = tuple(math.floor(float(i) * sc) for i, sc in zip(spatial, scales, strict=True))
+        if recompute_scale_factor:
+            scales = None
+    else:
+        raise ValueError("interpolate: either size or scale_factor should be defined")
+    if any(o < 1 for o in out_sp):
+        raise ValueError(f"interpolate: output size {out_sp} must be positive (input {spatial})")
+    for j in range(nd):
+        axis = 2 + j
+        n_in, n_out = spatial[j], out_sp[j]
+        sf = None if scales is None else scales[j]
+        if mode == "nearest":
+            x = np.take(x, _nearest_index(n_in, n_out, sf, x.dtype, nd == 2), axis=axis)
+        else:
+            x = _linear_axis(x, axis, n_in, n_out, sf, corners)
+    return np.array(x, copy=True) if x is input else x
+
+
+def _nearest_index(n_in: int, n_out: int, sf: float | None, dtype: np.dtype[Any], two_d: bool) -> Array:
+    # ATen has two CPU code paths (behaviour checked against torch 2.13): 2-D inputs go through
+    # nearest_idx (identity when the size is unchanged, x >> 1 when it doubles, else a float32
+    # scale), 1-D and 3-D through HelperInterpNearest (a scale in the input's opmath type:
+    # float32 or float64). Both then take floorf(scale·x), i.e. a float32 floor.
+    if two_d:
+        if n_out == n_in:
+            return np.arange(n_out)
+        if n_out == 2 * n_in:
+            return np.arange(n_out) >> 1
+        dtype = np.dtype(np.float32)
+    t = dtype.type
+    scale = t(1.0 / sf) if sf is not None and sf > 0 else t(n_in) / t(n_out)
+    src = (scale * np.arange(n_out, dtype=dtype)).astype(np.float32)
+    result: Array = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    return result
+
+
+def _linear_axis(x: Array, axis: int, n_in: int, n_out: int, sf: float | None, corners: bool) -> Array:
+    if n_out == n_in:
+        # ATen copies when the size is unchanged, whatever the scale factor.
+        return x
+    t = x.dtype.type
+    if corners:
+        scale = t(n_in - 1) / t(n_out - 1) if n_out > 1 else t(0)
+    else:
+        scale = t(1.0 / sf) if sf is not None and sf > 0 else t(n_in) / t(n_out)
+    dst = np.arange(n_out, dtype=x.dtype)
+    src = scale * dst if corners else np.maximum(scale * (dst + t(0.5)) - t(0.5), t(0))
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    lam1 = np.clip(src - i0.astype(x.dtype), t(0), t(1))
+    i1 = i0 + (i0 < n_in - 1)
+    shape = [1] * x.ndim
+    shape[axis] = n_out
+    lam1 = lam1.reshape(shape)
+    lam0 = t(1) - lam1
+    result: Array = np.take(x, i0, axis=axis) * lam0 + np.take(x, i1, axis=axis) * lam1
+    return result
+
+
+def pixel_shuffle(input: npt.ArrayLike, upscale_factor: int) -> Array:
+    """(*, C·r², H, W) → (*, C, H·r, W·r) like ``F.pixel_shuffle``.
+
+    out[c, h·r+i, w·r+j] = in[c·r²+i·r+j, h, w].
+    """
+    x = _as_float(input)
+    r = _int(upscale_factor, "upscale_factor")
+    if r < 1:
+        raise ValueError(f"pixel_shuffle: upscale_factor must be positive, got {r}")
+    if x.ndim < 3:
+        raise ValueError(f"pixel_shuffle: expected an input with at least 3 dimensions, got shape {x.shape}")
+    *lead, c, h, w = x.shape
+    if c % (r * r):
+        raise ValueError(
+            "pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+            f"upscale_factor, but input.size(-3)={c} is not divisible by {r * r}"
+        )
+    nl = len(lead)
+    y = x.reshape((*lead, c // (r * r), r, r, h, w))
+    perm = (*range(nl), nl, nl + 3, nl + 1, nl + 4, nl + 2)
+    return np.ascontiguousarray(y.transpose(perm)).reshape((*lead, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input: npt.ArrayLike, downscale_factor: int) -> Array:
+    """(*, C, H·r, W·r) → (*, C·r², H, W) like ``F.pixel_unshuffle`` (inverse of :func:`pixel_shuffle`)."""
+    x = _as_float(input)
+    r = _int(downscale_factor, "downscale_factor")
+    if r < 1:
+        raise ValueError(f"pixel_unshuffle: downscale_factor must be positive, got {r}")
+    if x.ndim < 3:
+        raise ValueError(f"pixel_unshuffle: expected an input with at least 3 dimensions, got shape {x.shape}")
+    *lead, c, h, w = x.shape
+    if h % r or w % r:
+        raise ValueError(
+            f"pixel_unshuffle expects height ({h}) and width ({w}) to be divisible by downscale_factor ({r})"
+        )
+    nl = len(lead)
+    y = x.reshape((*lead, c, h // r, r, w // r, r))
+    perm = (*range(nl), nl, nl + 2, nl + 4, nl + 1, nl + 3)
+    return np.ascontiguousarray(y.transpose(perm)).reshape((*lead, c * r * r, h // r, w // r))
+
+
+# --------------------------------------------------------------------------------------------
+# dense layers, activations, normalisation
+
+
+def linear(input: npt.ArrayLike, weight: npt.ArrayLike, bias: npt.ArrayLike | None = None) -> Array:
+    """``input @ weight.T + bias`` like ``F.linear``: input (*, in), weight (out, in), bias (out,)."""
+    x = _as_float(input)
+    w = np.asarray(weight, dtype=x.dtype)
+    if w.ndim not in (1, 2) or x.ndim < 1 or x.shape[-1] != w.shape[-1]:
+        raise ValueError(f"linear: input {x.shape} and weight {w.shape} are incompatible (weight is (out, in))")
+    out: Array = np.matmul(x, w.T)
+    if bias is not None:
+        out = out + np.asarray(bias, dtype=x.dtype)
+    return out
+
+
+def flatten(input: npt.ArrayLike, start_dim: int = 1, end_dim: int = -1) -> Array:
+    """Merge axes start_dim..end_dim like ``torch.flatten`` (default keeps the batch axis, as nn.Flatten)."""
+    x = np.asarray(input)
+    if x.ndim == 0:
+        return x.reshape(1)
+    start = _int(start_dim, "start_dim")
+    end = _int(end_dim, "end_dim")
+    for name, v in (("start_dim", start), ("end_dim", end)):
+        if not -x.ndim <= v < x.ndim:
+            raise ValueError(f"flatten: {name}={v} is out of range for a {x.ndim}-D input")
+    start %= x.ndim
+    end %= x.ndim
+    if start > end:
+        raise ValueError(f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim})")
+    return x.reshape((*x.shape[:start], -1, *x.shape[end + 1 :]))
+
+
+def relu(input: npt.ArrayLike) -> Array:
+    """max(x, 0) elementwise like ``F.relu``."""
+    x = _as_float(input)
+    result: Array = np.maximum(x, x.dtype.type(0))
+    return result
+
+
+def relu6(input: npt.ArrayLike) -> Array:
+    """min(max(x, 0), 6) elementwise like ``F.relu6``."""
+    x = _as_float(input)
+    return np.clip(x, x.dtype.type(0), x.dtype.type(6))
+
+
+def leaky_relu(input: npt.ArrayLike, negative_slope: float = 0.01) -> Array:
+    """x if x > 0 else negative_slope·x, like ``F.leaky_relu`` (``inplace`` is not offered)."""
+    x = _as_float(input)
+    return np.where(x > 0, x, x * x.dtype.type(negative_slope))
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def gelu(input: npt.ArrayLike, approximate: str = "none") -> Array:
+    """GELU like ``F.gelu``: exact form x·Φ(x) = x/2·(1 + erf(x/√2)), or ``approximate='tanh'``.
+
+    erf is libm's (``math.erf``) applied elementwise in float64, then cast back: accurate to
+    float64 rounding but not fast (NumPy has no vectorised erf).
+    """
+    x = _as_float(input)
+    if approximate == "tanh":
+        t = x.dtype.type
+        inner = t(math.sqrt(2.0 / math.pi)) * (x + t(0.044715) * x * x * x)
+        result: Array = t(0.5) * x * (t(1) + np.tanh(inner))
+        return result
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    x64 = x.astype(np.float64)
+    erf = np.asarray(_erf(x64 / math.sqrt(2.0)), dtype=np.float64)
+    return (0.5 * x64 * (1.0 + erf)).astype(x.dtype)
+
+
+def sigmoid(input: npt.ArrayLike) -> Array:
+    """1 / (1 + exp(-x)) like ``torch.sigmoid``, evaluated without overflow for large |x|."""
+    x = _as_float(input)
+    e = np.exp(-np.abs(x))
+    one = x.dtype.type(1)
+    result: Array = np.where(x >= 0, one / (one + e), e / (one + e))
+    return result
+
+
+def silu(input: npt.ArrayLike) -> Array:
+    """x·sigmoid(x) like ``F.silu``."""
+    x = _as_float(input)
+    return x * sigmoid(x)
+
+
+def tanh(input: npt.ArrayLike) -> Array:
+    """Hyperbolic tangent like ``torch.tanh``."""
+    return np.tanh(_as_float(input))
+
+
+def batch_norm(
+    input: npt.ArrayLike,
+    running_mean: npt.ArrayLike,
+    running_var: npt.ArrayLike,
+    weight: npt.ArrayLike | None = None,
+    bias: npt.ArrayLike | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Array:
+    """Inference batch norm like ``F.batch_norm(training=False)`` over (N, C, *): channel axis 1.
+
+    y = (x - mean)/sqrt(var + eps)·weight + bias. ``training=True`` (batch statistics and
+    running-stat updates) is not supported and raises ValueError.
+    """
+    if training:
+        raise ValueError("batch_norm: training=True is not supported; the reference is inference-only")
+    x = _as_float(input)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of at least 2 dimensions (N, C, ...), got {x.shape}")
+    c = x.shape[1]
+    t = x.dtype
+
+    def per_channel(v: npt.ArrayLike | None, name: str, default: float) -> Array:
+        if v is None:
+            return np.full(c, default, dtype=t)
+        a = np.asarray(v, dtype=t)
+        if a.shape != (c,):
+            raise ValueError(f"batch_norm: {name} must have shape ({c},), got {a.shape}")
+        return a
+
+    mean = per_channel(running_mean, "running_mean", 0.0)
+    var = per_channel(running_var, "running_var", 1.0)
+    scale = per_channel(weight, "weight", 1.0) / np.sqrt(var + t.type(eps))
+    shift = per_channel(bias, "bias", 0.0) - mean * scale
+    shape = (c,) + (1,) * (x.ndim - 2)
+    result: Array = x * scale.reshape(shape) + shift.reshape(shape)
+    return result
+
+
+def dropout(input: npt.ArrayLike, p: float = 0.5, training: bool = False) -> Array:
+    """Dropout like ``F.dropout`` in eval mode: the identity (a copy).
+
+    Note the default ``training=False`` (torch's default is True): the reference models
+    inference; ``training=True`` raises ValueError because it would need torch's RNG stream.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
+    if training:
+        raise ValueError("dropout: training=True is not supported (the random mask can't match torch's)")
+    return np.array(_as_float(input), copy=True)
+
+
+def add(a: npt.ArrayLike, b: npt.ArrayLike) -> Array:
+    """Elementwise sum with NumPy broadcasting (a residual connection)."""
+    return np.add(_as_float(a), _as_float(b, "other"))
+
+
+def mul(a: npt.ArrayLike, b: npt.ArrayLike) -> Array:
+    """Elementwise product with NumPy broadcasting."""
+    return np.multiply(_as_float(a), _as_float(b, "other"))
+
+
+def cat(tensors: Sequence[npt.ArrayLike], dim: int = 1) -> Array:
+    """Concatenate along ``dim`` (default: channels) like ``torch.cat``."""
+    if len(tensors) == 0:
+        raise ValueError("cat: expected a non-empty sequence of arrays")
+    return np.concatenate([_as_float(t) for t in tensors], axis=dim)
