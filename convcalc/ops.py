@@ -179,6 +179,10 @@ def set_num_threads(n: int) -> None:
             _pool = None
 
 
+#: Working-set size for the depthwise tap loop: two blocks of this size should sit in L2.
+_DEPTHWISE_BLOCK_BYTES = 1024 * 1024
+
+
 def _parallel(fn: Callable[[slice], None], size: int, work: int) -> None:
     """Run fn on contiguous slices covering range(size), one per thread when worth it."""
     global _pool
@@ -551,18 +555,25 @@ def _depthwise(
     out = np.empty((n, g, m, flat.length), dtype=x.dtype)
     taps = list(_taps(kernel))
 
+    # Channels per block so that the accumulator and its temporary stay in cache across all
+    # taps (each tap is a full pass over them: without blocking every pass goes to memory).
+    block = max(1, _DEPTHWISE_BLOCK_BYTES // max(1, m * flat.length * x.dtype.itemsize))
+    views = [flat.view(tap) for tap in taps]
+    weights = [w[(slice(None), slice(None), *tap)][:, :, None] for tap in taps]
+
     def run(ch: slice) -> None:
-        acc = out[:, ch]
-        tmp = np.empty_like(acc)
-        for i, tap in enumerate(taps):
-            src = flat.view(tap)[:, ch, None]
-            windex: tuple[Any, ...] = (ch, slice(None), *tap)
-            wt = w[windex][:, :, None]
-            if i == 0:
-                np.multiply(src, wt, out=acc)
-            else:
-                np.multiply(src, wt, out=tmp)
-                acc += tmp
+        tmp = np.empty((min(block, ch.stop - ch.start), m, flat.length), dtype=x.dtype)
+        for b in range(n):
+            for c0 in range(ch.start, ch.stop, block):
+                c = slice(c0, min(c0 + block, ch.stop))
+                acc = out[b, c]
+                t = tmp[: c.stop - c.start]
+                for i, (view, wt) in enumerate(zip(views, weights, strict=True)):
+                    if i == 0:
+                        np.multiply(view[b, c, None], wt[c], out=acc)
+                    else:
+                        np.multiply(view[b, c, None], wt[c], out=t)
+                        acc += t
 
     _parallel(run, g, out.size * len(taps))
     return flat.crop(out.reshape(n, g * m, flat.length))
