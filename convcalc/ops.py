@@ -559,7 +559,8 @@ def _depthwise(
     # taps (each tap is a full pass over them: without blocking every pass goes to memory).
     block = max(1, _DEPTHWISE_BLOCK_BYTES // max(1, m * flat.length * x.dtype.itemsize))
     views = [flat.view(tap) for tap in taps]
-    weights = [w[(slice(None), slice(None), *tap)][:, :, None] for tap in taps]
+    tap_index: list[tuple[Any, ...]] = [(slice(None), slice(None), *tap) for tap in taps]
+    weights = [w[index][:, :, None] for index in tap_index]
 
     def run(ch: slice) -> None:
         tmp = np.empty((min(block, ch.stop - ch.start), m, flat.length), dtype=x.dtype)
