@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from convcalc.analysis import AXIS_NAMES
 from convcalc.diagnostics import Diagnostic, Severity
 from convcalc.report import AxisField, LayerReport, Shape, StackReport
+from convcalc.spec import AXIS_NAMES
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -21,9 +21,7 @@ from convcalc.diagnostics import Diagnostic
 from convcalc.errors import Problem, ShapeError
 from convcalc.receptive import GLOBAL, IDENTITY, AxisMap, Resample, Step, Transposed, Window, compose, merge
 from convcalc.report import AxisField, LayerReport, Shape, StackReport
-from convcalc.spec import INPUT_NAME, SHAPE_PRESERVING, LayerSpec, StackSpec
-
-AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+from convcalc.spec import AXIS_NAMES, INPUT_NAME, SHAPE_PRESERVING, LayerSpec, StackSpec
 
 
 class _LayerProblem(Exception):

@@ -91,6 +91,9 @@ UPSAMPLE_MODE_ALIASES = {"bilinear": "linear", "trilinear": "linear"}
 #: The name a layer's `from` uses for the stack's input.
 INPUT_NAME = "input"
 
+#: Names of the spatial axes by rank, as PyTorch orders them.
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
 
 @dataclass(frozen=True)
 class Location:

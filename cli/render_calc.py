@@ -1,0 +1,768 @@
+"""Rendering of the one-layer calculators (conv, deconv, pool): tables, overlap maps, derivations, solver.
+
+Imported only inside the calculator commands; Rich is imported inside the functions that draw.
+Display conventions follow cli/render.py: exact fractions, per-axis values in columns H, W
+(D, H, W; L for 1-D), plain text when stdout is not a terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from cli.render import SCHEMA_VERSION, diagnostic_json, frac, frac_json, markdown_table, print_diagnostics
+from convcalc.layer_calc import AxisResult, LayerResult, LayerSettings, SamePadding
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+    # Type-only: the solver and the derivations are loaded by the commands that use them.
+    from convcalc.explain import Derivation, Step
+    from convcalc.solver import AxisSolution, Setting, Solution
+
+#: The whole overlap map is drawn when every drawn axis of the output is at most this long.
+MAP_MAX = 32
+
+
+# -- small texts ----------------------------------------------------------------------------------
+def _tuple(values: Sequence[int]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else "(" + ", ".join(map(str, values)) + ")"
+
+
+def size_text(sizes: Sequence[int | None] | None, sep: str = "×") -> str:
+    if sizes is None:
+        return "?"
+    return sep.join("?" if s is None else str(s) for s in sizes)
+
+
+def torch_call(
+    s: LayerSettings,
+    padding: Sequence[int] | None = None,
+    output_padding: Sequence[int] | None = None,
+    ceil_mode: bool | None = None,
+) -> str:
+    """The PyTorch module call, e.g. nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1)."""
+    args: list[str] = []
+    if s.in_channels is not None and s.out_channels is not None:
+        args += [str(s.in_channels), str(s.out_channels)]
+    elif not s.is_pool:
+        args += ["C_in", "C_out"]
+    args.append(f"kernel_size={_tuple(s.kernel)}")
+    if s.stride != s.kernel or not s.is_pool:
+        args.append(f"stride={_tuple(s.stride)}")
+    if padding is not None:
+        if any(padding):
+            args.append(f"padding={_tuple(padding)}")
+    elif isinstance(s.padding, str):
+        args.append(f"padding='{s.padding}'")
+    elif any(b or a for b, a in s.padding):
+        args.append(f"padding={_tuple([b for b, _ in s.padding])}")
+    ops = output_padding if output_padding is not None else s.output_padding
+    if any(ops):
+        args.append(f"output_padding={_tuple(ops)}")
+    if any(d != 1 for d in s.dilation):
+        args.append(f"dilation={_tuple(s.dilation)}")
+    if s.groups != 1:
+        args.append(f"groups={s.groups}")
+    if ceil_mode if ceil_mode is not None else s.ceil_mode:
+        args.append("ceil_mode=True")
+    return f"nn.{s.torch_name}({', '.join(args)})"
+
+
+def _pair(p: tuple[int, int] | None) -> str:
+    if p is None:
+        return "?"
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}, {p[1]}"
+
+
+def same_text(s: LayerSettings, same: SamePadding | None) -> str:
+    if same is None:
+        return "none"
+    if s.kind == "deconv":
+        return f"{same.before} (op {same.output_padding})" if same.output_padding else str(same.before)
+    if same.before is None:
+        return "? (needs --i)"
+    if same.after is None:
+        return f"{same.before}, ? (needs --i)"
+    return _pair((same.before, same.after))
+
+
+def _growth(a: AxisResult) -> str:
+    lo, hi = a.rf_growth_min, a.rf_growth_max
+    if lo is None or hi is None:
+        return "none (holes)"
+    return f"+{hi}" if lo == hi else f"+{lo} to +{hi}"
+
+
+def _jump(a: AxisResult) -> str:
+    f = a.jump_factor
+    if f == 1:
+        return "× 1"
+    return f"× {frac(f)}" if f.denominator == 1 else f"÷ {f.denominator}"
+
+
+def _taps(a: AxisResult) -> str:
+    return "/".join(map(str, a.overlap.taps))
+
+
+def _ratio(r: Fraction | None) -> str:
+    return "holes" if r is None else frac(r)
+
+
+def axis_rows(result: LayerResult) -> list[tuple[str, list[str]]]:
+    """(label, one value per axis) for the table and Markdown views."""
+    s = result.settings
+    axes = result.axes
+    rows: list[tuple[str, list[str]]] = []
+
+    def add(label: str, values: Sequence[object]) -> None:
+        rows.append((label, ["?" if v is None else str(v) for v in values]))
+
+    if s.input_size is not None:
+        add("input size", [a.input_size for a in axes])
+        add("output size", [a.output_size for a in axes])
+    add("kernel", [a.kernel for a in axes])
+    add("stride", [a.stride for a in axes])
+    add("padding" + ("" if s.kind == "deconv" else " (before, after)"), [_pair(a.padding) for a in axes])
+    if s.kind == "deconv":
+        add("output_padding", [a.output_padding for a in axes])
+    if s.kind != "avgpool":
+        add("dilation", [a.dilation for a in axes])
+    add("effective kernel d(k-1)+1", [a.effective_kernel for a in axes])
+    if s.ceil_mode and s.input_size is not None:
+        add(
+            "without ceil_mode",
+            ["none" if a.floor_output_size is None else a.floor_output_size for a in axes],
+        )
+        add("last window starts at", [a.last_window_start for a in axes])
+    if s.kind == "deconv":
+        add("zeros inserted between inputs", [a.stride - 1 for a in axes])
+        if s.input_size is not None:
+            add(
+                "zero-inserted input size",
+                [a.equivalent.stretched_size if a.equivalent else None for a in axes],
+            )
+        add(
+            "equivalent conv padding",
+            [
+                "?" if a.equivalent is None else f"{a.equivalent.pad_before}, {a.equivalent.pad_after}"
+                for a in axes
+            ],
+        )
+        if s.input_size is not None:
+            add("equivalent conv output", [a.equivalent.output_size if a.equivalent else None for a in axes])
+    label = "padding 'same' (out = s·i)" if s.kind == "deconv" else "padding 'same' (out = ceil(i/s))"
+    add(label, [same_text(s, a.same_padding) for a in axes])
+    add("RF growth (× jump_in)", [_growth(a) for a in axes])
+    add("jump", [_jump(a) for a in axes])
+    add("centre shift (× jump_in)", [frac(a.centre_shift) for a in axes])
+    add(
+        "taps per output phase" if s.kind == "deconv" else "windows per input phase", [_taps(a) for a in axes]
+    )
+    add(
+        "overlap max/min",
+        [
+            _ratio(a.overlap.ratio) if s.kind == "deconv" or a.overlap.ratio is not None else "phases unread"
+            for a in axes
+        ],
+    )
+    if s.input_size is not None and s.kind != "deconv":
+        add("unread input pixels", [a.unread for a in axes])
+    return rows
+
+
+def _title(result: LayerResult) -> str:
+    s = result.settings
+    text = torch_call(s)
+    if s.input_size is not None:
+        text += f" on {size_text(s.input_size)} → {size_text(result.output_size)}"
+    return text
+
+
+def summary_lines(result: LayerResult) -> list[str]:
+    s = result.settings
+    lines: list[str] = []
+    if s.kind == "deconv" and s.rank > 1:
+        nd = (
+            "holes: some output phases get no input"
+            if result.overlap_ratio is None
+            else frac(result.overlap_ratio)
+        )
+        lines.append(f"overlap {s.rank}-D max/min: {nd} (the product of the axes' ratios, borders excluded)")
+    if s.kind == "conv" and any(a.overlap.ratio is not None and a.overlap.ratio != 1 for a in result.axes):
+        lines.append(
+            "windows per input pixel are uneven: the gradient of this conv carries the same checkerboard "
+            "(Distill 2016)"
+        )
+    if s.ceil_mode and s.input_size is not None:
+        lines.append(
+            "ceil_mode: o = ceil((i + 2p - d(k-1) - 1)/s) + 1, but a last window that would start in the "
+            "right padding is dropped (PyTorch's rule)"
+        )
+        for a in result.axes:
+            if a.ceil_dropped:
+                lines.append(
+                    f"  {a.axis}: dropped, output {a.output_size} instead of {(a.output_size or 0) + 1}"
+                )
+            elif a.last_window_start is not None and a.input_size is not None:
+                lines.append(
+                    f"  {a.axis}: the last window starts at {a.last_window_start} < {a.input_size}, "
+                    "inside the input: "
+                    f"kept ({a.output_size}; floor mode gives {a.floor_output_size or 'no output'})"
+                )
+    if result.params is not None:
+        macs = "?" if result.macs is None else f"{result.macs:,}"
+        lines.append(f"params {result.params:,} (weights + bias)   MACs {macs} (batch 1, bias adds included)")
+    if s.input_size is None:
+        extra = "the output size"
+        if s.kind == "deconv":
+            extra += ", the equivalent conv's zero-inserted size, the whole overlap map"
+        if s.in_channels is not None:
+            extra += ", MACs"
+        lines.append(f"give --i SIZE (e.g. --i 32 or --i 32,48) to add {extra} and the --target solver")
+    return lines
+
+
+# -- overlap map ----------------------------------------------------------------------------------
+def map_data(result: LayerResult) -> tuple[str, tuple[tuple[int, ...], ...], str]:
+    """(kind, grid, caption) for a transposed conv: the whole output when small, else one period."""
+    from convcalc.overlap import outer
+
+    axes = result.axes
+    drawn = axes[-2:]
+    counts = [a.overlap.counts for a in drawn]
+    names = " × ".join(a.axis for a in drawn)
+    depth = ""
+    if len(axes) == 3:
+        d = axes[0]
+        vec = " ".join(map(str, d.overlap.counts)) if d.overlap.counts else "/".join(map(str, d.overlap.taps))
+        depth = f"; along D the counts are {vec}: each D slice is this map times its D count"
+    if all(c is not None and len(c) <= MAP_MAX for c in counts):
+        grid = outer([c for c in counts if c is not None])
+        size = "×".join(str(len(c or ())) for c in counts)
+        return (
+            "whole",
+            grid,
+            (
+                "taps reaching each output (conv_transpose of ones with a ones kernel), "
+                f"the whole {size} output "
+                f"({names}){depth}"
+            ),
+        )
+    grid = outer([a.overlap.taps for a in drawn])
+    why = "" if all(c is None for c in counts) else f" (the output is over {MAP_MAX} per axis)"
+    phases = " × ".join(f"o_{a.axis} mod {a.stride}" for a in drawn)
+    return (
+        "period",
+        grid,
+        f"taps reaching each output, one period away from the borders{why}: rows and columns "
+        f"are the phases {phases}{depth}",
+    )
+
+
+def map_text(grid: Sequence[Sequence[int]]) -> Text:
+    """The grid as right-aligned numbers, each cell shaded by its value (holes in red)."""
+    from rich.text import Text
+
+    values = [v for row in grid for v in row]
+    lo, hi = min(values), max(values)
+    width = len(str(hi))
+    text = Text()
+    for r, row in enumerate(grid):
+        for c, v in enumerate(row):
+            if c:
+                text.append(" ")
+            if v == 0:
+                style = "bold white on red"
+            else:
+                t = 1.0 if hi == lo else (v - lo) / (hi - lo)
+                style = f"{'black' if t > 0.45 else 'white'} on color({237 + round(t * 15)})"
+            text.append(str(v).rjust(width), style=style)
+        if r < len(grid) - 1:
+            text.append("\n")
+    return text
+
+
+def grid_plain(grid: Sequence[Sequence[int]]) -> str:
+    width = len(str(max(v for row in grid for v in row)))
+    return "\n".join(" ".join(str(v).rjust(width) for v in row) for row in grid)
+
+
+# -- derivation -----------------------------------------------------------------------------------
+def step_lines(step: Step, indent: str = "    ", width: int = 100) -> list[str]:
+    """The formula, then `= numbers` lines aligned under its `=` and `= result` (or, for a step that lists
+    cases, the cases indented and `=> result`), then the note in parentheses, wrapped."""
+    import textwrap
+
+    head, sep, rhs = step.formula.partition(" = ")
+    lines = [indent + step.formula]
+    if step.chain:
+        pad = indent + " " * len(head) + " = " if sep and len(head) < 24 else indent + "  = "
+        seen = {rhs}
+        for line in [*step.numbers, step.result]:
+            if line not in seen:
+                lines.append(pad + line)
+                seen.add(line)
+    else:
+        lines += [indent + "  " + line for line in step.numbers]
+        lines.append(indent + "  => " + step.result)
+    if step.note:
+        lines += textwrap.wrap(
+            f"({step.note})", width=width, initial_indent=indent, subsequent_indent=indent + " "
+        )
+    return lines
+
+
+def derivation_text(result: LayerResult, derivations: Sequence[Derivation]) -> str:
+    s = result.settings
+    lines = [_title(result), ""]
+    n = 0
+    for der in derivations:
+        if der.axes:
+            if s.rank == 1:
+                where = "Along the axis"
+            elif len(der.axes) == s.rank:
+                names = " and ".join(der.axes) if s.rank == 2 else ", ".join(der.axes)
+                where = f"Along {names} (the same numbers)"
+            else:
+                where = f"Along {', '.join(der.axes)}"
+        else:
+            where = "For the whole layer"
+        lines += [where + ":", ""]
+        for step in der.steps:
+            n += 1
+            lines.append(f"  Step {n}. {step.title}")
+            lines += step_lines(step)
+            lines.append("")
+    lines.append(
+        f"Result: {size_text(s.input_size)} → {size_text(result.output_size)}"
+        if s.input_size is not None
+        else "Result: give --i to get the output size"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def derivation_json(derivations: Sequence[Derivation]) -> list[dict[str, Any]]:
+    return [
+        {
+            "axes": list(d.axes),
+            "steps": [
+                {
+                    "title": st.title,
+                    "formula": st.formula,
+                    "numbers": list(st.numbers),
+                    "result": st.result,
+                    "note": st.note,
+                }
+                for st in d.steps
+            ],
+        }
+        for d in derivations
+    ]
+
+
+# -- table ----------------------------------------------------------------------------------------
+def print_result(
+    result: LayerResult, console: Console, derivations: Sequence[Derivation] | None = None
+) -> None:
+    from rich import box
+    from rich.table import Table
+
+    if derivations is not None:
+        console.print(derivation_text(result, derivations), end="")
+        console.print()
+        print_diagnostics(result.diagnostics, console)
+        return
+    console.print(_title(result), soft_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("")
+    for a in result.axes:
+        table.add_column(a.axis, justify="right")
+    for label, values in axis_rows(result):
+        table.add_row(label, *values)
+    console.print(table)
+    # Long lines stay whole (soft_wrap): logs and CI output are read with a pager or grep, not a fixed width.
+    for line in summary_lines(result):
+        console.print(line, soft_wrap=True)
+    if result.settings.kind == "deconv":
+        _kind, grid, caption = map_data(result)
+        console.print()
+        console.print(caption + ":", soft_wrap=True)
+        console.print(map_text(grid))
+    console.print()
+    print_diagnostics(result.diagnostics, console)
+
+
+# -- JSON, CSV, Markdown --------------------------------------------------------------------------
+def _same_json(same: SamePadding | None) -> dict[str, Any] | None:
+    if same is None:
+        return None
+    return {
+        "before": same.before,
+        "after": same.after,
+        "output_padding": same.output_padding,
+        "pytorch_same": same.native,
+    }
+
+
+def axis_json(a: AxisResult) -> dict[str, Any]:
+    eq = a.equivalent
+    return {
+        "axis": a.axis,
+        "input": a.input_size,
+        "output": a.output_size,
+        "kernel": a.kernel,
+        "stride": a.stride,
+        "padding": None if a.padding is None else list(a.padding),
+        "output_padding": a.output_padding,
+        "dilation": a.dilation,
+        "effective_kernel": a.effective_kernel,
+        "same_padding": _same_json(a.same_padding),
+        "rf_growth": {"min": a.rf_growth_min, "max": a.rf_growth_max, "unit": "jump_in"},
+        "jump_factor": frac(a.jump_factor),
+        "centre_shift": frac_json(a.centre_shift),
+        "overlap": {
+            "taps_per_phase": list(a.overlap.taps),
+            "ratio": frac_json(a.overlap.ratio),
+            "holes": a.overlap.holes,
+            "counts": None if a.overlap.counts is None else list(a.overlap.counts),
+        },
+        "equivalent_conv": None
+        if eq is None
+        else {
+            "zeros_between": eq.zeros_between,
+            "stretched_size": eq.stretched_size,
+            "pad_before": eq.pad_before,
+            "pad_after": eq.pad_after,
+            "padded_size": eq.padded_size,
+            "output": eq.output_size,
+            "stride": 1,
+            "kernel_flipped": True,
+        },
+        "ceil_mode": None
+        if a.floor_output_size is None
+        else {
+            "floor_output": a.floor_output_size,
+            "last_window_start": a.last_window_start,
+            "dropped": a.ceil_dropped,
+        },
+        "unread": a.unread,
+    }
+
+
+def result_json(
+    result: LayerResult, command: str, derivations: Sequence[Derivation] | None = None
+) -> dict[str, Any]:
+    s = result.settings
+    payload: dict[str, Any] = {
+        "convcalc_schema": SCHEMA_VERSION,
+        "command": command,
+        "layer": {
+            "op": s.kind,
+            "torch": torch_call(s),
+            "rank": s.rank,
+            "axes": list(s.axes),
+            "kernel": list(s.kernel),
+            "stride": list(s.stride),
+            "padding": s.padding if isinstance(s.padding, str) else [list(p) for p in s.padding],
+            "dilation": list(s.dilation),
+            "output_padding": list(s.output_padding),
+            "ceil_mode": s.ceil_mode,
+            "in_channels": s.in_channels,
+            "out_channels": s.out_channels,
+            "groups": s.groups,
+        },
+        "input": None if s.input_size is None else list(s.input_size),
+        "output": None if result.output_size is None else list(result.output_size),
+        "axes": [axis_json(a) for a in result.axes],
+        "overlap": {"ratio": frac_json(result.overlap_ratio), "holes": result.holes},
+        "params": result.params,
+        "macs": result.macs,
+        "diagnostics": [diagnostic_json(d) for d in result.diagnostics],
+    }
+    if s.kind == "deconv":
+        kind, grid, _caption = map_data(result)
+        payload["overlap"]["map"] = {
+            "kind": kind,
+            "axes": [a.axis for a in result.axes[-2:]],
+            "values": [list(row) for row in grid],
+        }
+    if derivations is not None:
+        payload["derivation"] = derivation_json(derivations)
+    return payload
+
+
+CSV_COLUMNS = (
+    "axis",
+    "input",
+    "output",
+    "kernel",
+    "stride",
+    "padding_before",
+    "padding_after",
+    "output_padding",
+    "dilation",
+    "effective_kernel",
+    "same_padding",
+    "rf_growth_min",
+    "rf_growth_max",
+    "jump_factor",
+    "centre_shift",
+    "taps_per_phase",
+    "overlap_ratio",
+    "equivalent_pad_before",
+    "equivalent_pad_after",
+    "equivalent_output",
+    "diagnostics",
+)
+
+
+def result_csv(result: LayerResult) -> str:
+    """One row per axis, exact numbers; the diagnostics' codes repeat on every row."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    codes = " ".join(dict.fromkeys(d.code for d in result.diagnostics))
+
+    def cell(v: object) -> object:
+        return "" if v is None else v
+
+    for a in result.axes:
+        eq = a.equivalent
+        writer.writerow(
+            [
+                a.axis,
+                cell(a.input_size),
+                cell(a.output_size),
+                a.kernel,
+                a.stride,
+                cell(a.padding[0] if a.padding else None),
+                cell(a.padding[1] if a.padding else None),
+                a.output_padding,
+                a.dilation,
+                a.effective_kernel,
+                same_text(result.settings, a.same_padding),
+                cell(a.rf_growth_min),
+                cell(a.rf_growth_max),
+                frac(a.jump_factor),
+                "" if a.centre_shift is None else frac(a.centre_shift),
+                _taps(a),
+                "" if a.overlap.ratio is None else frac(a.overlap.ratio),
+                cell(eq.pad_before if eq else None),
+                cell(eq.pad_after if eq else None),
+                cell(eq.output_size if eq else None),
+                codes,
+            ]
+        )
+    return buf.getvalue()
+
+
+def result_markdown(result: LayerResult, derivations: Sequence[Derivation] | None = None) -> str:
+    parts = [f"## `{_title(result)}`", ""]
+    header = ["", *[a.axis for a in result.axes]]
+    parts.append(markdown_table(header, [[label, *values] for label, values in axis_rows(result)]))
+    parts.append("")
+    parts += [f"- {line.strip()}" for line in summary_lines(result)]
+    if result.settings.kind == "deconv":
+        _kind, grid, caption = map_data(result)
+        parts += ["", caption[0].upper() + caption[1:] + ":", "", "```", grid_plain(grid), "```"]
+    if derivations is not None:
+        text = derivation_text(result, derivations)
+        parts += ["", "### Derivation", "", "```", text.rstrip("\n"), "```"]
+    parts.append("")
+    if result.diagnostics:
+        parts += ["### Diagnostics", ""]
+        parts += [f"- **{d.severity}** `{d.code}` {d.message}" for d in result.diagnostics]
+    else:
+        parts.append("No diagnostics.")
+    return "\n".join(parts) + "\n"
+
+
+# -- solver ---------------------------------------------------------------------------------------
+def _setting_cells(s: LayerSettings, st: Setting) -> list[str]:
+    cells = [str(st.padding)]
+    if s.kind == "deconv":
+        cells.append(str(st.output_padding))
+    if s.is_pool:
+        cells.append("yes" if st.ceil_mode else "no")
+    return cells
+
+
+def solution_header(s: LayerSettings) -> list[str]:
+    header = ["axis", "input", "target", "padding"]
+    if s.kind == "deconv":
+        header.append("output_padding")
+    if s.is_pool:
+        header.append("ceil_mode")
+    return [*header, "output"]
+
+
+def solution_rows(sol: Solution) -> list[list[str]]:
+    s = sol.settings
+    rows: list[list[str]] = []
+    for ax in sol.axes:
+        if ax.exact:
+            rows += [
+                [ax.axis, str(ax.input_size), str(ax.target), *_setting_cells(s, st), str(st.output)]
+                for st in ax.exact
+            ]
+        else:
+            blanks = ["-"] * (len(solution_header(s)) - 4)
+            rows.append([ax.axis, str(ax.input_size), str(ax.target), "none", *blanks[:-1], "-"])
+    return rows
+
+
+def _describe(s: LayerSettings, st: Setting) -> str:
+    text = f"padding {st.padding}"
+    if s.kind == "deconv":
+        text += f", output_padding {st.output_padding}"
+    if s.is_pool:
+        text += ", ceil_mode" if st.ceil_mode else ", floor mode"
+    return text
+
+
+def _missing_lines(s: LayerSettings, ax: AxisSolution) -> list[str]:
+    what = "padding (the same on both sides)" if s.kind == "conv" else "setting"
+    lines = [f"{ax.axis}: no {what} gives {ax.target} from {ax.input_size}."]
+    near = []
+    if ax.below is not None:
+        near.append(f"{ax.below.output} ({_describe(s, ax.below)})")
+    if ax.above is not None:
+        near.append(f"{ax.above.output} ({_describe(s, ax.above)})")
+    lines.append("  nearest achievable: " + (" or ".join(near) if near else "none"))
+    if ax.asymmetric is not None:
+        b, a = ax.asymmetric
+        lines.append(f"  an asymmetric padding works: {b} before and {a} after (F.pad, then padding=0)")
+    if s.kind == "deconv" and ax.above is None:
+        lines.append(
+            "  (padding only shrinks a transposed conv's output; a larger kernel or stride grows it)"
+        )
+    return lines
+
+
+def solution_lines(sol: Solution) -> list[str]:
+    s = sol.settings
+    if not sol.solved:
+        lines: list[str] = []
+        for ax in sol.axes:
+            if not ax.solved:
+                lines += _missing_lines(s, ax)
+        return lines
+    firsts = [ax.exact[0] for ax in sol.axes]
+    call = torch_call(
+        s,
+        padding=[st.padding for st in firsts],
+        output_padding=[st.output_padding for st in firsts] if s.kind == "deconv" else None,
+        ceil_mode=any(st.ceil_mode for st in firsts) if s.is_pool else None,
+    )
+    lines = [f"smallest: {call}"]
+    if s.kind == "deconv" and all(
+        st.output_padding < stride for st, stride in zip(firsts, s.stride, strict=True)
+    ):
+        targets = tuple(ax.target for ax in sol.axes)
+        out = f"({', '.join(map(str, targets))})" if len(targets) > 1 else f"({targets[0]},)"
+        lines.append(
+            f"or set only the padding and call the module with output_size={out}: "
+            "PyTorch then picks output_padding"
+        )
+    return lines
+
+
+def print_solution(sol: Solution, console: Console) -> None:
+    from rich import box
+    from rich.table import Table
+
+    s = sol.settings
+    title = (
+        f"{torch_call(s, padding=[0] * s.rank, output_padding=[0] * s.rank)} on {size_text(s.input_size)}: "
+        f"settings giving {size_text([ax.target for ax in sol.axes])}, smallest first"
+    )
+    console.print(title, soft_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in solution_header(s):
+        table.add_column(col, justify="left" if col == "axis" else "right")
+    for row in solution_rows(sol):
+        table.add_row(*row)
+    console.print(table)
+    for line in solution_lines(sol):
+        console.print(line, soft_wrap=True)
+
+
+def _setting_json(st: Setting | None) -> dict[str, Any] | None:
+    if st is None:
+        return None
+    return {
+        "padding": st.padding,
+        "output_padding": st.output_padding,
+        "ceil_mode": st.ceil_mode,
+        "output": st.output,
+    }
+
+
+def solution_json(sol: Solution, command: str) -> dict[str, Any]:
+    s = sol.settings
+    return {
+        "convcalc_schema": SCHEMA_VERSION,
+        "command": command,
+        "solve": "padding",
+        "layer": {
+            "op": s.kind,
+            "kernel": list(s.kernel),
+            "stride": list(s.stride),
+            "dilation": list(s.dilation),
+            "ceil_mode": s.ceil_mode,
+        },
+        "input": None if s.input_size is None else list(s.input_size),
+        "target": [ax.target for ax in sol.axes],
+        "solved": sol.solved,
+        "axes": [
+            {
+                "axis": ax.axis,
+                "input": ax.input_size,
+                "target": ax.target,
+                "settings": [_setting_json(st) for st in ax.exact],
+                "nearest_below": _setting_json(ax.below),
+                "nearest_above": _setting_json(ax.above),
+                "asymmetric_padding": None if ax.asymmetric is None else list(ax.asymmetric),
+            }
+            for ax in sol.axes
+        ],
+    }
+
+
+def solution_csv(sol: Solution) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["axis", "input", "target", "padding", "output_padding", "ceil_mode", "output", "exact"])
+    for ax in sol.axes:
+        shown = list(ax.exact) or [st for st in (ax.below, ax.above) if st is not None]
+        for st in shown:
+            writer.writerow(
+                [
+                    ax.axis,
+                    ax.input_size,
+                    ax.target,
+                    st.padding,
+                    st.output_padding,
+                    str(st.ceil_mode).lower(),
+                    st.output,
+                    str(bool(ax.exact)).lower(),
+                ]
+            )
+    return buf.getvalue()
+
+
+def solution_markdown(sol: Solution) -> str:
+    s = sol.settings
+    parts = [
+        f"## Settings giving {size_text([ax.target for ax in sol.axes])} from {size_text(s.input_size)}",
+        "",
+    ]
+    parts.append(markdown_table(solution_header(s), solution_rows(sol)))
+    parts.append("")
+    parts += [f"- {line.strip()}" for line in solution_lines(sol)]
+    return "\n".join(parts) + "\n"
