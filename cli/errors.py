@@ -31,6 +31,7 @@ class ExitCode(IntEnum):
     MISMATCH = 4  # `run`: a layer's actual shape differs from the predicted one
     RESOURCE = 5  # `run`: the estimated memory exceeds --max-memory
     INTERNAL = 70  # a bug in convcalc (EX_SOFTWARE); set CONVCALC_TRACEBACK=1 to see it
+    BROKEN_PIPE = 141  # stdout closed early (`| head`): what a Unix tool killed by SIGPIPE reports
 
 
 _KIND = {
@@ -55,6 +56,13 @@ def _kind(exc: ConvCalcError) -> str:
         if isinstance(exc, cls):
             return kind
     return "error"
+
+
+def broken_pipe() -> ExitCode:
+    """The reader went away (`convcalc rf net.yaml | head`): silence stdout and stop like other Unix tools."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return ExitCode.BROKEN_PIPE
 
 
 @contextmanager
@@ -93,6 +101,8 @@ def user_errors(json_errors: bool = False) -> Iterator[None]:
         raise typer.Exit(int(code)) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
+    except BrokenPipeError:
+        raise typer.Exit(int(broken_pipe())) from None
     except Exception as exc:
         if os.environ.get("CONVCALC_TRACEBACK"):
             raise

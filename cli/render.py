@@ -232,11 +232,16 @@ def make_console(stream: Any = None) -> Console:
     """A console for stdout: colour only on a terminal; a wide fixed width when piped or in CI."""
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # Leave it to the CLI's error boundary, so every format ends the same way.
+            raise BrokenPipeError
+
     stream = stream if stream is not None else sys.stdout
     is_tty = hasattr(stream, "isatty") and stream.isatty()
     width_env = os.environ.get("COLUMNS", "")
     width = int(width_env) if width_env.isdigit() else (None if is_tty else 200)
-    return Console(file=stream, width=width, no_color=not is_tty, highlight=False, soft_wrap=False)
+    return _Console(file=stream, width=width, no_color=not is_tty, highlight=False, soft_wrap=False)
 
 
 def print_table(report: StackReport, console: Console) -> None:

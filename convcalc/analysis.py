@@ -140,6 +140,7 @@ class _LayerAnalysis:
         steps: list[Step | None] = []
         known: list[bool] = []
         pads: list[tuple[int, int] | None] = []
+        native = not isinstance(layer.padding, str) and all(b == a for b, a in layer.padding)
         k_effs = tuple(arithmetic.effective_kernel(k, d) for k, d in zip(layer.kernel, layer.dilation, strict=True))
         port: list[tuple[int, int] | None] = []
         unread: list[str] = []
@@ -169,8 +170,19 @@ class _LayerAnalysis:
                 if is_conv:
                     out = arithmetic.conv_output_size(size, k, s, before, after, d)
                 else:
-                    native = not isinstance(layer.padding, str) and all(b == a for b, a in layer.padding)
-                    out = arithmetic.pool_output_size(size, k, s, before, after, d, layer.ceil_mode, native)
+                    if native:
+                        out = arithmetic.pool_output_size(size, k, s, before, after, d, layer.ceil_mode)
+                    else:
+                        # convcalc's own pool padding means "F.pad, then pool": the pool sees the
+                        # padded size and no padding (so the last-window rule looks at that size).
+                        out = arithmetic.pool_output_size(
+                            size + before + after, k, s, 0, 0, d, layer.ceil_mode, check_padding=False
+                        )
+                    if layer.op == "avgpool" and self.rank == 3 and size + (before + after) * (not native) < k:
+                        raise ValueError(
+                            f"input size {size} is smaller than the kernel {k}; PyTorch's avg_pool3d refuses "
+                            "it even when the padding would make it fit"
+                        )
             except ValueError as exc:
                 field = "padding" if "padding" in str(exc) else "kernel"
                 raise _LayerProblem(field, f"{self.label(axis)}: {exc}") from None
@@ -185,7 +197,12 @@ class _LayerAnalysis:
                         f"{self.label(axis)}: {layer.padding_mode} padding {max(before, after)} must be {rule} "
                         f"the input size {size} (PyTorch refuses it)",
                     )
-            if not is_conv and layer.ceil_mode and arithmetic.ceil_mode_dropped_window(size, k, s, before, after, d):
+            if (
+                not is_conv
+                and layer.ceil_mode
+                and native
+                and arithmetic.ceil_mode_dropped_window(size, k, s, before, after, d)
+            ):
                 self.diag(
                     "ceil-mode-dropped",
                     f"{self.label(axis)}: ceil_mode dropped the last window: it would start at "
@@ -356,6 +373,8 @@ class _LayerAnalysis:
     def adaptive(self) -> _Node:
         self.need_spatial()
         sizes = self.source.shape.spatial
+        if self.rank == 1 and None in self.layer.size:
+            raise _LayerProblem("size", "PyTorch's 1-D adaptive pools need an output size (null keeps an axis in 2-D/3-D)")
         out_sizes: list[int | None] = []
         maps: list[AxisMap | None] = []
         for axis, (size, want) in enumerate(zip(sizes, self.layer.size, strict=True)):

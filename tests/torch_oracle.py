@@ -7,7 +7,7 @@ pytest.importorskip; nothing in convcalc imports this module.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -30,13 +30,19 @@ def _weight(shape: tuple[int, ...], positive: bool, gen: torch.Generator) -> Ten
 
 
 def layer_fn(
-    layer: LayerSpec, in_channels: list[int], rank: int, positive: bool, gen: torch.Generator
+    layer: LayerSpec,
+    in_channels: list[int],
+    rank: int,
+    positive: bool,
+    gen: torch.Generator,
+    given: tuple[Any, Any] | None = None,
 ) -> Callable[[list[Tensor]], Tensor]:
     """A torch function computing `layer` with deterministic weights.
 
     positive=True builds the linear, positive-weight skeleton used to read receptive fields by
     autograd: activations become identities and max pooling becomes average pooling over the
-    same windows (max pooling's gradient reaches only the arg-max).
+    same windows (max pooling's gradient reaches only the arg-max). `given` = (weight, bias or
+    None), arrays in PyTorch's layout, replaces the drawn weights of a conv, deconv or linear.
     """
     op = layer.op
     cin = in_channels[0]
@@ -48,6 +54,8 @@ def layer_fn(
         shape = (out, cin // g, *layer.kernel) if op == "conv" else (cin, out // g, *layer.kernel)
         w = _weight(shape, positive, gen)
         b = _weight((out,), positive, gen) if layer.bias else None
+        if given is not None:
+            w, b = _given(given)
         if op == "deconv":
             pads = [p[0] for p in layer.padding]  # type: ignore[index]
             return lambda xs: convt(  # type: ignore[misc]
@@ -73,6 +81,14 @@ def layer_fn(
                 return pool(x, layer.kernel, layer.stride, sym, layer.dilation, layer.ceil_mode)  # type: ignore[no-any-return]
 
             return run_max
+        if op == "avgpool" and not positive:
+            avg_pool = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[rank]
+
+            def run_avg(xs: list[Tensor]) -> Tensor:
+                x, sym = _pool_input(layer, xs[0], 0.0)
+                return avg_pool(x, layer.kernel, layer.stride, sym, layer.ceil_mode, layer.count_include_pad)  # type: ignore[no-any-return]
+
+            return run_avg
         native = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d} if op == "maxpool" else None
         avg = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[rank]
         cip = layer.count_include_pad if op == "avgpool" else True
@@ -130,6 +146,8 @@ def layer_fn(
         assert out is not None
         w = _weight((out, cin), positive, gen)
         b = _weight((out,), positive, gen) if layer.bias else None
+        if given is not None:
+            w, b = _given(given)
         return lambda xs: F.linear(xs[0], w, b)
     if op == "batchnorm":
         mean = torch.zeros(cin, dtype=torch.float64)
@@ -148,6 +166,11 @@ def layer_fn(
     if op == "leaky_relu":
         return lambda xs: F.leaky_relu(xs[0], layer.negative_slope)
     return lambda xs: act[op](xs[0])
+
+
+def _given(given: tuple[Any, Any]) -> tuple[Tensor, Tensor | None]:
+    weight, bias = given
+    return torch.as_tensor(weight), None if bias is None else torch.as_tensor(bias)
 
 
 def _fold(xs: list[Tensor], fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
@@ -180,10 +203,16 @@ def _pool_input(layer: LayerSpec, x: Tensor, fill: float) -> tuple[Tensor, list[
     return F.pad(x, pads, mode="constant", value=fill), [0] * len(layer.kernel)
 
 
-def build(stack: StackSpec, positive: bool = False, seed: int = 0) -> Callable[[Tensor], dict[str, Tensor]]:
+def build(
+    stack: StackSpec,
+    positive: bool = False,
+    seed: int = 0,
+    params: Mapping[str, tuple[Any, Any]] | None = None,
+) -> Callable[[Tensor], dict[str, Tensor]]:
     """The whole stack as a function: input tensor (N, C, *spatial) → every layer's output by name.
 
-    Weights are drawn on the first call, from the channel counts that actually arrive.
+    Weights are drawn on the first call, from the channel counts that actually arrive; `params`
+    maps layer names to given (weight, bias) arrays used instead (e.g. the runner's weights).
     """
     gen = torch.Generator().manual_seed(seed)
     fns: dict[str, Callable[[list[Tensor]], Tensor]] = {}
@@ -193,7 +222,10 @@ def build(stack: StackSpec, positive: bool = False, seed: int = 0) -> Callable[[
         for layer in stack.layers:
             xs = [values[n] for n in layer.inputs]
             if layer.name not in fns:
-                fns[layer.name] = layer_fn(layer, [int(t.shape[1]) for t in xs], xs[0].dim() - 2, positive, gen)
+                given = None if params is None else params.get(layer.name)
+                fns[layer.name] = layer_fn(
+                    layer, [int(t.shape[1]) for t in xs], xs[0].dim() - 2, positive, gen, given
+                )
             values[layer.name] = fns[layer.name](xs)
         return values
 

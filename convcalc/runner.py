@@ -1,0 +1,724 @@
+"""Run a whole layer stack on sample data with the NumPy reference ops, and check every predicted shape.
+
+Conventions:
+- arrays are batched (N, C, *spatial) like PyTorch; a layer's shape below excludes N, as in `report`;
+- weights are deterministic: `"ones"` sets every weight to 1 and every bias to 0 (the classic overlap
+  pictures); `"randn"` draws N(0, gain/fan_in) weights and N(0, 1/fan_in) biases per layer, from a
+  generator seeded by (seed, layer index), so a layer's weights do not depend on the other layers.
+  gain is 2 when the layer feeds a ReLU-family activation (He), else 1 (LeCun): activations stay O(1)
+  through deep stacks. The fan-in of a transposed conv is C_in/groups · ∏k / ∏stride (taps per output);
+- batchnorm is the inference form of a freshly initialised PyTorch BatchNorm: running mean 0,
+  variance 1, weight 1, bias 0 (y = x / sqrt(1 + eps)) for both weight kinds; dropout is the identity;
+- pools with asymmetric or 'same' padding are padded explicitly first (max with -inf, avg with zeros)
+  and then pooled with padding 0; 'same' is TF SAME at any stride (extra pixel after);
+- memory is estimated in bytes from the predicted shapes before anything is allocated (see
+  `estimate_memory`); times are wall-clock seconds of the op alone (time.perf_counter).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from convcalc import arithmetic, ops
+from convcalc.analysis import analyze
+from convcalc.errors import FileProblemError, MismatchError, Problem, ResourceError, SpecError
+from convcalc.report import Shape, StackReport
+from convcalc.spec import INPUT_NAME, LayerSpec, StackSpec
+
+Array = npt.NDArray[Any]
+WeightKind = Literal["randn", "ones"]
+DType = Literal["float32", "float64"]
+
+#: The default memory limit of a run: 2 GiB.
+DEFAULT_MAX_MEMORY = 2 * 1024**3
+#: Sample data convcalc can generate; anything else is a path to a .npy file.
+DATA_KINDS = ("randn", "ones", "zeros")
+WEIGHT_KINDS: tuple[WeightKind, ...] = ("randn", "ones")
+DTYPES: tuple[DType, ...] = ("float32", "float64")
+
+_RELU_FAMILY = ("relu", "relu6", "leaky_relu")
+# Ops that pass values through unchanged in scale, looked through when choosing the init gain.
+_PASS_THROUGH = ("batchnorm", "dropout", "identity")
+_CONV = {1: ops.conv1d, 2: ops.conv2d, 3: ops.conv3d}
+_DECONV = {1: ops.conv_transpose1d, 2: ops.conv_transpose2d, 3: ops.conv_transpose3d}
+_MAXPOOL = {1: ops.max_pool1d, 2: ops.max_pool2d, 3: ops.max_pool3d}
+_AVGPOOL = {1: ops.avg_pool1d, 2: ops.avg_pool2d, 3: ops.avg_pool3d}
+_ADAPTIVE_AVG = {1: ops.adaptive_avg_pool1d, 2: ops.adaptive_avg_pool2d, 3: ops.adaptive_avg_pool3d}
+_ADAPTIVE_MAX = {1: ops.adaptive_max_pool1d, 2: ops.adaptive_max_pool2d, 3: ops.adaptive_max_pool3d}
+_LINEAR_MODE = {1: "linear", 2: "bilinear", 3: "trilinear"}
+_ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "relu": ops.relu,
+    "relu6": ops.relu6,
+    "gelu": ops.gelu,
+    "silu": ops.silu,
+    "sigmoid": ops.sigmoid,
+    "tanh": ops.tanh,
+}
+
+
+@dataclass(frozen=True)
+class LayerParams:
+    """The arrays a layer computes with: weight in PyTorch's layout, bias or None."""
+
+    weight: Array
+    bias: Array | None
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary statistics of one output tensor, computed in float64 over all its elements."""
+
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """One executed layer: predicted and actual shapes (without the batch axis), op time in seconds."""
+
+    index: int
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    predicted: tuple[int, ...]
+    actual: tuple[int, ...]
+    seconds: float
+    stats: Stats
+
+    @property
+    def matches(self) -> bool:
+        return self.predicted == self.actual
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes a run needs, from the predicted shapes.
+
+    data: the input batch. activations: every layer output when outputs are kept, else the largest
+    set of outputs alive at once (a tensor is freed after its last consumer). weights: all layer
+    parameters. workspace: the largest temporaries of one op (a conv's im2col columns N·C_in·∏k·∏out
+    plus a padded copy of its input, a transposed conv's N·C_out·∏k·∏in, a pool's padded input plus
+    one output, one output-sized buffer otherwise). On the bundled configs the real peak (tracemalloc)
+    is 0.8 to 1.2 times the estimate.
+    """
+
+    data: int
+    activations: int
+    weights: int
+    workspace: int
+    keep_outputs: bool
+
+    @property
+    def total(self) -> int:
+        return self.data + self.activations + self.weights + self.workspace
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """A layer whose op refused an input the arithmetic had accepted (the run stopped there)."""
+
+    layer: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished (or stopped) run: what ran on what, and every executed layer in file order.
+
+    `outputs` holds every layer's output by name (and the input as "input") when the run kept
+    them, else only the last executed layer's. `params` are the weights each layer used.
+    """
+
+    name: str | None
+    file: str | None
+    input_shape: tuple[int, ...]
+    data: str
+    weights: str
+    seed: int
+    dtype: str
+    memory: MemoryEstimate
+    max_memory: int
+    layers: tuple[LayerRun, ...]
+    failure: RunFailure | None = None
+    outputs: dict[str, Array] = field(default_factory=dict, compare=False, repr=False)
+    params: dict[str, LayerParams] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def batch(self) -> int:
+        return self.input_shape[0]
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(layer.seconds for layer in self.layers)
+
+    @property
+    def mismatches(self) -> tuple[LayerRun, ...]:
+        return tuple(layer for layer in self.layers if not layer.matches)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and not self.mismatches
+
+
+Progress = Callable[[int, int, LayerRun], None]
+
+
+# -- public API ---------------------------------------------------------------------------------
+def run_stack(
+    stack: StackSpec,
+    *,
+    data: str = "randn",
+    weights: WeightKind = "randn",
+    seed: int = 0,
+    batch: int | None = None,
+    dtype: DType = "float32",
+    keep_outputs: bool = False,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    check: bool = True,
+    report: StackReport | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Execute every layer of `stack` on sample data and compare each output shape with the prediction.
+
+    data: "randn" | "ones" | "zeros" or the path of a .npy array shaped (N, C, *spatial) or
+    (C, *spatial). batch: N (default 1, or the .npy's N). report: the predictions to check against
+    (default: `analyze(stack)`). progress(done, total, layer) is called after every layer.
+
+    Raises SpecError for unknown input sizes and bad arguments, FileProblemError / SpecError for an
+    unusable .npy, ShapeError when the arithmetic refuses the stack, ResourceError when the memory
+    estimate exceeds `max_memory` bytes (before allocating anything), and, with `check`,
+    MismatchError naming every layer whose actual shape differs from the predicted one (after
+    running them all); with check=False the result carries them instead (see `check_result`).
+    """
+    _check_arguments(data, weights, seed, batch, dtype, max_memory)
+    unknown = [i for i, size in enumerate(stack.input.spatial) if size is None]
+    if unknown:
+        where = stack.input_location
+        raise SpecError(
+            Problem(
+                f"convcalc run needs every input size, but the stack's input "
+                f"{_shape_text((stack.input.channels, *stack.input.spatial))} has unknown sizes; "
+                "give them with --input, e.g. --input 3x224x224",
+                where.file or stack.file,
+                where.line,
+                where.column,
+                field="input",
+            )
+        )
+    if report is None:
+        report = analyze(stack)
+    sample_shape = tuple(int(d) for d in (stack.input.channels, *stack.input.spatial) if d is not None)
+    npy: Array | None = None
+    if data not in DATA_KINDS:
+        npy = _open_npy(data)
+        batch = _npy_batch(data, tuple(int(d) for d in npy.shape), sample_shape, batch)
+    n = 1 if batch is None else batch
+    memory = estimate_memory(stack, report, n, dtype, keep_outputs)
+    if memory.total > max_memory:
+        raise ResourceError(Problem(_memory_message(memory, max_memory, n, dtype), stack.file, field="--max-memory"))
+    x = _sample(data, (n, *sample_shape), np.dtype(dtype), seed, npy)
+    del npy
+    predicted = {lr.name: _shape_tuple(lr.output) for lr in report.layers}
+    done = _execute(stack, predicted, x, weights, seed, keep_outputs, progress)
+    result = RunResult(
+        name=stack.name,
+        file=stack.file,
+        input_shape=tuple(int(d) for d in x.shape),
+        data=data,
+        weights=weights,
+        seed=seed,
+        dtype=dtype,
+        memory=memory,
+        max_memory=max_memory,
+        layers=tuple(done.records),
+        failure=done.failure,
+        outputs=done.outputs,
+        params=done.params,
+    )
+    if check:
+        check_result(result)
+    return result
+
+
+def check_result(result: RunResult) -> None:
+    """Raise MismatchError naming every layer whose actual shape differs from the predicted one."""
+    problems = [
+        Problem(
+            f"predicted shape {_shape_text(layer.predicted)} but the ops produced {_shape_text(layer.actual)} "
+            f"(op {layer.op})",
+            result.file,
+            layer=layer.name,
+        )
+        for layer in result.mismatches
+    ]
+    if result.failure is not None:
+        problems.append(Problem(result.failure.message, result.file, layer=result.failure.layer))
+    if problems:
+        raise MismatchError(problems)
+
+
+def estimate_memory(
+    stack: StackSpec, report: StackReport, batch: int, dtype: DType, keep_outputs: bool
+) -> MemoryEstimate:
+    """Bytes the run of `stack` would need at this batch and dtype (see MemoryEstimate), from `report`.
+
+    >>> from convcalc.spec import InputSpec, LayerSpec
+    >>> s = StackSpec(InputSpec(1, (4, 4)), (LayerSpec(0, "r", "relu", ("input",)),))
+    >>> m = estimate_memory(s, analyze(s), 2, "float32", keep_outputs=True)
+    >>> (m.data, m.activations, m.weights, m.workspace)   # 2·16 floats of 4 bytes, twice, and a temp
+    (128, 128, 0, 128)
+    """
+    item = np.dtype(dtype).itemsize
+    shapes: dict[str, Shape] = {INPUT_NAME: report.input}
+    for layer_report in report.layers:
+        shapes[layer_report.name] = layer_report.output
+    size = {name: batch * _count(shape) for name, shape in shapes.items()}
+    last_use = _last_use(stack)
+    weights = 0
+    workspace = 0
+    live = {INPUT_NAME}
+    peak = 0
+    params = {lr.name: lr.params or 0 for lr in report.layers}
+    for step, layer in enumerate(stack.layers):
+        weights += params.get(layer.name, 0)
+        workspace = max(workspace, _workspace(layer, shapes, batch))
+        live.add(layer.name)
+        peak = max(peak, sum(size[name] for name in live if name != INPUT_NAME))
+        live = {name for name in live if last_use.get(name, -1) > step or name == stack.layers[-1].name}
+        live.add(INPUT_NAME)
+    activations = sum(size[layer.name] for layer in stack.layers) if keep_outputs else peak
+    return MemoryEstimate(
+        data=size[INPUT_NAME] * item,
+        activations=activations * item,
+        weights=weights * item,
+        workspace=workspace * item,
+        keep_outputs=keep_outputs,
+    )
+
+
+def init_params(
+    layer: LayerSpec, in_channels: int, weights: WeightKind, seed: int, dtype: DType, gain: float = 1.0
+) -> LayerParams | None:
+    """The deterministic weight and bias of a conv, deconv or linear layer (None for other ops).
+
+    Layouts are PyTorch's: conv (C_out, C_in/g, *k), deconv (C_in, C_out/g, *k), linear (out, in).
+    """
+    if layer.op not in ("conv", "deconv", "linear"):
+        return None
+    out = layer.out if layer.out is not None else in_channels
+    g = layer.groups if layer.op != "linear" else 1
+    kernel = layer.kernel if layer.op != "linear" else ()
+    if layer.op == "conv":
+        shape: tuple[int, ...] = (out, in_channels // g, *kernel)
+        fan_in: float = in_channels // g * math.prod(kernel)
+    elif layer.op == "deconv":
+        shape = (in_channels, out // g, *kernel)
+        fan_in = max(in_channels // g * math.prod(kernel) / math.prod(layer.stride), 1)
+    else:
+        shape = (out, in_channels)
+        fan_in = in_channels
+    np_dtype = np.dtype(dtype)
+    if weights == "ones":
+        return LayerParams(np.ones(shape, np_dtype), np.zeros(out, np_dtype) if layer.bias else None)
+    rng = np.random.default_rng([seed, 1, layer.index])
+    w = rng.standard_normal(shape, dtype=np_dtype)
+    w *= np_dtype.type(math.sqrt(gain / max(fan_in, 1)))
+    b = None
+    if layer.bias:
+        b = rng.standard_normal(out, dtype=np_dtype)
+        b *= np_dtype.type(1 / math.sqrt(max(fan_in, 1)))
+    return LayerParams(w, b)
+
+
+def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = False) -> None:
+    """Write `outputs` to the .npz file `path`, one array per name (np.load(path)[name]).
+
+    Written to a temporary file next to `path` and renamed, so a failed write leaves nothing
+    behind; an existing file is refused (FileProblemError) unless `overwrite`.
+    """
+    if os.path.exists(path) and (not overwrite or os.path.isdir(path)):
+        what = "a directory" if os.path.isdir(path) else "an existing file"
+        raise FileProblemError(Problem(f"--save would overwrite {what}; choose another name or pass --force", path))
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".convcalc-", suffix=".npz", dir=directory)
+    except OSError as exc:
+        raise FileProblemError(Problem(f"cannot write here: {exc.strerror or exc}", path)) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **dict(outputs))  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
+        if not overwrite and os.path.exists(path):
+            raise FileProblemError(Problem("appeared while the run was writing; not overwritten", path))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise FileProblemError(Problem(f"cannot write the file: {exc.strerror or exc}", path)) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# -- execution ------------------------------------------------------------------------------------
+@dataclass
+class _Executed:
+    records: list[LayerRun] = field(default_factory=list)
+    failure: RunFailure | None = None
+    outputs: dict[str, Array] = field(default_factory=dict)
+    params: dict[str, LayerParams] = field(default_factory=dict)
+
+
+def _execute(
+    stack: StackSpec,
+    predicted: Mapping[str, tuple[int, ...]],
+    x: Array,
+    weights: WeightKind,
+    seed: int,
+    keep_outputs: bool,
+    progress: Progress | None,
+) -> _Executed:
+    """One pass over the stack; each value is freed after its last consumer unless outputs are kept."""
+    dtype: DType = "float64" if x.dtype == np.float64 else "float32"
+    gains = _gains(stack)
+    last_use = _last_use(stack)
+    final = stack.layers[-1].name
+    values: dict[str, Array] = {INPUT_NAME: x}
+    done = _Executed()
+    for step, layer in enumerate(stack.layers):
+        xs = [values[name] for name in layer.inputs]
+        try:
+            p = init_params(layer, int(xs[0].shape[1]), weights, seed, dtype, gains[layer.name])
+            start = time.perf_counter()
+            y = _apply(layer, xs, p)
+            seconds = time.perf_counter() - start
+        except ValueError as exc:
+            shapes = ", ".join(f"{name} {_shape_text(v.shape[1:])}" for name, v in zip(layer.inputs, xs, strict=True))
+            done.failure = RunFailure(
+                layer.name,
+                f"the op refused its input ({shapes}) although the arithmetic predicted "
+                f"{_shape_text(predicted[layer.name])}: {exc}",
+            )
+            break
+        if p is not None:
+            done.params[layer.name] = p
+        values[layer.name] = y
+        actual = tuple(int(d) for d in y.shape[1:])
+        record = LayerRun(
+            layer.index, layer.name, layer.op, layer.inputs, predicted[layer.name], actual, seconds, _stats(y)
+        )
+        done.records.append(record)
+        if progress is not None:
+            progress(step + 1, len(stack.layers), record)
+        if not keep_outputs:
+            for name in {*layer.inputs, layer.name}:
+                if last_use.get(name, -1) <= step and name != final and name in values:
+                    del values[name]
+    if keep_outputs:
+        done.outputs = values
+    elif done.records and done.records[-1].name in values:
+        last = done.records[-1].name
+        done.outputs = {last: values[last]}
+    return done
+
+
+def _apply(layer: LayerSpec, xs: list[Array], p: LayerParams | None) -> Array:
+    """One layer on its input arrays with convcalc.ops (ValueError when an op refuses)."""
+    op = layer.op
+    x = xs[0]
+    rank = x.ndim - 2
+    if op == "conv":
+        assert p is not None
+        padding: Any = layer.padding if isinstance(layer.padding, str) else [list(pair) for pair in layer.padding]
+        return _CONV[rank](
+            x, p.weight, p.bias, layer.stride, padding, layer.dilation, layer.groups, padding_mode=layer.padding_mode
+        )
+    if op == "deconv":
+        assert p is not None
+        assert not isinstance(layer.padding, str)
+        return _DECONV[rank](
+            x, p.weight, p.bias, layer.stride, [b for b, _ in layer.padding], layer.output_padding, layer.groups,
+            layer.dilation,
+        )
+    if op in ("maxpool", "avgpool"):
+        return _pool(layer, x, rank)
+    if op == "adaptive_avgpool":
+        return _ADAPTIVE_AVG[rank](x, list(layer.size))
+    if op == "adaptive_maxpool":
+        return _ADAPTIVE_MAX[rank](x, list(layer.size))
+    if op == "upsample":
+        mode = _LINEAR_MODE[rank] if layer.mode == "linear" else "nearest"
+        align = bool(layer.align_corners) if mode != "nearest" else None
+        if layer.scale:
+            return ops.interpolate(x, scale_factor=list(layer.scale), mode=mode, align_corners=align)
+        return ops.interpolate(x, size=[int(s) for s in layer.size if s is not None], mode=mode, align_corners=align)
+    if op == "pixel_shuffle":
+        return ops.pixel_shuffle(x, layer.factor)
+    if op == "pixel_unshuffle":
+        return ops.pixel_unshuffle(x, layer.factor)
+    if op == "pad":
+        assert not isinstance(layer.padding, str)
+        flat = _flat_pad(layer.padding)
+        if layer.mode == "constant":
+            return ops.pad(x, flat, mode="constant", value=layer.value)
+        return ops.pad(x, flat, mode=layer.mode)
+    if op in ("add", "mul"):
+        fold = ops.add if op == "add" else ops.mul
+        out = xs[0]
+        for other in xs[1:]:
+            out = fold(out, other)
+        return out
+    if op == "concat":
+        return ops.cat(xs, dim=1)
+    if op == "flatten":
+        return ops.flatten(x, 1)
+    if op == "linear":
+        assert p is not None
+        return ops.linear(x, p.weight, p.bias)
+    if op == "batchnorm":
+        c = x.shape[1]
+        return ops.batch_norm(x, np.zeros(c, x.dtype), np.ones(c, x.dtype), None, None, False, 0.1, layer.eps)
+    if op == "leaky_relu":
+        return ops.leaky_relu(x, layer.negative_slope)
+    if op in _ACTIVATIONS:
+        return _ACTIVATIONS[op](x)
+    if op == "dropout":
+        return ops.dropout(x, layer.p)
+    if op == "identity":
+        return x
+    raise AssertionError(f"op {op!r} has no runner")  # the loader only lets known ops through
+
+
+def _pool(layer: LayerSpec, x: Array, rank: int) -> Array:
+    """Max/avg pool; asymmetric or 'same' padding goes through an explicit pad (as convcalc's arithmetic)."""
+    is_max = layer.op == "maxpool"
+    if isinstance(layer.padding, str):
+        sizes = x.shape[2:]
+        pairs = tuple(
+            arithmetic.same_padding(int(size), k, s, d) if layer.padding == "same" else (0, 0)
+            for size, k, s, d in zip(sizes, layer.kernel, layer.stride, layer.dilation, strict=True)
+        )
+    else:
+        pairs = layer.padding
+    symmetric = all(b == a for b, a in pairs)
+    if not symmetric or layer.padding == "same":
+        x = ops.pad(x, _flat_pad(pairs), mode="constant", value=-math.inf if is_max else 0.0)
+        pads = [0] * rank
+    else:
+        pads = [b for b, _ in pairs]
+    if is_max:
+        return _MAXPOOL[rank](x, layer.kernel, layer.stride, pads, layer.dilation, layer.ceil_mode)
+    return _AVGPOOL[rank](x, layer.kernel, layer.stride, pads, layer.ceil_mode, layer.count_include_pad)
+
+
+def _flat_pad(pairs: tuple[tuple[int, int], ...]) -> list[int]:
+    """(before, after) per axis in D,H,W order → F.pad's flat list (last axis first)."""
+    return [v for before, after in reversed(pairs) for v in (before, after)]
+
+
+_STATS_CHUNK = 1 << 18  # elements; bounds the float64 temporaries of the statistics to 2 MiB
+
+
+def _stats(y: Array) -> Stats:
+    """Mean, population std, min, max in float64, two passes over chunks (no full-size temporaries)."""
+    flat = y.reshape(-1)
+    chunks = [flat[i : i + _STATS_CHUNK] for i in range(0, flat.size, _STATS_CHUNK)]
+    with np.errstate(invalid="ignore", over="ignore"):  # ±inf outputs (max pool over -inf padding) give nan
+        mean = sum(float(np.sum(c, dtype=np.float64)) for c in chunks) / flat.size
+        square = sum(float(np.sum(np.square(c.astype(np.float64) - mean))) for c in chunks)
+    return Stats(
+        mean,
+        math.sqrt(square / flat.size) if math.isfinite(square) else math.nan,
+        float(np.min(flat)),
+        float(np.max(flat)),
+    )
+
+
+# -- data --------------------------------------------------------------------------------------------
+def _check_arguments(data: str, weights: str, seed: int, batch: int | None, dtype: str, max_memory: int) -> None:
+    problems = []
+    if weights not in WEIGHT_KINDS:
+        problems.append(
+            Problem(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}", field="--weights")
+        )
+    if dtype not in DTYPES:
+        problems.append(Problem(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}", field="--dtype"))
+    if seed < 0:
+        problems.append(Problem(f"the seed must be a non-negative integer, got {seed}", field="--seed"))
+    if batch is not None and batch < 1:
+        problems.append(Problem(f"the batch size must be at least 1, got {batch}", field="--batch"))
+    if max_memory < 1:
+        problems.append(Problem(f"the memory limit must be positive, got {max_memory} bytes", field="--max-memory"))
+    if not data:
+        problems.append(Problem(f"data must be one of {', '.join(DATA_KINDS)} or a .npy file", field="--data"))
+    if problems:
+        raise SpecError(problems)
+
+
+def _open_npy(path: str) -> Array:
+    """The .npy array at `path`, memory-mapped: its shape and dtype are known without reading the data."""
+    if os.path.isdir(path):
+        raise FileProblemError(Problem("--data is a directory, not a .npy file", path, field="--data"))
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise FileProblemError(
+            Problem(
+                f"no such file; --data takes {', '.join(DATA_KINDS)} or the path of a .npy array",
+                path,
+                field="--data",
+            )
+        ) from None
+    except OSError as exc:
+        raise FileProblemError(Problem(f"cannot read the file: {exc.strerror or exc}", path, field="--data")) from None
+    except ValueError as exc:
+        raise FileProblemError(
+            Problem(f"not a .npy array (save one with numpy.save): {exc}", path, field="--data")
+        ) from None
+    if not isinstance(arr, np.ndarray):
+        arr.close()
+        raise FileProblemError(
+            Problem("a .npz archive; --data takes a single array saved with numpy.save (.npy)", path, field="--data")
+        )
+    if arr.dtype.kind not in "biuf":
+        raise SpecError(Problem(f"the array's dtype {arr.dtype} is not real numbers", path, field="--data"))
+    return arr
+
+
+def _npy_batch(
+    path: str, shape: tuple[int, ...], sample: tuple[int, ...], batch: int | None
+) -> int | None:
+    """The batch size a .npy of `shape` gives for per-sample shape `sample` (SpecError if it does not fit)."""
+    if shape == sample:
+        return batch
+    if len(shape) == len(sample) + 1 and shape[1:] == sample:
+        if batch is not None and batch != shape[0]:
+            raise SpecError(
+                Problem(
+                    f"the array holds a batch of {shape[0]}, but --batch is {batch}; drop --batch or make them agree",
+                    path,
+                    field="--data",
+                )
+            )
+        return shape[0]
+    want = _shape_text(sample)
+    raise SpecError(
+        Problem(
+            f"the array has shape {_shape_text(shape)}, but the stack's input is {want}: the array must be "
+            f"(N, {', '.join(map(str, sample))}) or ({', '.join(map(str, sample))}); give the array's own "
+            f"shape with --input {_shape_text(shape[-len(sample):], 'x')} if the stack should take it",
+            path,
+            field="--data",
+        )
+    )
+
+
+def _sample(data: str, shape: tuple[int, ...], dtype: np.dtype[Any], seed: int, npy: Array | None) -> Array:
+    if npy is not None:
+        arr = np.asarray(npy, dtype=dtype)
+        if arr.ndim == len(shape) - 1:
+            arr = np.broadcast_to(arr, shape)
+        return np.array(arr, dtype=dtype, copy=True, order="C")
+    if data == "ones":
+        return np.ones(shape, dtype)
+    if data == "zeros":
+        return np.zeros(shape, dtype)
+    return np.random.default_rng([seed, 0]).standard_normal(shape, dtype=dtype)
+
+
+# -- memory ----------------------------------------------------------------------------------------
+def _count(shape: Shape) -> int:
+    return math.prod(int(d) for d in (shape.channels, *shape.spatial) if d is not None)
+
+
+def _workspace(layer: LayerSpec, shapes: Mapping[str, Shape], batch: int) -> int:
+    """Elements of the largest temporary one op allocates (see MemoryEstimate)."""
+    source = shapes[layer.inputs[0]]
+    out = shapes[layer.name]
+    cin = source.channels or 0
+    # A padded copy of the input (about its size) lives next to the columns of a conv and a pool.
+    padded = batch * _count(source)
+    if layer.op == "conv":
+        return padded + batch * cin * math.prod(layer.kernel) * math.prod(int(s or 0) for s in out.spatial)
+    if layer.op == "deconv":
+        return batch * (out.channels or 0) * math.prod(layer.kernel) * math.prod(int(s or 0) for s in source.spatial)
+    if layer.op in ("maxpool", "avgpool", "pad"):
+        return padded + batch * _count(out)
+    return batch * _count(out)
+
+
+def _last_use(stack: StackSpec) -> dict[str, int]:
+    """For every value, the step of its last consumer."""
+    last: dict[str, int] = {}
+    for step, layer in enumerate(stack.layers):
+        for name in layer.inputs:
+            last[name] = step
+    return last
+
+
+def _gains(stack: StackSpec) -> dict[str, float]:
+    """2 for layers whose output reaches a ReLU-family activation (through batchnorm/dropout/identity)."""
+    consumers: dict[str, list[LayerSpec]] = {}
+    for layer in stack.layers:
+        for name in layer.inputs:
+            consumers.setdefault(name, []).append(layer)
+
+    def feeds_relu(name: str) -> bool:
+        for consumer in consumers.get(name, []):
+            if consumer.op in _RELU_FAMILY:
+                return True
+            if consumer.op in _PASS_THROUGH and feeds_relu(consumer.name):
+                return True
+        return False
+
+    return {layer.name: 2.0 if feeds_relu(layer.name) else 1.0 for layer in stack.layers}
+
+
+def format_bytes(n: int) -> str:
+    """Binary units, 3 significant digits: 1536 → '1.5 KiB', 2147483648 → '2 GiB'.
+
+    >>> format_bytes(512), format_bytes(1536), format_bytes(2 * 1024**3), format_bytes(3 * 10**15)
+    ('512 B', '1.5 KiB', '2 GiB', '2.66 PiB')
+    """
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024:
+            return f"{value:.3g} {unit}" if unit != "B" else f"{n} B"
+        value /= 1024
+    return f"{value:.3g} PiB"
+
+
+def _memory_message(m: MemoryEstimate, limit: int, batch: int, dtype: str) -> str:
+    parts = [
+        f"input {format_bytes(m.data)}",
+        f"{'all layer outputs' if m.keep_outputs else 'live layer outputs'} {format_bytes(m.activations)}",
+        f"weights {format_bytes(m.weights)}",
+        f"largest op workspace {format_bytes(m.workspace)}",
+    ]
+    ways = ["a smaller --input"]
+    if batch > 1:
+        ways.append(f"a smaller --batch (now {batch})")
+    if dtype == "float64":
+        ways.append("--dtype float32 (halves it)")
+    if m.keep_outputs:
+        ways.append("no --save (keeps only live outputs)")
+    return (
+        f"the run would need about {format_bytes(m.total)} ({'; '.join(parts)}), more than the limit "
+        f"--max-memory {format_bytes(limit)}; lower it with {', '.join(ways)}, or raise --max-memory"
+    )
+
+
+def _shape_tuple(shape: Shape) -> tuple[int, ...]:
+    return tuple(-1 if d is None else int(d) for d in (shape.channels, *shape.spatial))
+
+
+def _shape_text(shape: tuple[int | None, ...], sep: str = "×") -> str:
+    return sep.join("?" if d is None else str(d) for d in shape)

@@ -1,0 +1,564 @@
+"""convcalc.runner: whole stacks on sample data; every actual shape equals the predicted one.
+
+Numbers are checked against hand derivations written here and, when torch is importable, against
+the PyTorch graph of the same stack (tests/torch_oracle.py) with the runner's own weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tracemalloc
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from convcalc import runner
+from convcalc.analysis import analyze
+from convcalc.errors import FileProblemError, MismatchError, ResourceError, ShapeError, SpecError
+from convcalc.loader import load_stack, parse_input_shape, parse_stack
+from convcalc.report import Shape
+from convcalc.runner import estimate_memory, init_params, run_stack, save_outputs
+from convcalc.spec import StackSpec
+from tests import stacks
+
+CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.yaml"))
+#: Smaller inputs for the big configs, to keep the suite fast (each still valid for its stack).
+SMALL_INPUT = {
+    "alexnet": "3x63x63",
+    "deeplabv3_aspp": "256x32x32",  # its pooling branch upsamples to a fixed 32×32
+    "googlenet": "3x64x64",
+    "mobilenet_v2": "3x64x64",
+    "resnet18": "3x64x64",
+    "resnet50": "3x64x64",
+    "unet": "1x188x188",  # the smallest size the valid convs and 2×2 pools of all four levels accept
+    "unet3d": "3x92x92x92",  # the same for the 3-D U-Net
+    "vgg16": "3x32x32",
+    "wavenet": "1x4000",
+}
+#: Configs whose channel counts are divided by this too (the 3-D U-Net's im2col would need 2.7 GiB).
+SLIM = {"unet3d": 8}
+
+
+def _config(path: Path) -> StackSpec:
+    small = SMALL_INPUT.get(path.stem)
+    spec = load_stack(path, parse_input_shape(small) if small else None)
+    if path.stem in SLIM:
+        layers = tuple(
+            dataclasses.replace(layer, out=max(layer.out // SLIM[path.stem], 1))
+            if layer.out is not None and layer.op in ("conv", "deconv")
+            else layer
+            for layer in spec.layers
+        )
+        spec = dataclasses.replace(spec, layers=layers)
+    return spec
+
+
+def _stack(text: str) -> StackSpec:
+    return parse_stack(text, "<test>")
+
+
+# -- every config --------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_config_runs_with_the_predicted_shapes(path: Path) -> None:
+    spec = _config(path)
+    result = run_stack(spec)
+    assert result.ok
+    assert [layer.name for layer in result.layers] == [layer.name for layer in spec.layers]
+    report = analyze(spec)
+    for layer, predicted in zip(result.layers, report.layers, strict=True):
+        assert layer.actual == (predicted.output.channels, *predicted.output.spatial), layer.name
+        assert np.isfinite([layer.stats.mean, layer.stats.std, layer.stats.min, layer.stats.max]).all()
+
+
+# -- the seed example, by hand -----------------------------------------------------------------------
+DECONV = "input: [1, 4, 4]\nlayers:\n  - {{op: deconv, name: up, out: 1, kernel: {k}, stride: 2, padding: 1}}\n"
+
+
+def test_seed_deconv_k3_gives_the_checkerboard() -> None:
+    """Output o = 2i − 1 + j (j < 3): odd o gets 2 taps per axis, even o 1, so 2-D counts are 1/2/4."""
+    result = run_stack(_stack(DECONV.format(k=3)), weights="ones", data="ones", keep_outputs=True)
+    expected = np.array(
+        [
+            [1, 2, 1, 2, 1, 2, 1],
+            [2, 4, 2, 4, 2, 4, 2],
+            [1, 2, 1, 2, 1, 2, 1],
+            [2, 4, 2, 4, 2, 4, 2],
+            [1, 2, 1, 2, 1, 2, 1],
+            [2, 4, 2, 4, 2, 4, 2],
+            [1, 2, 1, 2, 1, 2, 1],
+        ]
+    )
+    np.testing.assert_array_equal(result.outputs["up"][0, 0], expected)
+    assert result.layers[0].actual == (1, 7, 7)
+
+
+def test_seed_deconv_k4_has_a_uniform_interior() -> None:
+    """k4 s2 p1: every interior output gets 2 taps per axis (4 in 2-D), the border rows/columns 1."""
+    result = run_stack(_stack(DECONV.format(k=4)), weights="ones", data="ones", keep_outputs=True)
+    edge = [1, 2, 2, 2, 2, 2, 2, 1]
+    expected = np.outer(edge, edge)
+    assert expected[1:-1, 1:-1].tolist() == [[4] * 6] * 6
+    np.testing.assert_array_equal(result.outputs["up"][0, 0], expected)
+
+
+def test_ones_conv_counts_the_window_inside_the_input() -> None:
+    """3×3 ones kernel, bias 0, padding 1 on a 5×5 ones map: corners see 4 pixels, edges 6, interior 9."""
+    spec = _stack("input: [1, 5, 5]\nlayers:\n  - {op: conv, name: c, kernel: 3, padding: 1}\n")
+    out = run_stack(spec, weights="ones", data="ones", keep_outputs=True).outputs["c"][0, 0]
+    assert out.tolist() == [
+        [4, 6, 6, 6, 4],
+        [6, 9, 9, 9, 6],
+        [6, 9, 9, 9, 6],
+        [6, 9, 9, 9, 6],
+        [4, 6, 6, 6, 4],
+    ]
+
+
+def test_ones_weights_are_one_and_biases_zero() -> None:
+    spec = _stack("input: [4, 6, 6]\nlayers:\n  - {op: conv, name: c, out: 6, kernel: 3, groups: 2}\n")
+    p = init_params(spec.layers[0], 4, "ones", 0, "float64")
+    assert p is not None
+    assert p.bias is not None
+    assert p.weight.shape == (6, 2, 3, 3)
+    assert (p.weight == 1).all()
+    assert (p.bias == 0).all()
+
+
+def test_statistics_of_a_known_map() -> None:
+    """The k3 checkerboard: sum = (1+2+1+2+1+2+1)² = 100 over 49 outputs; E[x²] = (4·1+3·4)²/49 = 256/49."""
+    stats = run_stack(_stack(DECONV.format(k=3)), weights="ones", data="ones").layers[0].stats
+    assert stats.mean == pytest.approx(100 / 49)
+    assert stats.std == pytest.approx(np.sqrt(256 / 49 - (100 / 49) ** 2))
+    assert (stats.min, stats.max) == (1.0, 4.0)
+
+
+# -- determinism and scaling ---------------------------------------------------------------------
+TWO_CONVS = """
+input: [3, 16, 16]
+layers:
+  - {op: conv, name: a, out: 8, kernel: 3, padding: 1}
+  - {op: relu, name: r}
+  - {op: conv, name: b, out: 8, kernel: 3, stride: 2, padding: 1}
+"""
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers() -> None:
+    spec = _stack(TWO_CONVS)
+    one = run_stack(spec, seed=3, keep_outputs=True).outputs
+    two = run_stack(spec, seed=3, keep_outputs=True).outputs
+    other = run_stack(spec, seed=4, keep_outputs=True).outputs
+    for name in ("input", "a", "r", "b"):
+        np.testing.assert_array_equal(one[name], two[name])
+    assert not np.array_equal(one["b"], other["b"])
+
+
+def test_a_layers_weights_do_not_depend_on_later_layers() -> None:
+    spec = _stack(TWO_CONVS)
+    longer = _stack(TWO_CONVS + "  - {op: conv, name: c, out: 4, kernel: 1}\n")
+    short = run_stack(spec, keep_outputs=True).outputs
+    long = run_stack(longer, keep_outputs=True).outputs
+    np.testing.assert_array_equal(short["b"], long["b"])
+
+
+def test_float64_and_batch() -> None:
+    result = run_stack(_stack(TWO_CONVS), dtype="float64", batch=3, keep_outputs=True)
+    assert result.input_shape == (3, 3, 16, 16)
+    assert result.outputs["b"].dtype == np.float64
+    assert result.outputs["b"].shape == (3, 8, 8, 8)
+    # Samples of a randn batch differ, and each is computed independently: sample 1 alone equals row 1.
+    assert not np.array_equal(result.outputs["b"][0], result.outputs["b"][1])
+
+
+def test_activations_stay_order_one_through_a_deep_relu_stack() -> None:
+    """He scaling (gain 2 before ReLU) keeps E[x²] constant in expectation: after 16 conv+ReLU layers the
+    std stays within a factor 4 of the input's (a plain N(0, 1) init would grow it by about √(9·16)^16)."""
+    layers = "".join(
+        f"  - {{op: conv, name: c{i}, out: 16, kernel: 3, padding: 1, bias: false}}\n  - {{op: relu, name: r{i}}}\n"
+        for i in range(16)
+    )
+    result = run_stack(_stack(f"input: [16, 32, 32]\nlayers:\n{layers}"))
+    last_conv = result.layers[-2].stats
+    assert 0.25 < last_conv.std < 4
+
+
+# -- every op, through the whole format ------------------------------------------------------------
+EVERY_OP_2D = """
+input: [4, 12, 12]
+layers:
+  - {op: conv, name: same_s2, out: 8, kernel: 3, stride: 2, padding: same}
+  - {op: conv, name: reflect, out: 8, kernel: 3, padding: 1, padding_mode: reflect, groups: 2}
+  - {op: conv, name: asym, out: 8, kernel: [3, 2], padding: [[1, 0], [0, 1]], padding_mode: replicate}
+  - {op: conv, name: circ, kernel: 3, padding: 2, dilation: 2, padding_mode: circular, groups: 8, bias: false}
+  - {op: leaky_relu, name: lrelu, negative_slope: 0.2, from: circ}
+  - {op: relu, name: relu, from: circ}
+  - {op: add, name: acts, from: [lrelu, relu]}
+  - {op: maxpool, name: mp_same, kernel: 3, stride: 2, padding: same}
+  - {op: avgpool, name: ap_asym, kernel: 2, stride: 1, padding: [[0, 1], [1, 0]]}
+  - {op: avgpool, name: ap_ceil, kernel: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}
+  - {op: upsample, name: up_lin, scale: 2, mode: bilinear, align_corners: true}
+  - {op: upsample, name: up_near, size: [9, 7]}
+  - {op: upsample, name: up_lin2, scale: 1.5, mode: linear}
+  - {op: pad, name: pad_r, padding: [[1, 2], [2, 2]], mode: reflect}
+  - {op: pad, name: pad_c, padding: [[1, -1], [0, 2]], value: 0.5}
+  - {op: pixel_unshuffle, name: unshuf, factor: 2, from: pad_r}
+  - {op: pixel_shuffle, name: shuf, factor: 2}
+  - {op: deconv, name: deconv, out: 6, kernel: 3, stride: 2, padding: 2, output_padding: 1, dilation: 2, groups: 2}
+  - {op: gelu, name: gelu}
+  - {op: silu, name: silu}
+  - {op: batchnorm, name: bn}
+  - {op: sigmoid, name: sig}
+  - {op: tanh, name: tanh, from: bn}
+  - {op: mul, name: mul, from: [sig, tanh]}
+  - {op: relu6, name: relu6}
+  - {op: dropout, name: drop}
+  - {op: identity, name: ident}
+  - {op: adaptive_maxpool, name: amax, size: [5, null]}
+  - {op: adaptive_avgpool, name: aavg, size: 3}
+  - {op: conv, name: one, out: 1, kernel: 1}
+  - {op: add, name: bcast, from: [aavg, one]}
+  - {op: concat, name: cat, from: [bcast, aavg]}
+  - {op: flatten, name: flat}
+  - {op: linear, name: fc, out: 5}
+"""
+
+EVERY_OP_1D = """
+input: [2, 40]
+layers:
+  - {op: conv, name: c, out: 4, kernel: 5, stride: 3, padding: same, dilation: 2}
+  - {op: maxpool, name: mp, kernel: 3, stride: 2, padding: 1, dilation: 2, ceil_mode: true}
+  - {op: upsample, name: up, scale: 3, mode: linear}
+  - {op: avgpool, name: ap, kernel: 4, stride: 3, padding: same}
+  - {op: deconv, name: d, out: 3, kernel: 4, stride: 3, padding: 1, output_padding: 2}
+  - {op: adaptive_avgpool, name: aa, size: 7}
+"""
+
+EVERY_OP_3D = """
+input: [2, 6, 7, 8]
+layers:
+  - {op: conv, name: c, out: 4, kernel: [3, 1, 3], stride: [1, 2, 2], padding: [1, 0, 1]}
+  - {op: upsample, name: up, scale: [2, 1, 1.5], mode: trilinear}
+  - {op: maxpool, name: mp, kernel: 2, padding: [[0, 1], [1, 0], [0, 0]]}
+  - {op: deconv, name: d, out: 2, kernel: 2, stride: 2}
+  - {op: pad, name: p, padding: 1, mode: replicate}
+  - {op: adaptive_maxpool, name: am, size: [3, 2, 4]}
+"""
+
+EVERY_OP = {"2d": EVERY_OP_2D, "1d": EVERY_OP_1D, "3d": EVERY_OP_3D}
+
+
+@pytest.mark.parametrize("text", EVERY_OP.values(), ids=EVERY_OP.keys())
+def test_every_op_runs_with_the_predicted_shapes(text: str) -> None:
+    spec = _stack(text)
+    assert run_stack(spec, dtype="float64").ok
+
+
+def test_every_op_of_the_format_is_covered() -> None:
+    from convcalc.spec import OP_FIELDS
+
+    used = {layer.op for text in EVERY_OP.values() for layer in _stack(text).layers}
+    assert used == set(OP_FIELDS)
+
+
+# -- mismatches --------------------------------------------------------------------------------------
+def _corrupt(spec: StackSpec, *names: str) -> Any:
+    """The analysis of `spec` with the predicted output of `names` changed (one channel more)."""
+    report = analyze(spec)
+    layers = tuple(
+        dataclasses.replace(lr, output=Shape((lr.output.channels or 0) + 1, lr.output.spatial))
+        if lr.name in names
+        else lr
+        for lr in report.layers
+    )
+    return dataclasses.replace(report, layers=layers)
+
+
+def test_a_wrong_prediction_is_a_mismatch_naming_the_layer() -> None:
+    spec = _stack(TWO_CONVS)
+    with pytest.raises(MismatchError) as info:
+        run_stack(spec, report=_corrupt(spec, "r"))
+    (problem,) = info.value.problems
+    assert problem.layer == "r"
+    assert "9×16×16" in problem.message
+    assert "8×16×16" in problem.message
+
+
+def test_every_mismatch_is_collected_after_running_every_layer() -> None:
+    spec = _stack(TWO_CONVS)
+    with pytest.raises(MismatchError) as info:
+        run_stack(spec, report=_corrupt(spec, "a", "b"))
+    assert [p.layer for p in info.value.problems] == ["a", "b"]
+    result = run_stack(spec, report=_corrupt(spec, "a", "b"), check=False)
+    assert len(result.layers) == 3
+    assert [layer.name for layer in result.mismatches] == ["a", "b"]
+    assert not result.ok
+
+
+def test_an_op_refusing_a_predicted_input_stops_the_run_as_a_mismatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = runner._apply
+
+    def refuse_b(layer: Any, xs: Any, p: Any) -> Any:
+        if layer.name == "b":
+            raise ValueError("conv2d: refused")
+        return original(layer, xs, p)
+
+    monkeypatch.setattr(runner, "_apply", refuse_b)
+    spec = _stack(TWO_CONVS)
+    result = run_stack(spec, check=False)
+    assert [layer.name for layer in result.layers] == ["a", "r"]
+    assert result.failure is not None
+    assert result.failure.layer == "b"
+    with pytest.raises(MismatchError, match="refused"):
+        run_stack(spec)
+
+
+def test_ceil_mode_pool_with_explicit_padding_matches_pad_then_pool() -> None:
+    """convcalc's own pool padding is "pad, then pool": the last-window rule sees the padded size."""
+    # F.max_pool1d(F.pad(ones(1, 1, 1), (0, 1), value=-inf), 1, 1, 0, ceil_mode=True) has length 2.
+    result = run_stack(
+        _stack("input: [1, 1]\nlayers:\n  - {op: maxpool, kernel: 1, padding: [[0, 1]], ceil_mode: true}\n")
+    )
+    assert result.layers[-1].actual == (1, 2)
+
+
+# -- memory ------------------------------------------------------------------------------------------
+HUGE = "input: [3, 224000, 224000]\nlayers:\n  - {op: conv, name: c, out: 64, kernel: 3, padding: 1}\n"
+
+
+def test_a_huge_input_is_refused_before_allocating() -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResourceError) as info:
+            run_stack(_stack(HUGE))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2**20
+    message = str(info.value)
+    # 3·224000² float32 input = 561 GiB alone.
+    assert "561 GiB" in message
+    assert "2 GiB" in message
+    assert "--input" in message
+
+
+def test_the_limit_is_a_parameter() -> None:
+    spec = _stack(TWO_CONVS)
+    need = run_stack(spec).memory.total
+    assert run_stack(spec, max_memory=need).ok
+    with pytest.raises(ResourceError, match="--batch"):
+        run_stack(spec, max_memory=need - 1, batch=2)
+
+
+def test_memory_estimate_by_hand() -> None:
+    """conv(1→2, 3×3, pad 1, bias) → relu → relu on 1×4×4, float32, batch 1.
+
+    data 16·4 = 64; weights 2·9 + 2 = 20 → 80; workspace: the conv's im2col 1·9·16 = 144 plus the padded
+    input 16 → 160·4 = 640; kept outputs 3·32 = 96 → 384; live at most 2 outputs (conv freed after
+    the first relu) → 64 → 256.
+    """
+    spec = _stack(
+        "input: [1, 4, 4]\nlayers:\n  - {op: conv, name: c, out: 2, kernel: 3, padding: 1}\n"
+        "  - {op: relu, name: r1}\n  - {op: relu, name: r2}\n"
+    )
+    report = analyze(spec)
+    kept = estimate_memory(spec, report, 1, "float32", keep_outputs=True)
+    assert (kept.data, kept.weights, kept.workspace, kept.activations) == (64, 80, 640, 384)
+    live = estimate_memory(spec, report, 1, "float32", keep_outputs=False)
+    assert live.activations == 256
+    doubled = estimate_memory(spec, report, 2, "float64", keep_outputs=False)
+    assert doubled.total == 4 * live.total - 2 * live.weights  # weights do not grow with the batch
+
+
+def test_unknown_input_sizes_ask_for_input() -> None:
+    spec = load_stack(CONFIGS[0], parse_input_shape("3x?x?"))
+    with pytest.raises(SpecError, match="--input"):
+        run_stack(spec)
+
+
+# -- .npy data ---------------------------------------------------------------------------------------
+def test_npy_data_unbatched_and_batched(tmp_path: Path) -> None:
+    spec = _stack(TWO_CONVS)
+    rng = np.random.default_rng(7)
+    sample = rng.standard_normal((3, 16, 16)).astype(np.float32)
+    np.save(tmp_path / "one.npy", sample)
+    np.save(tmp_path / "batch.npy", np.stack([sample, -sample]))
+    one = run_stack(spec, data=str(tmp_path / "one.npy"), keep_outputs=True)
+    np.testing.assert_array_equal(one.outputs["input"][0], sample)
+    two = run_stack(spec, data=str(tmp_path / "batch.npy"), keep_outputs=True)
+    assert two.batch == 2
+    # The first conv is linear: negating the input negates its output minus twice the bias.
+    a = two.outputs["a"]
+    bias = two.params["a"].bias
+    assert bias is not None
+    np.testing.assert_allclose(a[0] + a[1], 2 * bias[:, None, None] * np.ones_like(a[0]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(a[0], one.outputs["a"][0])
+
+
+def test_npy_data_repeats_over_a_batch_and_casts_ints(tmp_path: Path) -> None:
+    np.save(tmp_path / "ints.npy", np.arange(3 * 16 * 16).reshape(3, 16, 16))
+    result = run_stack(_stack(TWO_CONVS), data=str(tmp_path / "ints.npy"), batch=2, keep_outputs=True)
+    assert result.outputs["input"].dtype == np.float32
+    np.testing.assert_array_equal(result.outputs["input"][1].ravel(), np.arange(3 * 16 * 16))
+
+
+def test_npy_of_the_wrong_shape_names_both_shapes(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((3, 15, 16)))
+    with pytest.raises(SpecError) as info:
+        run_stack(_stack(TWO_CONVS), data=str(tmp_path / "x.npy"))
+    message = str(info.value)
+    assert "3×15×16" in message
+    assert "3×16×16" in message
+    assert "--input 3x15x16" in message
+
+
+def test_npy_batch_conflict(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((2, 3, 16, 16)))
+    with pytest.raises(SpecError, match="batch of 2"):
+        run_stack(_stack(TWO_CONVS), data=str(tmp_path / "x.npy"), batch=3)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error"),
+    [
+        ("missing.npy", None, FileProblemError),
+        ("text.npy", b"not an array", FileProblemError),
+        ("archive.npy", "npz", FileProblemError),
+        ("complex.npy", np.zeros((3, 16, 16), complex), SpecError),
+    ],
+)
+def test_unusable_data_files(tmp_path: Path, name: str, content: object, error: type[Exception]) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, np.ndarray):
+        np.save(path, content)
+    elif content == "npz":
+        with open(path, "wb") as handle:
+            np.savez(handle, x=np.zeros(3))
+    with pytest.raises(error):
+        run_stack(_stack(TWO_CONVS), data=str(path))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"weights": "zeros"}, {"dtype": "float16"}, {"seed": -1}, {"batch": 0}, {"max_memory": 0}, {"data": ""}],
+)
+def test_bad_arguments(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(SpecError):
+        run_stack(_stack(TWO_CONVS), **kwargs)
+
+
+def test_a_refused_stack_is_a_shape_error() -> None:
+    with pytest.raises(ShapeError):
+        run_stack(_stack("input: [1, 2, 2]\nlayers:\n  - {op: conv, kernel: 3}\n"))
+
+
+# -- saving and progress -------------------------------------------------------------------------------
+def test_save_outputs_round_trips_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    result = run_stack(_stack(TWO_CONVS), keep_outputs=True)
+    path = str(tmp_path / "out.npz")
+    save_outputs(result.outputs, path)
+    with np.load(path) as saved:
+        assert sorted(saved.files) == ["a", "b", "input", "r"]
+        np.testing.assert_array_equal(saved["b"], result.outputs["b"])
+    with pytest.raises(FileProblemError, match="overwrite"):
+        save_outputs({"x": np.zeros(1)}, path)
+    with np.load(path) as saved:
+        assert "b" in saved.files
+    save_outputs({"x": np.zeros(1)}, path, overwrite=True)
+    with np.load(path) as saved:
+        assert saved.files == ["x"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]  # no temporary left behind
+
+
+def test_progress_is_called_once_per_layer_in_order() -> None:
+    calls: list[tuple[int, int, str]] = []
+    run_stack(_stack(TWO_CONVS), progress=lambda done, total, layer: calls.append((done, total, layer.name)))
+    assert calls == [(1, 3, "a"), (2, 3, "r"), (3, 3, "b")]
+
+
+def test_only_live_outputs_are_kept_without_saving() -> None:
+    result = run_stack(_stack(TWO_CONVS))
+    assert list(result.outputs) == ["b"]
+
+
+# -- differential against PyTorch --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def oracle() -> ModuleType:
+    pytest.importorskip("torch")
+    from tests import torch_oracle
+
+    return torch_oracle
+
+
+def _assert_equal_to_torch(oracle: ModuleType, spec: StackSpec, torch_may_refuse: bool = False, **kwargs: Any) -> None:
+    import torch
+
+    result = run_stack(spec, dtype="float64", keep_outputs=True, check=False, **kwargs)
+    params = {name: (p.weight, p.bias) for name, p in result.params.items()}
+    forward = oracle.build(spec, params=params)
+    try:
+        with torch.no_grad():
+            theirs = forward(torch.from_numpy(result.outputs["input"]))
+    except (RuntimeError, ValueError, TypeError):
+        # Whether convcalc's arithmetic refuses exactly the stacks torch refuses is test_oracle_torch's
+        # business (e.g. avg_pool3d's extra "input smaller than kernel" check); here only values count.
+        if not torch_may_refuse:
+            raise
+        assume(False)
+        return
+    assert result.ok, result.mismatches or result.failure
+    for layer in result.layers:
+        want = theirs[layer.name].numpy()
+        got = result.outputs[layer.name]
+        assert got.shape == want.shape, layer.name
+        scale = max(float(np.abs(want).max()), 1.0)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10 * scale, err_msg=layer.name)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_configs_equal_torch_layer_by_layer(oracle: ModuleType, path: Path) -> None:
+    spec = _config(path)
+    if path.stem == "vgg16":
+        # Its classifier is 1 GiB of float64 weights whatever the input (adaptive pooling to 7×7);
+        # linear layers are compared in the every-op and random stacks instead.
+        spec = dataclasses.replace(spec, layers=spec.layers[: [x.name for x in spec.layers].index("flatten")])
+    _assert_equal_to_torch(oracle, spec, batch=1 if path.stem in SMALL_INPUT else 2)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("text", EVERY_OP.values(), ids=EVERY_OP.keys())
+def test_every_op_equals_torch(oracle: ModuleType, text: str) -> None:
+    _assert_equal_to_torch(oracle, _stack(text), batch=2)
+
+
+@pytest.mark.torch
+def test_seed_example_equals_torch(oracle: ModuleType) -> None:
+    _assert_equal_to_torch(oracle, _stack(DECONV.format(k=3)), weights="ones", data="ones")
+
+
+@pytest.mark.torch
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    doc=st.integers(1, 3).flatmap(
+        lambda rank: stacks.stack(rank=rank, max_layers=5, size_range=(1, 20), every_op=True)
+    ),
+    seed=st.integers(0, 2**16),
+)
+def test_random_stacks_equal_torch(oracle: ModuleType, doc: dict[str, Any], seed: int) -> None:
+    """Random 1-D to 3-D stacks over every op: the runner's outputs equal torch's with the same weights."""
+    spec = parse_stack(yaml.safe_dump(doc), "<random>")
+    try:
+        report = analyze(spec)
+    except ShapeError:
+        assume(False)
+        return
+    # Upsampling chains can make 3-D stacks huge; those prove nothing more and would be slow.
+    assume(estimate_memory(spec, report, 1, "float64", keep_outputs=True).total < 64 * 2**20)
+    _assert_equal_to_torch(oracle, spec, torch_may_refuse=True, seed=seed)
