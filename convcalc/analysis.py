@@ -374,7 +374,9 @@ class _LayerAnalysis:
         self.need_spatial()
         sizes = self.source.shape.spatial
         if self.rank == 1 and None in self.layer.size:
-            raise _LayerProblem("size", "PyTorch's 1-D adaptive pools need an output size (null keeps an axis in 2-D/3-D)")
+            raise _LayerProblem(
+                "size", "PyTorch's 1-D adaptive pools need an output size (null keeps an axis in 2-D/3-D only)"
+            )
         out_sizes: list[int | None] = []
         maps: list[AxisMap | None] = []
         for axis, (size, want) in enumerate(zip(sizes, self.layer.size, strict=True)):
