@@ -1,9 +1,85 @@
-"""The bundled architecture library: convcalc list, and stack expansion."""
+"""The bundled architecture library: convcalc list, and stack expansion (convcalc expand)."""
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+from cli.errors import user_errors
+from cli.options import FormatOpt, InputOpt, OutputFormat
+
+if TYPE_CHECKING:
+    from convcalc.spec import StackSpec
+
+StackArg = Annotated[
+    str,
+    typer.Argument(
+        help="A layer-stack YAML file, a bundled name (see convcalc list), or - for standard input."
+    ),
+]
+
+
+def _load(stack: str, input_shape: str | None) -> StackSpec:
+    from convcalc.loader import load_stack, parse_input_shape, parse_stack
+
+    override = parse_input_shape(input_shape) if input_shape is not None else None
+    if stack == "-":
+        return parse_stack(sys.stdin.read(), "<stdin>", override)
+    return load_stack(stack, override)
+
+
+def list_stacks(output_format: FormatOpt = OutputFormat.TABLE) -> None:
+    """List the bundled architectures: name, description, input shape and layer count (blocks expanded).
+
+    Any of them can be given by name wherever a stack file is expected, e.g. convcalc rf resnet50.
+    """
+    with user_errors(json_errors=output_format is OutputFormat.JSON):
+        from cli import render
+        from convcalc.library import list_configs
+        from convcalc.loader import load_stack
+
+        rows = []
+        for path in list_configs():
+            spec = load_stack(path)
+            shape = "×".join(
+                ["?" if s is None else str(s) for s in (spec.input.channels, *spec.input.spatial)]
+            )
+            rows.append((path.stem, spec.description or spec.name or "", shape, len(spec.layers)))
+        if output_format is OutputFormat.JSON:
+            entries = [
+                {"name": name, "description": text, "input": shape, "layers": count}
+                for name, text, shape, count in rows
+            ]
+            print(
+                render.dumps({"convcalc_schema": render.SCHEMA_VERSION, "command": "list", "stacks": entries})
+            )
+        elif output_format is OutputFormat.CSV:
+            import csv
+
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(["name", "description", "input", "layers"])
+            writer.writerows(rows)
+        elif output_format is OutputFormat.MARKDOWN:
+            header = ("name", "description", "input", "layers")
+            print(render.markdown_table(header, [(n, d, s, str(c)) for n, d, s, c in rows]))
+        else:
+            name_w = max((len(r[0]) for r in rows), default=4)
+            shape_w = max((len(r[2]) for r in rows), default=5)
+            for name, text, shape, count in rows:
+                print(f"{name:<{name_w}}  {shape:>{shape_w}}  {count:>4} layers  {text}")
+
+
+def expand(stack: StackArg, input_shape: InputOpt = None) -> None:
+    """Print the stack as plain version-1 YAML: blocks expanded, names qualified, every value explicit."""
+    with user_errors():
+        from convcalc.blocks import dump_stack
+
+        sys.stdout.write(dump_stack(_load(stack, input_shape)))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the convcalc app."""
+    app.command("list")(list_stacks)
+    app.command()(expand)
