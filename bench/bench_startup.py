@@ -63,9 +63,7 @@ def commands(typer_app: Path) -> dict[str, list[str]]:
 
 def _run_once(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    done = subprocess.run(
-        argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False
-    )
+    done = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False)
     elapsed = time.perf_counter() - start
     # Exit 3 is a diagnostic verdict (e.g. --fail-on), not a failure to start.
     if done.returncode not in (0, 3):
@@ -113,9 +111,7 @@ def importtime(argv: list[str], baseline: list[str], env: dict[str, str]) -> lis
     return sorted(extra, key=lambda row: -row[1])
 
 
-def report(
-    times: dict[str, list[float]], runs: int, top: list[tuple[str, int, int]] | None, cached: bool
-) -> str:
+def report(times: dict[str, list[float]], runs: int, top: list[tuple[str, int, int]] | None, cached: bool) -> str:
     base = statistics.median(times["minimal Typer app"])
     base_min = min(times["minimal Typer app"])
     bare = statistics.median(times["python -c pass"])

@@ -33,14 +33,10 @@ PaddingOpt = Annotated[
         metavar="P",
     ),
 ]
-DilationOpt = Annotated[
-    str | None, typer.Option("--dilation", "--d", help="Dilation (default 1).", metavar="D")
-]
+DilationOpt = Annotated[str | None, typer.Option("--dilation", "--d", help="Dilation (default 1).", metavar="D")]
 InputSizeOpt = Annotated[
     str | None,
-    typer.Option(
-        "--input", "--i", help="Input size per spatial axis, e.g. 224 or 32,48 (no channels).", metavar="I"
-    ),
+    typer.Option("--input", "--i", help="Input size per spatial axis, e.g. 224 or 32,48 (no channels).", metavar="I"),
 ]
 TargetOpt = Annotated[
     str | None,
@@ -162,13 +158,9 @@ def _run(
         if target is not None and padding is not None:
             raise _flag_error("--target", target, "--target solves for the padding; drop --padding")
         if target is not None and output_padding is not None:
-            raise _flag_error(
-                "--target", target, "--target solves for output_padding too; drop --output-padding"
-            )
+            raise _flag_error("--target", target, "--target solves for output_padding too; drop --output-padding")
         if explain and output_format is OutputFormat.CSV:
-            raise _flag_error(
-                "--explain", "", "the derivation has no CSV form; use --format table, markdown or json"
-            )
+            raise _flag_error("--explain", "", "the derivation has no CSV form; use --format table, markdown or json")
         if target is not None and explain:
             raise _flag_error("--explain", "", "--explain explains one layer; drop --target to see it")
         try:
@@ -329,9 +321,7 @@ def register(app: typer.Typer) -> None:
         padding: PaddingOpt = None,
         dilation: DilationOpt = None,
         input_size: InputSizeOpt = None,
-        ceil: Annotated[
-            bool, typer.Option("--ceil", help="ceil_mode=True: round the output size up.")
-        ] = False,
+        ceil: Annotated[bool, typer.Option("--ceil", help="ceil_mode=True: round the output size up.")] = False,
         avg: Annotated[bool, typer.Option("--avg", help="Average pooling (default: max pooling).")] = False,
         target: TargetOpt = None,
         explain: ExplainOpt = False,

@@ -15,9 +15,7 @@ if TYPE_CHECKING:
 
 StackArg = Annotated[
     str,
-    typer.Argument(
-        help="A layer-stack YAML file, a bundled name (see convcalc list), or - for standard input."
-    ),
+    typer.Argument(help="A layer-stack YAML file, a bundled name (see convcalc list), or - for standard input."),
 ]
 
 
@@ -43,18 +41,14 @@ def list_stacks(output_format: FormatOpt = OutputFormat.TABLE) -> None:
         rows = []
         for path in list_configs():
             spec = load_stack(path)
-            shape = "×".join(
-                ["?" if s is None else str(s) for s in (spec.input.channels, *spec.input.spatial)]
-            )
+            shape = "×".join(["?" if s is None else str(s) for s in (spec.input.channels, *spec.input.spatial)])
             rows.append((path.stem, spec.description or spec.name or "", shape, len(spec.layers)))
         if output_format is OutputFormat.JSON:
             entries = [
                 {"name": name, "description": text, "input": shape, "layers": count}
                 for name, text, shape, count in rows
             ]
-            print(
-                render.dumps({"convcalc_schema": render.SCHEMA_VERSION, "command": "list", "stacks": entries})
-            )
+            print(render.dumps({"convcalc_schema": render.SCHEMA_VERSION, "command": "list", "stacks": entries}))
         elif output_format is OutputFormat.CSV:
             import csv
 

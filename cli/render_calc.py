@@ -148,10 +148,7 @@ def axis_rows(result: LayerResult) -> list[tuple[str, list[str]]]:
             )
         add(
             "equivalent conv padding",
-            [
-                "?" if a.equivalent is None else f"{a.equivalent.pad_before}, {a.equivalent.pad_after}"
-                for a in axes
-            ],
+            ["?" if a.equivalent is None else f"{a.equivalent.pad_before}, {a.equivalent.pad_after}" for a in axes],
         )
         if s.input_size is not None:
             add("equivalent conv output", [a.equivalent.output_size if a.equivalent else None for a in axes])
@@ -160,9 +157,7 @@ def axis_rows(result: LayerResult) -> list[tuple[str, list[str]]]:
     add("RF growth (× jump_in)", [_growth(a) for a in axes])
     add("jump", [_jump(a) for a in axes])
     add("centre shift (× jump_in)", [frac(a.centre_shift) for a in axes])
-    add(
-        "taps per output phase" if s.kind == "deconv" else "windows per input phase", [_taps(a) for a in axes]
-    )
+    add("taps per output phase" if s.kind == "deconv" else "windows per input phase", [_taps(a) for a in axes])
     add(
         "overlap max/min",
         [
@@ -187,16 +182,11 @@ def summary_lines(result: LayerResult) -> list[str]:
     s = result.settings
     lines: list[str] = []
     if s.kind == "deconv" and s.rank > 1:
-        nd = (
-            "holes: some output phases get no input"
-            if result.overlap_ratio is None
-            else frac(result.overlap_ratio)
-        )
+        nd = "holes: some output phases get no input" if result.overlap_ratio is None else frac(result.overlap_ratio)
         lines.append(f"overlap {s.rank}-D max/min: {nd} (the product of the axes' ratios, borders excluded)")
     if s.kind == "conv" and any(a.overlap.ratio is not None and a.overlap.ratio != 1 for a in result.axes):
         lines.append(
-            "windows per input pixel are uneven: the gradient of this conv carries the same checkerboard "
-            "(Distill 2016)"
+            "windows per input pixel are uneven: the gradient of this conv carries the same checkerboard (Distill 2016)"
         )
     if s.ceil_mode and s.input_size is not None:
         lines.append(
@@ -205,9 +195,7 @@ def summary_lines(result: LayerResult) -> list[str]:
         )
         for a in result.axes:
             if a.ceil_dropped:
-                lines.append(
-                    f"  {a.axis}: dropped, output {a.output_size} instead of {(a.output_size or 0) + 1}"
-                )
+                lines.append(f"  {a.axis}: dropped, output {a.output_size} instead of {(a.output_size or 0) + 1}")
             elif a.last_window_start is not None and a.input_size is not None:
                 lines.append(
                     f"  {a.axis}: the last window starts at {a.last_window_start} < {a.input_size}, "
@@ -311,9 +299,7 @@ def step_lines(step: Step, indent: str = "    ", width: int = 100) -> list[str]:
         lines += [indent + "  " + line for line in step.numbers]
         lines.append(indent + "  => " + step.result)
     if step.note:
-        lines += textwrap.wrap(
-            f"({step.note})", width=width, initial_indent=indent, subsequent_indent=indent + " "
-        )
+        lines += textwrap.wrap(f"({step.note})", width=width, initial_indent=indent, subsequent_indent=indent + " ")
     return lines
 
 
@@ -366,9 +352,7 @@ def derivation_json(derivations: Sequence[Derivation]) -> list[dict[str, Any]]:
 
 
 # -- table ----------------------------------------------------------------------------------------
-def print_result(
-    result: LayerResult, console: Console, derivations: Sequence[Derivation] | None = None
-) -> None:
+def print_result(result: LayerResult, console: Console, derivations: Sequence[Derivation] | None = None) -> None:
     from rich import box
     from rich.table import Table
 
@@ -454,9 +438,7 @@ def axis_json(a: AxisResult) -> dict[str, Any]:
     }
 
 
-def result_json(
-    result: LayerResult, command: str, derivations: Sequence[Derivation] | None = None
-) -> dict[str, Any]:
+def result_json(result: LayerResult, command: str, derivations: Sequence[Derivation] | None = None) -> dict[str, Any]:
     s = result.settings
     payload: dict[str, Any] = {
         "convcalc_schema": SCHEMA_VERSION,
@@ -607,8 +589,7 @@ def solution_rows(sol: Solution) -> list[list[str]]:
     for ax in sol.axes:
         if ax.exact:
             rows += [
-                [ax.axis, str(ax.input_size), str(ax.target), *_setting_cells(s, st), str(st.output)]
-                for st in ax.exact
+                [ax.axis, str(ax.input_size), str(ax.target), *_setting_cells(s, st), str(st.output)] for st in ax.exact
             ]
         else:
             blanks = ["-"] * (len(solution_header(s)) - 4)
@@ -638,9 +619,7 @@ def _missing_lines(s: LayerSettings, ax: AxisSolution) -> list[str]:
         b, a = ax.asymmetric
         lines.append(f"  an asymmetric padding works: {b} before and {a} after (F.pad, then padding=0)")
     if s.kind == "deconv" and ax.above is None:
-        lines.append(
-            "  (padding only shrinks a transposed conv's output; a larger kernel or stride grows it)"
-        )
+        lines.append("  (padding only shrinks a transposed conv's output; a larger kernel or stride grows it)")
     return lines
 
 
@@ -660,14 +639,11 @@ def solution_lines(sol: Solution) -> list[str]:
         ceil_mode=any(st.ceil_mode for st in firsts) if s.is_pool else None,
     )
     lines = [f"smallest: {call}"]
-    if s.kind == "deconv" and all(
-        st.output_padding < stride for st, stride in zip(firsts, s.stride, strict=True)
-    ):
+    if s.kind == "deconv" and all(st.output_padding < stride for st, stride in zip(firsts, s.stride, strict=True)):
         targets = tuple(ax.target for ax in sol.axes)
         out = f"({', '.join(map(str, targets))})" if len(targets) > 1 else f"({targets[0]},)"
         lines.append(
-            f"or set only the padding and call the module with output_size={out}: "
-            "PyTorch then picks output_padding"
+            f"or set only the padding and call the module with output_size={out}: PyTorch then picks output_padding"
         )
     return lines
 

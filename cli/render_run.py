@@ -153,8 +153,9 @@ def run_csv(result: RunResult) -> str:
     """One row per layer; shapes joined with 'x', time in seconds, statistics at full precision."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["index", "layer", "op", "from", "predicted", "actual", "match", "seconds", "mean", "std",
-                     "min", "max"])
+    writer.writerow(
+        ["index", "layer", "op", "from", "predicted", "actual", "match", "seconds", "mean", "std", "min", "max"]
+    )
     for layer in result.layers:
         s = layer.stats
         writer.writerow(

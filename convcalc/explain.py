@@ -80,9 +80,7 @@ def _window_output(a: AxisResult, ceil: bool) -> list[Step]:
     first = f"{rnd}(({{i}} + {pad_n} - {a.dilation}*({a.kernel} - 1) - 1) / {a.stride}) + 1"
     if a.input_size is None:
         result = linear(1, num + 1) if a.stride == 1 else f"{rnd}(({linear(1, num)}) / {a.stride}) + 1"
-        return [
-            Step("Output size", formula, (first.format(i="i"),), result, "give the input size to evaluate it")
-        ]
+        return [Step("Output size", formula, (first.format(i="i"),), result, "give the input size to evaluate it")]
     total = a.input_size + num
     naive = (-(-total // a.stride) if ceil else total // a.stride) + 1
     steps = [
@@ -127,9 +125,7 @@ def _rf_steps(a: AxisResult, transposed: bool) -> list[Step]:
             )
         else:
             spans = (
-                f"{hi + 1} at every output phase"
-                if lo == hi
-                else f"{lo + 1} to {hi + 1} depending on the output phase"
+                f"{hi + 1} at every output phase" if lo == hi else f"{lo + 1} to {hi + 1} depending on the output phase"
             )
             raw = f"{hi + 1}" if lo == hi else f"{lo + 1} to {hi + 1}"
             rf = Step(
@@ -283,9 +279,7 @@ def _layer_steps(result: LayerResult) -> list[Step]:
     if s.kind == "deconv" and s.rank > 1:
         names = " * ".join(f"ratio_{a.axis}" for a in result.axes)
         if result.overlap_ratio is None:
-            steps.append(
-                Step(f"{s.rank}-D overlap ratio", f"ratio = {names}", ("an axis has holes",), "undefined")
-            )
+            steps.append(Step(f"{s.rank}-D overlap ratio", f"ratio = {names}", ("an axis has holes",), "undefined"))
         else:
             nums = " * ".join(_frac(r) for r in ratios if r is not None)
             steps.append(
@@ -313,17 +307,15 @@ def _layer_steps(result: LayerResult) -> list[Step]:
             if s.kind == "deconv":
                 spatial = "*".join(map(str, s.input_size))
                 formula = "MACs = prod(i)*C_in*(C_out/g)*prod(k) + C_out*prod(o)"
-                nums = (
-                    f"{spatial}*{s.in_channels}*({s.out_channels}/{g})*{ks} + {s.out_channels}*"
-                    + "*".join(map(str, out))
+                nums = f"{spatial}*{s.in_channels}*({s.out_channels}/{g})*{ks} + {s.out_channels}*" + "*".join(
+                    map(str, out)
                 )
                 note = "counted on the input a transposed conv reads; the bias adds one per output"
             else:
                 spatial = "*".join(map(str, out))
                 formula = "MACs = prod(o)*C_out*(C_in/g)*prod(k) + C_out*prod(o)"
-                nums = (
-                    f"{spatial}*{s.out_channels}*({s.in_channels}/{g})*{ks} + {s.out_channels}*"
-                    + "*".join(map(str, out))
+                nums = f"{spatial}*{s.out_channels}*({s.in_channels}/{g})*{ks} + {s.out_channels}*" + "*".join(
+                    map(str, out)
                 )
                 note = "the bias adds one per output element"
             steps.append(Step("Multiply-accumulates (batch 1)", formula, (nums,), f"{result.macs:,}", note))

@@ -175,9 +175,7 @@ def _rank(lengths: dict[str, int], rank: int | None) -> int:
         if n not in (1, wanted):
             others = ", ".join(f"{o} has {m}" for o, m in lengths.items() if m == wanted and o != name)
             why = f" ({others})" if others else f" (rank {wanted})"
-            raise _problem(
-                name, f"{n} values, but the layer has {wanted} spatial axes{why}: give 1 value or {wanted}"
-            )
+            raise _problem(name, f"{n} values, but the layer has {wanted} spatial axes{why}: give 1 value or {wanted}")
     return wanted
 
 
@@ -234,9 +232,7 @@ def layer_settings(
         1,
         "the stride must be at least 1",
     )
-    d = _broadcast(
-        "dilation", dilation if dilation is not None else [1], n, 1, "the dilation must be at least 1"
-    )
+    d = _broadcast("dilation", dilation if dilation is not None else [1], n, 1, "the dilation must be at least 1")
     op = _broadcast(
         "output_padding",
         output_padding if output_padding is not None else [0],
@@ -244,17 +240,11 @@ def layer_settings(
         0,
         "output_padding must be 0 or more",
     )
-    size = (
-        None
-        if input_size is None
-        else _broadcast("input", input_size, n, 1, "an input size must be at least 1")
-    )
+    size = None if input_size is None else _broadcast("input", input_size, n, 1, "an input size must be at least 1")
     pads: tuple[tuple[int, int], ...] | PaddingMode
     if isinstance(padding, str):
         if padding not in ("same", "valid"):
-            raise _problem(
-                "padding", f"'{padding}' is not a padding: give an integer per axis, 'same' or 'valid'"
-            )
+            raise _problem("padding", f"'{padding}' is not a padding: give an integer per axis, 'same' or 'valid'")
         if kind == "deconv":
             raise _problem(
                 "padding",
@@ -289,9 +279,7 @@ def layer_settings(
                     "PyTorch refuses it",
                 )
     if is_pool and (in_channels is not None or out_channels is not None or groups != 1):
-        raise _problem(
-            "channels", "pooling keeps the channels: --cin, --cout and --groups are for conv and deconv"
-        )
+        raise _problem("channels", "pooling keeps the channels: --cin, --cout and --groups are for conv and deconv")
     if ceil_mode and not is_pool:
         raise _problem("ceil_mode", "ceil_mode is a pooling option")
     if groups < 1:

@@ -252,9 +252,7 @@ class _Reader:
                 continue
             key = self.scalar(key_node)
             if not isinstance(key, str):
-                result.issues.append(
-                    (f"keys must be field names (strings), {self.got(key_node)}", key_node, None)
-                )
+                result.issues.append((f"keys must be field names (strings), {self.got(key_node)}", key_node, None))
                 continue
             if key in result.fields:
                 first = result.fields[key][0].start_mark.line + 1
@@ -300,8 +298,7 @@ def _compose(text: str, file: str | None) -> yaml.MappingNode:
         message = f"not valid YAML: {exc.problem or exc.context}"
         if exc.context and exc.problem and exc.context_mark is not None:
             message += (
-                f" ({exc.context} started on line {exc.context_mark.line + 1},"
-                f" column {exc.context_mark.column + 1})"
+                f" ({exc.context} started on line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
             )
         line = mark.line + 1 if mark is not None else None
         column = mark.column + 1 if mark is not None else None
@@ -364,9 +361,7 @@ def load_stack(path: str | os.PathLike[str], input_override: InputSpec | None = 
             file = str(bundled)
         elif os.sep not in file and "/" not in file:
             names = ", ".join(p.stem for p in list_configs())
-            raise FileProblemError(
-                Problem(f"no such file, and no bundled stack of that name ({names})", file)
-            )
+            raise FileProblemError(Problem(f"no such file, and no bundled stack of that name ({names})", file))
     if os.path.isdir(file):
         raise FileProblemError(Problem("is a directory, not a stack file", file))
     try:
@@ -496,9 +491,7 @@ def _merge_instances(problems: list[Problem]) -> list[Problem]:
     return [
         p
         if n == 0
-        else Problem(
-            f"{p.message} (and in {_plural(n, 'more instance')})", p.file, p.line, p.column, p.layer, p.field
-        )
+        else Problem(f"{p.message} (and in {_plural(n, 'more instance')})", p.file, p.line, p.column, p.layer, p.field)
         for p, n in zip(kept, counts, strict=True)
     ]
 
@@ -553,8 +546,7 @@ class _Expander:
         r = self.r
         if not _is_map(node):
             r.add(
-                "blocks must be a mapping of block name to {params: {...}, layers: [...]}, "
-                f"{r.got(node)}",
+                f"blocks must be a mapping of block name to {{params: {{...}}, layers: [...]}}, {r.got(node)}",
                 node,
                 field="blocks",
             )
@@ -592,9 +584,7 @@ class _Expander:
             r.add("a block needs 'layers': a non-empty list of layers", node, where, "layers")
             return None
         if not _is_list(layers_node) or not layers_node.value:
-            r.add(
-                f"layers must be a non-empty list of layer mappings, {r.got(layers_node)}", layers_node, where
-            )
+            r.add(f"layers must be a non-empty list of layer mappings, {r.got(layers_node)}", layers_node, where)
             return None
         for i, item in enumerate(layers_node.value):
             if not _is_map(item):
@@ -653,9 +643,7 @@ class _Expander:
 
     def expand(self, items: Sequence[yaml.Node]) -> list[_Mapping | yaml.Node]:
         """The flat layer list: `items` unchanged when no layer uses a block."""
-        uses = any(
-            _is_map(item) and any(self.r.scalar(k) == "block" for k, _ in item.value) for item in items
-        )
+        uses = any(_is_map(item) and any(self.r.scalar(k) == "block" for k, _ in item.value) for item in items)
         if not uses:
             return list(items)
         self.used = True
@@ -667,10 +655,7 @@ class _Expander:
         return self.out
 
     def _mappings(self, items: Sequence[yaml.Node | _Mapping]) -> list[_Mapping | yaml.Node]:
-        return [
-            item if isinstance(item, _Mapping) or not _is_map(item) else self.r.mapping(item)
-            for item in items
-        ]
+        return [item if isinstance(item, _Mapping) or not _is_map(item) else self.r.mapping(item) for item in items]
 
     def _sequence(
         self,
@@ -888,9 +873,7 @@ class _Expander:
         value = self.r.scalar(node)
         if isinstance(value, bool):
             return value
-        self.r.add(
-            f'when must be true or false (e.g. "${{stride > 1}}"), {self.r.got(node)}', node, label, "when"
-        )
+        self.r.add(f'when must be true or false (e.g. "${{stride > 1}}"), {self.r.got(node)}', node, label, "when")
         return True
 
     def _use(
@@ -909,13 +892,10 @@ class _Expander:
         for key, (key_node, _) in m.fields.items():
             if key not in blocks.CALL_FIELDS:
                 hint = (
-                    " (a layer has either 'op' or 'block')"
-                    if key == "op"
-                    else _did_you_mean(key, blocks.CALL_FIELDS)
+                    " (a layer has either 'op' or 'block')" if key == "op" else _did_you_mean(key, blocks.CALL_FIELDS)
                 )
                 r.add(
-                    f"unknown field '{key}' for a block use{hint} A block use accepts: "
-                    f"{', '.join(blocks.CALL_FIELDS)}",
+                    f"unknown field '{key}' for a block use{hint} A block use accepts: {', '.join(blocks.CALL_FIELDS)}",
                     key_node,
                     label,
                     key,
@@ -1003,9 +983,7 @@ class _Expander:
             return previous
         output = start
         for index in range(count):
-            prefix = blocks.qualify(
-                scope.prefix, blocks.instance_prefix(local, index, repeat_node is not None)
-            )
+            prefix = blocks.qualify(scope.prefix, blocks.instance_prefix(local, index, repeat_node is not None))
             inst_env = self._bind(block, given, index, env, label)
             if inst_env is None:
                 return previous
@@ -1168,8 +1146,7 @@ class _StackParser:
             version = r.scalar(version_node)
             if not (_is_int(version) and version == FORMAT_VERSION):
                 r.add(
-                    f"version must be {FORMAT_VERSION} (the only stack format version), "
-                    f"{r.got(version_node)}",
+                    f"version must be {FORMAT_VERSION} (the only stack format version), {r.got(version_node)}",
                     version_node,
                     field="version",
                 )
@@ -1197,9 +1174,7 @@ class _StackParser:
         if self.override is not None:
             self.rank = self.override.rank
         input_node = top.value("input")
-        input_location = (
-            r.location(input_node) if input_node is not None and self.override is None else Location()
-        )
+        input_location = r.location(input_node) if input_node is not None and self.override is None else Location()
 
         self.expander = _Expander(r, top.value("blocks"))
         layers = self._layers(root, top.value("layers"))
@@ -1217,8 +1192,7 @@ class _StackParser:
         if node is None:
             if self.override is None:
                 r.add(
-                    "missing 'input': give the input shape as [channels, spatial sizes...], "
-                    "e.g. [3, 224, 224]",
+                    "missing 'input': give the input shape as [channels, spatial sizes...], e.g. [3, 224, 224]",
                     root,
                     field="input",
                 )
@@ -1353,8 +1327,7 @@ class _StackParser:
             layer.op = OP_ALIASES[op]
         else:
             r.add(
-                f"unknown op '{op}'{_did_you_mean(op, [*OP_FIELDS, *OP_ALIASES])} "
-                f"Ops: {', '.join(OP_FIELDS)}",
+                f"unknown op '{op}'{_did_you_mean(op, [*OP_FIELDS, *OP_ALIASES])} Ops: {', '.join(OP_FIELDS)}",
                 op_node,
                 layer.label,
                 "op",
@@ -1381,9 +1354,7 @@ class _StackParser:
 
     # ----------------------------------------------------------------- layers: field pass
 
-    def _layer(
-        self, layer: _Layer, previous: _Layer | str | None, first: dict[str, _Layer]
-    ) -> LayerSpec | None:
+    def _layer(self, layer: _Layer, previous: _Layer | str | None, first: dict[str, _Layer]) -> LayerSpec | None:
         r = self.r
         m = layer.mapping
         for message, node, fname in m.issues:
@@ -1432,9 +1403,7 @@ class _StackParser:
                 message = f"unknown field '{key}' for {op}{_did_you_mean(key, allowed)}"
             self.r.add(f"{message} {op} accepts: {', '.join(allowed)}", key_node, layer.label, key)
 
-    def _from(
-        self, layer: _Layer, previous: _Layer | str | None, first: dict[str, _Layer]
-    ) -> tuple[str, ...] | None:
+    def _from(self, layer: _Layer, previous: _Layer | str | None, first: dict[str, _Layer]) -> tuple[str, ...] | None:
         """The producers of `layer`; None when they cannot be known (a problem was reported)."""
         r = self.r
         label = layer.label
@@ -1469,8 +1438,7 @@ class _StackParser:
                 r.add(f"a layer cannot read from itself ('{ref}')", entry, label, "from")
             elif ref in first:
                 r.add(
-                    f"'{ref}' is defined later (line {first[ref].line}); "
-                    "a layer can only read from layers above it",
+                    f"'{ref}' is defined later (line {first[ref].line}); a layer can only read from layers above it",
                     entry,
                     label,
                     "from",
@@ -1478,8 +1446,7 @@ class _StackParser:
             else:
                 choices = [INPUT_NAME, *earlier]
                 r.add(
-                    f"unknown layer '{ref}'{_did_you_mean(ref, choices)} Layers above this one: "
-                    f"{', '.join(choices)}",
+                    f"unknown layer '{ref}'{_did_you_mean(ref, choices)} Layers above this one: {', '.join(choices)}",
                     entry,
                     label,
                     "from",
@@ -1494,16 +1461,14 @@ class _StackParser:
         where = node if node is not None else layer.mapping.node
         if op in MERGES and count < 2:
             self.r.add(
-                f"{op} merges 2 or more layers: list them in 'from', e.g. from: [a, b]; "
-                f"got {_plural(count, 'input')}",
+                f"{op} merges 2 or more layers: list them in 'from', e.g. from: [a, b]; got {_plural(count, 'input')}",
                 where,
                 layer.label,
                 "from",
             )
         elif op not in MERGES and count != 1:
             self.r.add(
-                f"{op} takes exactly one input, but 'from' lists {count}; "
-                "only add, mul and concat merge layers",
+                f"{op} takes exactly one input, but 'from' lists {count}; only add, mul and concat merge layers",
                 where,
                 layer.label,
                 "from",
@@ -1548,8 +1513,7 @@ class _Fields:
         if self.rank is None or len(node.value) == self.rank:
             return False
         self.add(
-            f"{fname} has {_plural(len(node.value), 'entry')} but the input{self.rank_source} has "
-            f"{_axes(self.rank)}",
+            f"{fname} has {_plural(len(node.value), 'entry')} but the input{self.rank_source} has {_axes(self.rank)}",
             node,
             fname,
         )
@@ -1566,9 +1530,7 @@ class _Fields:
                 if kind.check(value):
                     values.append(kind.convert(value))
                 else:
-                    self.add(
-                        f"{fname} must be {allowed}, {self.r.got(entry)} in {self.r.show(node)}", entry, fname
-                    )
+                    self.add(f"{fname} must be {allowed}, {self.r.got(entry)} in {self.r.show(node)}", entry, fname)
                     bad = True
             return _BAD if bad else tuple(values)
         value = self.r.scalar(node)
@@ -1713,8 +1675,7 @@ class _Fields:
         elif op in _PIXEL_OPS and self.rank is not None and self.rank != 2:
             op_node = written["op"][1]
             self.add(
-                f"{op} works on exactly 2 spatial axes in PyTorch, but the input{self.rank_source} has "
-                f"{self.rank}",
+                f"{op} works on exactly 2 spatial axes in PyTorch, but the input{self.rank_source} has {self.rank}",
                 op_node,
                 "op",
             )

@@ -95,9 +95,7 @@ def transposed_counts(
     return tuple(counts)
 
 
-def window_counts(
-    size: int, out: int, kernel: int, stride: int, before: int = 0, dilation: int = 1
-) -> tuple[int, ...]:
+def window_counts(size: int, out: int, kernel: int, stride: int, before: int = 0, dilation: int = 1) -> tuple[int, ...]:
     """Windows reading every input pixel of a conv or pooling layer with `out` outputs.
 
     This is the gradient of sum(conv(x, ones kernel)) with respect to x along one axis.

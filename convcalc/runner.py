@@ -445,7 +445,13 @@ def _apply(layer: LayerSpec, xs: list[Array], p: LayerParams | None) -> Array:
         assert p is not None
         assert not isinstance(layer.padding, str)
         return _DECONV[rank](
-            x, p.weight, p.bias, layer.stride, [b for b, _ in layer.padding], layer.output_padding, layer.groups,
+            x,
+            p.weight,
+            p.bias,
+            layer.stride,
+            [b for b, _ in layer.padding],
+            layer.output_padding,
+            layer.groups,
             layer.dilation,
         )
     if op in ("maxpool", "avgpool"):
@@ -593,9 +599,7 @@ def _open_npy(path: str) -> Array:
     return arr
 
 
-def _npy_batch(
-    path: str, shape: tuple[int, ...], sample: tuple[int, ...], batch: int | None
-) -> int | None:
+def _npy_batch(path: str, shape: tuple[int, ...], sample: tuple[int, ...], batch: int | None) -> int | None:
     """The batch size a .npy of `shape` gives for per-sample shape `sample` (SpecError if it does not fit)."""
     if shape == sample:
         return batch
@@ -614,7 +618,7 @@ def _npy_batch(
         Problem(
             f"the array has shape {_shape_text(shape)}, but the stack's input is {want}: the array must be "
             f"(N, {', '.join(map(str, sample))}) or ({', '.join(map(str, sample))}); give the array's own "
-            f"shape with --input {_shape_text(shape[-len(sample):], 'x')} if the stack should take it",
+            f"shape with --input {_shape_text(shape[-len(sample) :], 'x')} if the stack should take it",
             path,
             field="--data",
         )

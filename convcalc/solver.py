@@ -78,9 +78,7 @@ def _candidates(settings: LayerSettings, axis: int, size: int, target: int) -> l
         while (size - 1) * s - 2 * p + k_eff + op_max >= 1:
             for op in range(op_max + 1):
                 try:
-                    found.append(
-                        Setting(p, arithmetic.deconv_output_size(size, k, s, p, op, d), output_padding=op)
-                    )
+                    found.append(Setting(p, arithmetic.deconv_output_size(size, k, s, p, op, d), output_padding=op))
                 except ValueError:
                     continue
             p += 1
@@ -141,8 +139,7 @@ def solve(settings: LayerSettings, target: Sequence[int]) -> Solution:
     if len(target) not in (1, settings.rank):
         raise SpecError(
             Problem(
-                f"{len(target)} values, but the layer has {settings.rank} spatial axes: "
-                f"give 1 or {settings.rank}",
+                f"{len(target)} values, but the layer has {settings.rank} spatial axes: give 1 or {settings.rank}",
                 field="target",
             )
         )

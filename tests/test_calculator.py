@@ -167,20 +167,17 @@ def test_conv_sizes_from_the_reference() -> None:
 def test_deconv_sizes_and_equivalent_conv() -> None:
     # 4×4, k=3, s=2, p=1 → 7×7; op=1 → 8×8; k=4 → 8×8.
     assert calculate(layer_settings("deconv", [3], [2], [1], input_size=[4])).output_size == (7, 7)
-    assert calculate(
-        layer_settings("deconv", [3], [2], [1], [1], output_padding=[1], input_size=[4])
-    ).output_size == (8, 8)
+    assert calculate(layer_settings("deconv", [3], [2], [1], [1], output_padding=[1], input_size=[4])).output_size == (
+        8,
+        8,
+    )
     r3 = calculate(
-        layer_settings(
-            "deconv", [3, 4, 2], [2, 2, 3], [1, 1, 0], output_padding=[1, 0, 2], input_size=[4, 5, 6]
-        )
+        layer_settings("deconv", [3, 4, 2], [2, 2, 3], [1, 1, 0], output_padding=[1, 0, 2], input_size=[4, 5, 6])
     )
     assert r3.output_size == (8, 10, 19)
     # Dumoulin & Visin relationship 14: i'=3 (from i=6, k=3, s=2, p=1, a=1): zero-inserted 5,
     # padding k-p-1 = 1 before and 1 + a = 2 after, stride-1 conv → 6.
-    eq = calculate(layer_settings("deconv", [3], [2], [1], output_padding=[1], input_size=[3], rank=1)).axes[
-        0
-    ]
+    eq = calculate(layer_settings("deconv", [3], [2], [1], output_padding=[1], input_size=[3], rank=1)).axes[0]
     assert eq.equivalent is not None
     assert (eq.equivalent.stretched_size, eq.equivalent.pad_before, eq.equivalent.pad_after) == (5, 1, 2)
     assert eq.equivalent.output_size == eq.output_size == 6
@@ -239,9 +236,7 @@ def test_same_padding() -> None:
     assert "same-strided" in [d.code for d in tf.diagnostics]
 
 
-@pytest.mark.parametrize(
-    ("k", "s", "d"), [(3, 2, 1), (4, 2, 1), (5, 2, 1), (2, 2, 1), (1, 3, 1), (3, 2, 2), (5, 3, 2)]
-)
+@pytest.mark.parametrize(("k", "s", "d"), [(3, 2, 1), (4, 2, 1), (5, 2, 1), (2, 2, 1), (1, 3, 1), (3, 2, 2), (5, 3, 2)])
 def test_deconv_same_padding_doubles_every_size(k: int, s: int, d: int) -> None:
     same = deconv_same_padding(k, s, d)
     assert same is not None
@@ -268,9 +263,7 @@ def test_params_and_macs_match_published_counts() -> None:
             1_187_840,
         ),
         (
-            layer_settings(
-                "conv", [3], [1], [1], input_size=[32], in_channels=32, out_channels=32, groups=32
-            ),
+            layer_settings("conv", [3], [1], [1], input_size=[32], in_channels=32, out_channels=32, groups=32),
             320,
             327_680,
         ),
@@ -322,9 +315,7 @@ def test_refusals_name_the_field(kwargs: dict[str, object], field: str) -> None:
 
 def test_output_padding_below_dilation_is_legal() -> None:
     # s=1, d=2, op=1 is legal in PyTorch: L=3, k=2 → 6.
-    r = calculate(
-        layer_settings("deconv", [2], [1], output_padding=[1], dilation=[2], input_size=[3], rank=1)
-    )
+    r = calculate(layer_settings("deconv", [2], [1], output_padding=[1], dilation=[2], input_size=[3], rank=1))
     assert r.output_size == (6,)
 
 
@@ -424,10 +415,7 @@ layers = st.tuples(
 def test_solver_deconv_brute_force(case: tuple[int, int, int, int, int]) -> None:
     i, k, s, d, target = case
     expected = sorted(
-        (p, op)
-        for p in range(0, 200)
-        for op in range(0, max(s, d))
-        if torch_deconv(i, k, s, p, op, d) == target
+        (p, op) for p in range(0, 200) for op in range(0, max(s, d)) if torch_deconv(i, k, s, p, op, d) == target
     )
     ax = solve(layer_settings("deconv", [k], [s], dilation=[d], input_size=[i], rank=1), [target]).axes[0]
     assert [(x.padding, x.output_padding) for x in ax.exact] == expected
@@ -463,9 +451,7 @@ def test_solver_pool_brute_force(case: tuple[int, int, int, int, int], ceil: boo
     ax = solve(
         layer_settings("maxpool", [k], [s], dilation=[d], ceil_mode=ceil, input_size=[i], rank=1), [target]
     ).axes[0]
-    expected = {
-        (p, c) for p in range(k // 2 + 1) for c in (False, True) if torch_pool(i, k, s, p, d, c) == target
-    }
+    expected = {(p, c) for p in range(k // 2 + 1) for c in (False, True) if torch_pool(i, k, s, p, d, c) == target}
     assert {(x.padding, x.ceil_mode) for x in ax.exact} == expected
     assert [x.padding for x in ax.exact] == sorted(x.padding for x in ax.exact)
 

@@ -100,9 +100,7 @@ def test_sizes_and_refusals_match_torch(
     st.integers(1, 3),
     st.integers(0, 3),
 )
-def test_overlap_map_is_conv_transpose_of_ones(
-    h: int, w: int, k: int, s: int, p: int, d: int, op: int
-) -> None:
+def test_overlap_map_is_conv_transpose_of_ones(h: int, w: int, k: int, s: int, p: int, d: int, op: int) -> None:
     expected = _torch_output("deconv", (h, w), k, s, p, d, op, False)
     if expected is None:
         return
@@ -118,9 +116,7 @@ def test_overlap_map_is_conv_transpose_of_ones(
 def test_seed_maps_from_torch() -> None:
     ones = torch.ones((1, 1, 4, 4), dtype=torch.float64)
     for k in (3, 4):
-        ref = F.conv_transpose2d(ones, torch.ones((1, 1, k, k), dtype=torch.float64), stride=2, padding=1)[
-            0, 0
-        ]
+        ref = F.conv_transpose2d(ones, torch.ones((1, 1, k, k), dtype=torch.float64), stride=2, padding=1)[0, 0]
         r = calculate(layer_settings("deconv", [k], [2], [1], input_size=[4]))
         grid = outer([a.overlap.counts or () for a in r.axes])
         assert [list(row) for row in grid] == ref.to(torch.int64).tolist()
@@ -147,17 +143,11 @@ def test_window_counts_are_the_gradient_of_a_ones_conv(i: int, k: int, s: int, p
     st.integers(1, 3),
     st.integers(0, 3),
 )
-def test_equivalent_direct_conv_equals_conv_transpose(
-    i: int, k: int, s: int, p: int, d: int, op: int
-) -> None:
+def test_equivalent_direct_conv_equals_conv_transpose(i: int, k: int, s: int, p: int, d: int, op: int) -> None:
     """Insert s−1 zeros, pad (crop when negative) as reported, stride-1 conv with the flipped kernel."""
     if _torch_output("deconv", (i,), k, s, p, d, op, False) is None:
         return
-    eq = (
-        calculate(layer_settings("deconv", [k], [s], [p], [d], [op], input_size=[i], rank=1))
-        .axes[0]
-        .equivalent
-    )
+    eq = calculate(layer_settings("deconv", [k], [s], [p], [d], [op], input_size=[i], rank=1)).axes[0].equivalent
     assert eq is not None
     gen = torch.Generator().manual_seed(i * 1000 + k * 100 + s * 10 + p)
     x = torch.randn((1, 1, i), dtype=torch.float64, generator=gen)
@@ -198,8 +188,6 @@ def test_conv_solutions_accepted_by_torch(i: int, k: int, s: int, d: int, target
     if ax.asymmetric is not None:
         b, a = ax.asymmetric
         assert (
-            F.conv1d(
-                F.pad(x, (b, a)), torch.ones((1, 1, k), dtype=torch.float64), stride=s, dilation=d
-            ).shape[-1]
+            F.conv1d(F.pad(x, (b, a)), torch.ones((1, 1, k), dtype=torch.float64), stride=s, dilation=d).shape[-1]
             == target
         )

@@ -127,9 +127,7 @@ def test_without_input_says_what_it_would_add() -> None:
 
 # -- formats ----------------------------------------------------------------------------------------
 def test_json_carries_every_number() -> None:
-    code, out, _ = run(
-        "deconv", "--k", "3", "--s", "2", "--p", "1", "--i", "4", "--format", "json", "--explain"
-    )
+    code, out, _ = run("deconv", "--k", "3", "--s", "2", "--p", "1", "--i", "4", "--format", "json", "--explain")
     assert code == 0
     doc = json.loads(out)
     assert doc["command"] == "deconv"
@@ -211,8 +209,7 @@ def test_rank_from_the_number_of_values() -> None:
         (
             ["deconv", "--k", "3", "--s", "2", "--op", "2"],
             1,
-            "--output-padding 2: H: output_padding 2 must be smaller than either the stride 2 "
-            "or the dilation 1",
+            "--output-padding 2: H: output_padding 2 must be smaller than either the stride 2 or the dilation 1",
         ),
         (
             ["conv", "--k", "5", "--p", "1", "--i", "2"],

@@ -322,6 +322,16 @@ def test_registering_run_imports_no_numpy() -> None:
 def test_help_lists_the_options() -> None:
     code, out, _ = invoke("run", "--help")
     assert code == 0
-    for option in ("--data", "--input", "--weights", "--seed", "--batch", "--dtype", "--save", "--force",
-                   "--max-memory", "--format"):
+    for option in (
+        "--data",
+        "--input",
+        "--weights",
+        "--seed",
+        "--batch",
+        "--dtype",
+        "--save",
+        "--force",
+        "--max-memory",
+        "--format",
+    ):
         assert option in out

@@ -79,9 +79,7 @@ def test_rf_finds_a_bundled_config_by_name() -> None:
 
 
 def test_a_real_path_wins_over_a_bundled_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "resnet50").write_text(
-        "input: [1, 8]\nlayers:\n  - {op: relu, name: mine}\n", encoding="utf-8"
-    )
+    (tmp_path / "resnet50").write_text("input: [1, 8]\nlayers:\n  - {op: relu, name: mine}\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     assert [layer.name for layer in load_stack("resnet50").layers] == ["mine"]
 
@@ -109,8 +107,7 @@ def test_expand_prints_the_plain_stack(golden: Callable[[str, str], None]) -> No
 
 def test_expand_with_input_override_and_stdin() -> None:
     text = (
-        "input: [1, 8]\nblocks:\n  b:\n    layers:\n      - {op: conv, kernel: 3}\n"
-        "layers:\n  - {block: b, repeat: 2}\n"
+        "input: [1, 8]\nblocks:\n  b:\n    layers:\n      - {op: conv, kernel: 3}\nlayers:\n  - {block: b, repeat: 2}\n"
     )
     result = runner.invoke(app, ["expand", "-", "--input", "2x10"], input=text)
     assert result.exit_code == 0, result.stderr
@@ -124,8 +121,7 @@ def test_expand_with_input_override_and_stdin() -> None:
 
 def test_expand_errors_go_to_stderr() -> None:
     text = (
-        "input: [1, 8]\nblocks:\n  b:\n    layers:\n      - {op: conv, kernel: 0}\n"
-        "layers:\n  - {block: b, name: s}\n"
+        "input: [1, 8]\nblocks:\n  b:\n    layers:\n      - {op: conv, kernel: 0}\nlayers:\n  - {block: b, name: s}\n"
     )
     result = runner.invoke(app, ["expand", "-"], input=text)
     assert result.exit_code == 1

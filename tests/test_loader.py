@@ -166,9 +166,7 @@ LAYER_CASES = [
         "'same' or 'valid'",
         "got -1",
     ),
-    case(
-        "padding-triple", "{op: conv, kernel: 3, padding: [[1, 1, 1], 0]}", "3 conv1 padding", "got [1, 1, 1]"
-    ),
+    case("padding-triple", "{op: conv, kernel: 3, padding: [[1, 1, 1], 0]}", "3 conv1 padding", "got [1, 1, 1]"),
     case(
         "padding-mode",
         "{op: conv, kernel: 3, padding_mode: zero}",
@@ -197,9 +195,7 @@ LAYER_CASES = [
     case("scale-zero", "{op: upsample, scale: 0}", "3 upsample1 scale", "positive number", "got 0"),
     case("scale-string", "{op: upsample, scale: x}", "3 upsample1 scale", "got 'x'"),
     case("upsample-size-null", "{op: upsample, size: [null, 4]}", "3 upsample1 size", "got null"),
-    case(
-        "adaptive-size-zero", "{op: adaptive_avgpool, size: [null, 0]}", "3 adaptive_avgpool1 size", "got 0"
-    ),
+    case("adaptive-size-zero", "{op: adaptive_avgpool, size: [null, 0]}", "3 adaptive_avgpool1 size", "got 0"),
     case(
         "trilinear-rank",
         "{op: upsample, scale: 2, mode: trilinear}",
@@ -227,9 +223,7 @@ LAYER_CASES = [
         "3 pad1 value",
         "only applies to mode 'constant'",
     ),
-    case(
-        "slope-bool", "{op: leaky_relu, negative_slope: false}", "3 leaky_relu1 negative_slope", "got false"
-    ),
+    case("slope-bool", "{op: leaky_relu, negative_slope: false}", "3 leaky_relu1 negative_slope", "got false"),
     case("layer-not-mapping", "conv", "3 #1 -", "each layer must be a mapping", "got 'conv'"),
     case(
         "unsafe-tag",
@@ -695,9 +689,7 @@ def per_axis(rank: int, values: st.SearchStrategy[Any], cast: type = object) -> 
         return float(v) if cast is float and v is not None else v
 
     scalar = values.filter(lambda v: v is not None).map(lambda v: (v, (convert(v),) * rank))
-    listed = st.lists(values, min_size=rank, max_size=rank).map(
-        lambda vs: (vs, tuple(convert(v) for v in vs))
-    )
+    listed = st.lists(values, min_size=rank, max_size=rank).map(lambda vs: (vs, tuple(convert(v) for v in vs)))
     return st.one_of(scalar, listed)
 
 
@@ -709,12 +701,8 @@ def padding(rank: int, op: str) -> st.SearchStrategy[Case]:
             scalar,
             st.lists(ints(0), min_size=rank, max_size=rank).map(lambda ps: (ps, tuple((p, p) for p in ps))),
         )
-    entry = st.one_of(
-        ints(lo).map(lambda p: (p, (p, p))), st.tuples(ints(lo), ints(lo)).map(lambda b: (list(b), b))
-    )
-    listed = st.lists(entry, min_size=rank, max_size=rank).map(
-        lambda es: ([w for w, _ in es], tuple(e for _, e in es))
-    )
+    entry = st.one_of(ints(lo).map(lambda p: (p, (p, p))), st.tuples(ints(lo), ints(lo)).map(lambda b: (list(b), b)))
+    listed = st.lists(entry, min_size=rank, max_size=rank).map(lambda es: ([w for w, _ in es], tuple(e for _, e in es)))
     choices: list[st.SearchStrategy[Case]] = [scalar, listed]
     if op != "pad":
         choices.append(st.sampled_from(["same", "valid"]).map(same))

@@ -147,9 +147,7 @@ def test_wavenet_1024_and_1025() -> None:
     assert layer(report("wavenet_tcn"), "dil512").field[0].rf == 1025
     assert layer(report("wavenet"), "layer.9.filter").field[0].rf == 1025
     assert layer(report("wavenet"), "skips").field[0].rf == 1025
-    stack = "\n".join(
-        f"  - {{op: conv, kernel: 2, dilation: {2**i}, padding: [[{2**i}, 0]]}}" for i in range(10)
-    )
+    stack = "\n".join(f"  - {{op: conv, kernel: 2, dilation: {2**i}, padding: [[{2**i}, 0]]}}" for i in range(10))
     alone = analyze(parse_stack(f"input: [1, 4096]\nlayers:\n{stack}\n", "dilated.yaml"))
     assert alone.output.field[0].rf == 1024
     # Causal: the last output sample's field ends at that sample (padding [d(k−1), 0] only looks back).

@@ -223,9 +223,7 @@ def build(
             xs = [values[n] for n in layer.inputs]
             if layer.name not in fns:
                 given = None if params is None else params.get(layer.name)
-                fns[layer.name] = layer_fn(
-                    layer, [int(t.shape[1]) for t in xs], xs[0].dim() - 2, positive, gen, given
-                )
+                fns[layer.name] = layer_fn(layer, [int(t.shape[1]) for t in xs], xs[0].dim() - 2, positive, gen, given)
             values[layer.name] = fns[layer.name](xs)
         return values
 
