@@ -7,7 +7,6 @@ commands, and numpy never (a test checks sys.modules).
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -192,28 +191,26 @@ def _run(
 
         if target is not None:
             solved = solution.solved
-            if output_format is OutputFormat.JSON:
-                print(render.dumps(render_calc.solution_json(solution, command)))
-            elif output_format is OutputFormat.CSV:
-                sys.stdout.write(render_calc.solution_csv(solution))
-            elif output_format is OutputFormat.MARKDOWN:
-                sys.stdout.write(render_calc.solution_markdown(solution))
-            else:
-                render_calc.print_solution(solution, render.make_console())
+            render.emit(
+                output_format,
+                json_doc=lambda: render_calc.solution_json(solution, command),
+                csv_text=lambda: render_calc.solution_csv(solution),
+                markdown_text=lambda: render_calc.solution_markdown(solution),
+                table=lambda console: render_calc.print_solution(solution, console),
+            )
         else:
             derivations = None
             if explain:
                 from convcalc.explain import explain as derive
 
                 derivations = derive(result)
-            if output_format is OutputFormat.JSON:
-                print(render.dumps(render_calc.result_json(result, command, derivations)))
-            elif output_format is OutputFormat.CSV:
-                sys.stdout.write(render_calc.result_csv(result))
-            elif output_format is OutputFormat.MARKDOWN:
-                sys.stdout.write(render_calc.result_markdown(result, derivations))
-            else:
-                render_calc.print_result(result, render.make_console(), derivations)
+            render.emit(
+                output_format,
+                json_doc=lambda: render_calc.result_json(result, command, derivations),
+                csv_text=lambda: render_calc.result_csv(result),
+                markdown_text=lambda: render_calc.result_markdown(result, derivations),
+                table=lambda console: render_calc.print_result(result, console, derivations),
+            )
             worst = max((d.severity for d in result.diagnostics), key=lambda sev: sev.rank, default=None)
     if not solved:
         from cli.errors import ExitCode

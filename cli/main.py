@@ -78,14 +78,13 @@ def rf(
         override = parse_input_shape(input_shape) if input_shape is not None else None
         spec = parse_stack(sys.stdin.read(), "<stdin>", override) if stack == "-" else load_stack(stack, override)
         report = analyze(spec)
-        if output_format is OutputFormat.JSON:
-            print(render.dumps(render.report_json(report)))
-        elif output_format is OutputFormat.CSV:
-            sys.stdout.write(render.report_csv(report))
-        elif output_format is OutputFormat.MARKDOWN:
-            sys.stdout.write(render.report_markdown(report))
-        else:
-            render.print_table(report, render.make_console())
+        render.emit(
+            output_format,
+            json_doc=lambda: render.report_json(report),
+            csv_text=lambda: render.report_csv(report),
+            markdown_text=lambda: render.report_markdown(report),
+            table=lambda console: render.print_table(report, console),
+        )
     fail_if(report.worst_severity(), fail_on)
 
 

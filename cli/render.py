@@ -11,7 +11,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,8 @@ from convcalc.spec import AXIS_NAMES
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from cli.options import OutputFormat
 
 #: Version of the JSON documents convcalc prints; bumped on any incompatible change.
 SCHEMA_VERSION = 1
@@ -103,6 +105,26 @@ def codes(diagnostics: Sequence[Diagnostic]) -> str:
 
 def axis_names(rank: int) -> tuple[str, ...]:
     return AXIS_NAMES.get(rank, tuple(str(i) for i in range(rank)))
+
+
+def emit(
+    output_format: OutputFormat,
+    *,
+    json_doc: Callable[[], dict[str, Any]],
+    csv_text: Callable[[], str],
+    markdown_text: Callable[[], str],
+    table: Callable[[Console], None],
+) -> None:
+    """Write one result to stdout in the requested format (each renderer runs only when chosen)."""
+    fmt = str(output_format)
+    if fmt == "json":
+        print(dumps(json_doc()))
+    elif fmt == "csv":
+        sys.stdout.write(csv_text())
+    elif fmt == "markdown":
+        sys.stdout.write(markdown_text())
+    else:
+        table(make_console())
 
 
 # -- JSON -----------------------------------------------------------------------------------------

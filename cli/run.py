@@ -131,7 +131,7 @@ def run(
     """Run the stack on sample data with the NumPy reference ops: per layer predicted and actual shape,
     time and output statistics. Exit 4 when a shape differs from the prediction, 5 over --max-memory."""
     with user_errors(json_errors=output_format is OutputFormat.JSON):
-        from cli import render_run
+        from cli import render, render_run
         from convcalc.analysis import analyze
         from convcalc.errors import MismatchError, Problem
         from convcalc.loader import load_stack, parse_input_shape, parse_stack
@@ -161,14 +161,13 @@ def run(
         if save is not None and result.ok:
             save_outputs(result.outputs, save, overwrite=force)
             saved = save
-        if output_format is OutputFormat.JSON:
-            print(render_run.dumps(render_run.run_json(result, saved)))
-        elif output_format is OutputFormat.CSV:
-            sys.stdout.write(render_run.run_csv(result))
-        elif output_format is OutputFormat.MARKDOWN:
-            sys.stdout.write(render_run.run_markdown(result, saved))
-        else:
-            render_run.print_run(result, saved)
+        render.emit(
+            output_format,
+            json_doc=lambda: render_run.run_json(result, saved),
+            csv_text=lambda: render_run.run_csv(result),
+            markdown_text=lambda: render_run.run_markdown(result, saved),
+            table=lambda console: render_run.print_run(result, saved, console),
+        )
         if not result.ok:
             try:
                 check_result(result)
