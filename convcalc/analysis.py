@@ -386,12 +386,16 @@ class _LayerAnalysis:
                 maps.append(inner)
                 continue
             out_sizes.append(want)
-            if inner is None:
+            if want == 1:
+                # Global pooling: its one unit sees everything, and so does whatever is resized
+                # or broadcast from it (the periodic extension of a 1-unit map means nothing).
+                maps.append(GLOBAL)
+            elif inner is None:
                 maps.append(None)
             elif size is not None:
                 maps.append(compose(inner, Resample(Fraction(size, want), "bins")))
             else:
-                maps.append(GLOBAL if want == 1 else None)
+                maps.append(None)
         return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), tuple(maps))
 
     def upsample(self) -> _Node:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from convcalc.analysis import analyze
@@ -141,6 +141,17 @@ def test_random_stack_shapes_match_torch(doc: dict[str, Any]) -> None:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stacks.stack(rank=1, max_layers=5, size_range=(60, 160)))
+@example(  # align_corners at an exact source pixel: one input, though float gives the other a 1e-16 weight
+    {
+        "input": [1, 91],
+        "layers": [
+            {"op": "conv", "kernel": 1, "stride": 3},
+            {"op": "maxpool", "kernel": 2, "stride": 1, "dilation": 2},
+            {"op": "upsample", "mode": "linear", "scale": 3, "align_corners": True},
+            {"op": "upsample", "mode": "nearest", "scale": 2},
+        ],
+    }
+)
 def test_random_stack_fields_match_autograd(doc: dict[str, Any]) -> None:
     """Random 1-D stacks (transposed convs, upsampling, dilation, residual branches): exact per-unit fields."""
     spec = _parse(doc)

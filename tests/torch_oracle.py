@@ -243,7 +243,10 @@ def autograd_field(
         y = forward(x)[layer_name]
         y[(0, slice(None), *unit)].sum().backward()
         assert x.grad is not None
-        nz = (x.grad[0].abs().sum(0) > 0).nonzero()
+        # Interpolation weights that are exactly 0 in exact arithmetic come out as ~1e-16 in floating
+        # point (e.g. align_corners' (in-1)/(out-1) scale): treat gradients that small as zero.
+        grad = x.grad[0].abs().sum(0)
+        nz = (grad > 1e-9 * grad.max()).nonzero()
         hull = []
         for axis in range(len(spatial)):
             col = nz[:, axis]
