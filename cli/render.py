@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -139,6 +140,7 @@ def field_json(fields: Sequence[AxisField]) -> list[dict[str, Any]]:
             "padding": frac_json(f.padding),
             "centre": frac_json(f.centre),
             "global": f.is_global,
+            "overlap": frac_json(f.overlap),
         }
         for name, f in zip(names, fields, strict=True)
     ]
@@ -246,6 +248,13 @@ def summary_lines(report: StackReport) -> list[str]:
         f"centre of unit 0 {centre_text(f)}",
         f"params {thousands(report.total_params)}   MACs {thousands(report.total_macs)}",
     ]
+    ratios = [a.overlap for a in f if not a.is_global]
+    names = axis_names(len(f))
+    uneven = [f"{frac(a.overlap)} along {name}" for name, a in zip(names, f, strict=True) if a.overlap != 1]
+    if uneven and all(r is not None for r in ratios):
+        total = math.prod((r for r in ratios if r is not None), start=Fraction(1))
+        nd = f", {frac(total)} in {len(ratios)}-D" if len(ratios) > 1 else ""
+        lines.append(f"uneven overlap (checkerboard) at the output: max/min {', '.join(uneven)}{nd}")
     return lines
 
 

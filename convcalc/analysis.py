@@ -19,7 +19,7 @@ from fractions import Fraction
 from convcalc import arithmetic
 from convcalc.diagnostics import Diagnostic
 from convcalc.errors import Problem, ShapeError
-from convcalc.receptive import GLOBAL, IDENTITY, AxisMap, Resample, Step, Transposed, Window, compose, merge
+from convcalc.receptive import GLOBAL, IDENTITY, MAX_PERIOD, AxisMap, Resample, Step, Transposed, Window, compose, merge
 from convcalc.report import AxisField, LayerReport, Shape, StackReport
 from convcalc.spec import AXIS_NAMES, INPUT_NAME, SHAPE_PRESERVING, LayerSpec, StackSpec
 
@@ -66,6 +66,7 @@ class _LayerAnalysis:
         self.padding: tuple[tuple[int, int] | None, ...] | None = None
         self.params: int | None = 0
         self.macs: int | None = 0
+        self.own_overlap = Fraction(1)  # this layer's overlap ratio on its own (transposed convs)
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -351,7 +352,8 @@ class _LayerAnalysis:
                 counts=counts_all,
             )
         elif any(r != 1 for r in ratios):
-            total = math.prod(ratios)
+            total = Fraction(math.prod(ratios))
+            self.own_overlap = total
             per_axis = ", ".join(
                 f"{self.label(a)} {'/'.join(map(str, counts_all[a]))}" for a in range(self.rank) if ratios[a] != 1
             )
@@ -617,10 +619,51 @@ def _fmt_shape(shape: Shape) -> str:
 
 def _axis_field(m: AxisMap | None, size: int | None) -> AxisField:
     if m is None:
-        return AxisField(None, None, None, None, None)
+        return AxisField(None, None, None, None, None, overlap=None)
     if m.is_global:
         return AxisField(size, size, None, Fraction(0), None if size is None else Fraction(size - 1, 2), True)
-    return AxisField(m.rf_max, m.rf_min, m.jump, m.padding, m.centre)
+    return AxisField(m.rf_max, m.rf_min, m.jump, m.padding, m.centre, overlap=m.overlap_ratio)
+
+
+def _overlap_ratio(fields: tuple[AxisField, ...]) -> Fraction | None:
+    """The N-D overlap ratio: the axes' ratios multiply (Distill: 2 in 1-D is 4 in 2-D)."""
+    if any(f.overlap is None for f in fields):
+        return None
+    return math.prod((f.overlap for f in fields if f.overlap is not None), start=Fraction(1))
+
+
+def _compound_note(work: _LayerAnalysis, node: _Node, fields: tuple[AxisField, ...], inputs: list[_Node]) -> None:
+    """A `checkerboard-compound` warning when this resampling layer makes the stack's overlap more uneven
+    than both its input and its own kernel alone would (stacked transposed convs compound)."""
+    if work.layer.op not in ("deconv", "upsample", "pixel_shuffle"):
+        return
+    total = _overlap_ratio(fields)
+    if total is None or total == 1:
+        return
+    before = [
+        _overlap_ratio(tuple(_axis_field(m, None) for m in n.maps))
+        for n in inputs
+        if all(m is not None for m in n.maps)
+    ]
+    own = work.own_overlap
+    if any(r is None for r in before):
+        return
+    upstream = max((r for r in before if r is not None), default=Fraction(1))
+    if total <= max(own, upstream):
+        return
+    patterns = "; ".join(
+        f"{_axis_label(len(fields), axis)}: {' '.join(_fmt_frac(v) for v in m.overlap)}"
+        for axis, m in enumerate(node.maps)
+        if m is not None and not m.is_global and len(set(m.overlap)) > 1
+    )
+    work.diag(
+        "checkerboard-compound",
+        f"stacked upsampling compounds the uneven overlap: per-phase values {patterns}; max/min "
+        f"{_fmt_frac(total)} (this layer alone {_fmt_frac(own)}, its input {_fmt_frac(upstream)}). "
+        "Fix: kernels divisible by the strides, resize then conv, or a stride-1 conv after",
+        ratio=_fmt_frac(total),
+        own=_fmt_frac(own),
+    )
 
 
 def analyze(stack: StackSpec) -> StackReport:
@@ -653,6 +696,7 @@ def analyze(stack: StackSpec) -> StackReport:
             nodes[layer.name] = None
             continue
         fields = tuple(_axis_field(m, size) for m, size in zip(node.maps, stack.input.spatial, strict=True))
+        _compound_note(work, node, fields, [n for n in inputs if n is not None])
         exceeding = [
             (axis, f.rf, size)
             for axis, (f, size) in enumerate(zip(fields, stack.input.spatial, strict=True))
@@ -677,10 +721,14 @@ def analyze(stack: StackSpec) -> StackReport:
             )
         if not reported_unknown and any(f.rf is None and not f.is_global for f in fields):
             reported_unknown = True
-            work.diag(
-                "rf-unknown",
-                "the receptive field from here on depends on the unknown input size; give --input to compute it",
-            )
+            if None in stack.input.spatial:
+                why = "depends on the unknown input size; give --input to compute it"
+            else:
+                why = (
+                    f"is not computed: its pattern over output phases repeats only every more than {MAX_PERIOD} "
+                    "units (resampling ratios such as align_corners' (in−1)/(out−1))"
+                )
+            work.diag("rf-unknown", f"the receptive field from here on {why}")
         nodes[layer.name] = node
         reports.append(
             LayerReport(

@@ -26,6 +26,10 @@ CODES: dict[str, tuple[Severity, str]] = {
         Severity.WARNING,
         "a transposed conv whose output phases receive unequal numbers of input taps (kernel not divisible by stride)",
     ),
+    "checkerboard-compound": (
+        Severity.WARNING,
+        "stacked transposed convs or upsampling compound the uneven overlap beyond each layer's own",
+    ),
     "holes": (Severity.ERROR, "some outputs of a transposed conv receive no input at all (only the bias)"),
     "misaligned-merge": (
         Severity.WARNING,
@@ -50,7 +54,10 @@ CODES: dict[str, tuple[Severity, str]] = {
         Severity.INFO,
         "the effective padding depends on the unknown input size (SAME with stride > 1)",
     ),
-    "rf-unknown": (Severity.INFO, "the receptive field depends on an unknown input size"),
+    "rf-unknown": (
+        Severity.INFO,
+        "the receptive field depends on an unknown input size, or its phase pattern is too long to enumerate",
+    ),
     "scale-rounding": (
         Severity.INFO,
         "size × scale_factor lands just below an integer and PyTorch floors it (e.g. 100 × 0.29 → 28)",

@@ -8,6 +8,11 @@ borders are ignored). Maps are periodic: lo(u + period) = lo(u) + period·jump, 
 output phases describes every unit, including the phase-dependent fields of transposed convs and
 upsampling. With integer jumps the period is 1 and the closed forms hold: rf = hi − lo + 1,
 P = −lo(0), centre(i) = −P + i·jump + (rf − 1)/2.
+
+Alongside the hulls a map carries the *overlap* of each phase: what a unit of the linear skeleton
+of the stack (every kernel all ones, interpolation with its own weights, a ones input) holds away
+from the borders — the number of paths from the input. Uneven overlap across phases is the
+checkerboard pattern; stacked transposed convs compound it (Odena et al., Distill 2016).
 """
 
 from __future__ import annotations
@@ -98,6 +103,30 @@ class Resample:
 
 Step = Window | Transposed | Resample
 
+#: One reach of a step: input units a..b, each with this weight in the ones-kernel skeleton.
+WeightedTap = tuple[int, int, Fraction]
+
+
+def weighted_taps(step: Step, u: int) -> list[WeightedTap]:
+    """The taps of output unit `u` with their weights when every kernel is all ones.
+
+    Windows and transposed convs sum their taps (weight 1); linear interpolation weights its two
+    sources by their distance; adaptive pooling averages its bin.
+    """
+    if isinstance(step, Resample) and step.kind in ("linear", "linear_ac"):
+        r = step.ratio
+        src = r * u if step.kind == "linear_ac" else r * (u + Fraction(1, 2)) - Fraction(1, 2)
+        low = _floor(src)
+        frac = src - low
+        taps = [(low, low, 1 - frac)]
+        if frac:
+            taps.append((low + 1, low + 1, frac))
+        return taps
+    if isinstance(step, Resample) and step.kind == "bins":
+        ((a, b),) = step.taps(u)
+        return [(a, b, Fraction(1, b - a + 1))]
+    return [(a, b, Fraction(1)) for a, b in step.taps(u)]
+
 
 @dataclass(frozen=True)
 class AxisMap:
@@ -115,6 +144,22 @@ class AxisMap:
     hi: tuple[int | None, ...]
     offset_known: bool = True
     is_global: bool = False
+    overlap: tuple[Fraction, ...] = (Fraction(1),)
+
+    def overlap_sum(self, a: int, b: int) -> Fraction:
+        """Total skeleton overlap of units a..b (the overlap is periodic with the map)."""
+        n = len(self.overlap)
+        if a == b:
+            return self.overlap[a % n]
+        full, rest = divmod(b - a + 1, n)
+        total = full * sum(self.overlap, Fraction(0)) if full else Fraction(0)
+        return total + sum((self.overlap[(a + i) % n] for i in range(rest)), Fraction(0))
+
+    @property
+    def overlap_ratio(self) -> Fraction | None:
+        """max/min of the overlap over one period (1 = even); None when some phase gets nothing."""
+        low = min(self.overlap)
+        return max(self.overlap) / low if low > 0 else None
 
     def at(self, u: int) -> Interval | None:
         """The input hull of unit `u` (any integer: the map extends beyond the borders)."""
@@ -211,16 +256,19 @@ def compose(inner: AxisMap, step: Step, offset_known: bool = True) -> AxisMap | 
         return None
     lo: list[int | None] = []
     hi: list[int | None] = []
+    overlap: list[Fraction] = []
     for u in range(period):
         hulls = [h for h in (inner.image(a, b) for a, b in step.taps(u)) if h is not None]
         lo.append(min(h[0] for h in hulls) if hulls else None)
         hi.append(max(h[1] for h in hulls) if hulls else None)
+        overlap.append(sum((w * inner.overlap_sum(a, b) for a, b, w in weighted_taps(step, u)), Fraction(0)))
     return AxisMap(
         jump=inner.jump * factor,
         period=period,
         lo=tuple(lo),
         hi=tuple(hi),
         offset_known=inner.offset_known and offset_known,
+        overlap=tuple(overlap),
     )
 
 
@@ -228,18 +276,22 @@ def merge(maps: list[AxisMap]) -> AxisMap:
     """The map after an elementwise merge or concat: the hull of the branches, unit by unit.
 
     Branches whose jumps differ cannot be hulled unit by unit; then the branch with the largest
-    receptive field wins (Google's rule), and the caller reports the misalignment.
+    receptive field wins (Google's rule), and the caller reports the misalignment. The overlaps
+    add up (what a following ones-kernel conv over one channel per branch would see).
     """
     if any(m.is_global for m in maps):
         return GLOBAL
     if len({m.jump for m in maps}) > 1 or not all(m.offset_known for m in maps):
         widest = max(maps, key=lambda m: m.rf_max)
-        return AxisMap(widest.jump, widest.period, widest.lo, widest.hi, all(m.offset_known for m in maps))
+        known = all(m.offset_known for m in maps)
+        return AxisMap(widest.jump, widest.period, widest.lo, widest.hi, known, overlap=widest.overlap)
     period = math.lcm(*(m.period for m in maps))
     lo: list[int | None] = []
     hi: list[int | None] = []
+    overlap: list[Fraction] = []
     for u in range(period):
         hulls = [h for h in (m.at(u) for m in maps) if h is not None]
         lo.append(min(h[0] for h in hulls) if hulls else None)
         hi.append(max(h[1] for h in hulls) if hulls else None)
-    return AxisMap(maps[0].jump, period, tuple(lo), tuple(hi))
+        overlap.append(sum((m.overlap[u % m.period] for m in maps), Fraction(0)))
+    return AxisMap(maps[0].jump, period, tuple(lo), tuple(hi), overlap=tuple(overlap))

@@ -29,7 +29,9 @@ class AxisField:
     jump: input pixels between adjacent units (exact; a fraction after upsampling).
     padding: effective padding P, how far unit 0's field starts before input pixel 0 (left/top).
     centre: centre of unit 0; centre(i) = centre + i·jump. is_global: sees the whole input.
-    None means unknown (depends on an unknown input size).
+    overlap: max/min over output phases of the ones-kernel skeleton's values away from the
+    borders (1 = even; above 1 = a checkerboard along this axis).
+    None means unknown (depends on an unknown input size; overlap: or some phase gets nothing).
     """
 
     rf: int | None
@@ -38,6 +40,7 @@ class AxisField:
     padding: Fraction | None
     centre: Fraction | None
     is_global: bool = False
+    overlap: Fraction | None = Fraction(1)
 
 
 @dataclass(frozen=True)

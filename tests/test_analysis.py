@@ -428,3 +428,63 @@ def test_squeeze_excitation_broadcast_makes_the_field_global() -> None:
     assert report.output.output.spatial == (16, 16)
     assert report.output.field[0].is_global
     assert report.output.field[0].rf == 16
+
+
+# -- overlap of the ones-kernel skeleton: compounded checkerboards (conv-arithmetic.md §3.3) -------
+@pytest.mark.parametrize(
+    ("layers", "pattern", "ratio_2d"),
+    [
+        (["{op: deconv, kernel: 3, stride: 2, padding: 1}"], {"1", "2"}, "4"),
+        (["{op: deconv, kernel: 3, stride: 2, padding: 1}"] * 2, {"1", "2", "3"}, "9"),
+        (
+            ["{op: deconv, kernel: 3, stride: 2, padding: 1}"] * 2 + ["{op: conv, kernel: 3, padding: 1}"],
+            {"6", "7", "8"},
+            "16/9",
+        ),
+        (["{op: deconv, kernel: 4, stride: 2, padding: 1}"] * 2, {"4"}, "1"),
+        (
+            ["{op: deconv, kernel: 3, stride: 2, padding: 1}", "{op: deconv, kernel: 4, stride: 2, padding: 1}"],
+            {"3"},
+            "1",
+        ),
+    ],
+)
+def test_stacked_deconv_overlap_matches_the_reference_table(
+    layers: list[str], pattern: set[str], ratio_2d: str
+) -> None:
+    """Interior values of 2-D ones stacks (reference §3.3): {1,2,4} → 4; two k3 s2 → 1-D `1 3 2 3`, 9 in 2-D;
+    then a stride-1 3×3 conv → 1-D `8 6 7 6`, (8/6)² = 16/9; k4 s2 twice → flat; k3 s2 then k4 s2 → flat."""
+    report = run("input: [1, 32, 32]\nlayers:\n" + "".join(f"  - {layer}\n" for layer in layers))
+    m = report.output.maps[0]
+    assert m is not None
+    assert {str(v) for v in m.overlap} == pattern
+    f = report.output.field
+    assert str(f[0].overlap * f[1].overlap) == ratio_2d
+
+
+def test_compounding_is_reported_where_it_happens() -> None:
+    report = run(
+        """
+        input: [1, 16, 16]
+        layers:
+          - {op: deconv, name: up1, kernel: 3, stride: 2, padding: 1}
+          - {op: deconv, name: up2, kernel: 3, stride: 2, padding: 1}
+          - {op: conv, name: smooth, kernel: 3, padding: 1}
+        """
+    )
+    compound = [d for d in report.diagnostics if d.code == "checkerboard-compound"]
+    assert [(d.layer, d.data["ratio"], d.data["own"]) for d in compound] == [("up2", "9", "4")]
+    assert "1 3 2 3" in compound[0].message
+
+
+def test_a_divisible_second_deconv_cancels_without_a_compound_warning() -> None:
+    report = run(
+        """
+        input: [1, 16, 16]
+        layers:
+          - {op: deconv, kernel: 3, stride: 2, padding: 1}
+          - {op: deconv, kernel: 4, stride: 2, padding: 1}
+        """
+    )
+    assert [d.code for d in report.diagnostics] == ["checkerboard"]
+    assert report.output.field[0].overlap == 1

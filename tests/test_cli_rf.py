@@ -57,6 +57,7 @@ def test_json_is_exact_and_structured() -> None:
         "padding": "0",
         "centre": "0",
         "global": False,
+        "overlap": "2",
     }
     (diag,) = doc["diagnostics"]
     assert diag["code"] == "checkerboard"

@@ -160,3 +160,60 @@ def test_random_stack_fields_match_autograd(doc: dict[str, Any]) -> None:
     except ShapeError:
         return
     _check_fields(spec, report)
+
+
+# -- the ones-kernel skeleton: per-phase overlap (compounded checkerboards) -----------------------------
+def _skeleton_1d(spec: StackSpec, length: int) -> Any:
+    """Run a 1-D chain with every kernel all ones, no bias, on a ones input (Distill's overlap picture)."""
+    import torch.nn.functional as F
+
+    x = torch.ones((1, 1, length), dtype=torch.float64)
+    for layer in spec.layers:
+        if layer.op == "conv":
+            w = torch.ones((1, 1, *layer.kernel), dtype=torch.float64)
+            pad = [v for pair in layer.padding for v in pair]  # type: ignore[union-attr]
+            x = F.conv1d(F.pad(x, pad), w, None, layer.stride, 0, layer.dilation)
+        elif layer.op == "deconv":
+            w = torch.ones((1, 1, *layer.kernel), dtype=torch.float64)
+            pads = [p for p, _ in layer.padding]  # type: ignore[union-attr]
+            x = F.conv_transpose1d(x, w, None, layer.stride, pads, layer.output_padding, 1, layer.dilation)
+        else:
+            align = layer.align_corners if layer.mode == "linear" else None
+            x = F.interpolate(x, scale_factor=layer.scale, mode=layer.mode, align_corners=align)
+    return x[0, 0]
+
+
+@st.composite
+def _upsampling_chain(draw: st.DrawFn) -> dict[str, Any]:
+    layers = []
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["deconv", "deconv", "conv", "upsample"]))
+        if kind == "deconv":
+            layers.append(draw(stacks.deconv_layer(1)))
+        elif kind == "conv":
+            k = draw(st.integers(1, 4))
+            layers.append({"op": "conv", "kernel": k, "padding": draw(st.integers(0, k // 2))})
+        else:
+            layers.append(draw(stacks.upsample_layer(1)))
+    return {"input": [1, 48], "layers": layers}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_upsampling_chain())
+def test_overlap_pattern_matches_the_ones_skeleton(doc: dict[str, Any]) -> None:
+    """Away from the borders, unit u of the ones-kernel skeleton holds the overlap of phase u mod period."""
+    spec = _parse(doc)
+    try:
+        report = analyze(spec)
+    except ShapeError:
+        return
+    (m,) = report.output.maps
+    if m is None:  # a period beyond MAX_PERIOD (nested align_corners ratios): nothing to compare
+        return
+    values = _skeleton_1d(spec, 48)
+    size = len(values)
+    # One period around the middle, within the middle half (away from every border on the way).
+    middle = range(max(size // 2 - m.period, size // 4), min(size // 2 + m.period, 3 * size // 4))
+    for u in middle:
+        expected = float(m.overlap[u % m.period])
+        assert abs(float(values[u]) - expected) <= 1e-9 * max(1.0, expected), (u, list(map(str, m.overlap)))
