@@ -179,10 +179,6 @@ def set_num_threads(n: int) -> None:
             _pool = None
 
 
-#: Working-set size for the depthwise tap loop: two blocks of this size should sit in L2.
-_DEPTHWISE_BLOCK_BYTES = 1024 * 1024
-
-
 def _parallel(fn: Callable[[slice], None], size: int, work: int) -> None:
     """Run fn on contiguous slices covering range(size), one per thread when worth it."""
     global _pool
@@ -555,26 +551,21 @@ def _depthwise(
     out = np.empty((n, g, m, flat.length), dtype=x.dtype)
     taps = list(_taps(kernel))
 
-    # Channels per block so that the accumulator and its temporary stay in cache across all
-    # taps (each tap is a full pass over them: without blocking every pass goes to memory).
-    block = max(1, _DEPTHWISE_BLOCK_BYTES // max(1, m * flat.length * x.dtype.itemsize))
     views = [flat.view(tap) for tap in taps]
     tap_index: list[tuple[Any, ...]] = [(slice(None), slice(None), *tap) for tap in taps]
     weights = [w[index][:, :, None] for index in tap_index]
 
     def run(ch: slice) -> None:
-        tmp = np.empty((min(block, ch.stop - ch.start), m, flat.length), dtype=x.dtype)
-        for b in range(n):
-            for c0 in range(ch.start, ch.stop, block):
-                c = slice(c0, min(c0 + block, ch.stop))
-                acc = out[b, c]
-                t = tmp[: c.stop - c.start]
-                for i, (view, wt) in enumerate(zip(views, weights, strict=True)):
-                    if i == 0:
-                        np.multiply(view[b, c, None], wt[c], out=acc)
-                    else:
-                        np.multiply(view[b, c, None], wt[c], out=t)
-                        acc += t
+        # Whole-array multiply-adds over the batch and this thread's channels: no Python loop over
+        # batch items or channels (a loop over kernel taps only).
+        acc = out[:, ch]
+        tmp = np.empty_like(acc)
+        for i, (view, wt) in enumerate(zip(views, weights, strict=True)):
+            if i == 0:
+                np.multiply(view[:, ch, None], wt[ch], out=acc)
+            else:
+                np.multiply(view[:, ch, None], wt[ch], out=tmp)
+                acc += tmp
 
     _parallel(run, g, out.size * len(taps))
     return flat.crop(out.reshape(n, g * m, flat.length))
