@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from convcalc.arithmetic import fraction_text
 from convcalc.diagnostics import Diagnostic, Severity
 from convcalc.report import AxisField, LayerReport, Shape, StackReport
 from convcalc.spec import AXIS_NAMES
@@ -34,10 +35,7 @@ SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.ER
 # -- value formatting -----------------------------------------------------------------------------
 def frac(x: Fraction | int | None) -> str:
     """Exact rational as text: '2', '1/2', '-3/2'; '?' when unknown."""
-    if x is None:
-        return "?"
-    x = Fraction(x)
-    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+    return "?" if x is None else fraction_text(x)
 
 
 def frac_json(x: Fraction | int | None) -> str | None:
@@ -53,9 +51,13 @@ def per_axis(values: Sequence[object], sep: str = "×") -> str:
     return texts[0] if len(set(texts)) == 1 else sep.join(texts)
 
 
-def shape_text(shape: Shape, sep: str = "×") -> str:
-    dims = [shape.channels, *shape.spatial]
+def dims_text(dims: Sequence[int | None], sep: str = "×") -> str:
+    """Sizes joined with ×, unknown ones as '?': 3×224×224."""
     return sep.join("?" if d is None else str(d) for d in dims)
+
+
+def shape_text(shape: Shape, sep: str = "×") -> str:
+    return dims_text([shape.channels, *shape.spatial], sep)
 
 
 def compact(n: int | None) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from cli.render import SCHEMA_VERSION, diagnostic_json, frac, frac_json, markdown_table, print_diagnostics
+from cli.render import SCHEMA_VERSION, diagnostic_json, dims_text, frac, frac_json, markdown_table, print_diagnostics
 from convcalc.layer_calc import AxisResult, LayerResult, LayerSettings, SamePadding
 
 if TYPE_CHECKING:
@@ -34,9 +34,7 @@ def _tuple(values: Sequence[int]) -> str:
 
 
 def size_text(sizes: Sequence[int | None] | None, sep: str = "×") -> str:
-    if sizes is None:
-        return "?"
-    return sep.join("?" if s is None else str(s) for s in sizes)
+    return "?" if sizes is None else dims_text(sizes, sep)
 
 
 def torch_call(

@@ -13,7 +13,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
-from cli.render import SCHEMA_VERSION, dumps, make_console, markdown_table
+from cli.render import SCHEMA_VERSION, dims_text, dumps, make_console, markdown_table
 from convcalc.runner import LayerRun, RunResult, format_bytes
 
 if TYPE_CHECKING:
@@ -22,10 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["dumps", "print_run", "run_csv", "run_json", "run_markdown"]
 
 COLUMNS = ("#", "layer", "op", "predicted", "actual", "ok", "ms", "mean", "std", "min", "max")
-
-
-def shape(dims: tuple[int, ...], sep: str = "×") -> str:
-    return sep.join(str(d) for d in dims)
 
 
 def number(x: float) -> str:
@@ -43,7 +39,7 @@ def finite(x: float) -> float | None:
 
 def title(result: RunResult) -> str:
     name = result.name or (os.path.basename(result.file) if result.file else "stack")
-    return f"{name}: input {shape(result.input_shape)} ({result.data}), weights {result.weights}, {result.dtype}"
+    return f"{name}: input {dims_text(result.input_shape)} ({result.data}), weights {result.weights}, {result.dtype}"
 
 
 def layer_row(layer: LayerRun) -> list[str]:
@@ -52,8 +48,8 @@ def layer_row(layer: LayerRun) -> list[str]:
         str(layer.index + 1),
         layer.name,
         layer.op,
-        shape(layer.predicted),
-        shape(layer.actual),
+        dims_text(layer.predicted),
+        dims_text(layer.actual),
         "✓" if layer.matches else "✗",
         milliseconds(layer.seconds),
         number(s.mean),
@@ -164,8 +160,8 @@ def run_csv(result: RunResult) -> str:
                 layer.name,
                 layer.op,
                 " ".join(layer.inputs),
-                shape(layer.predicted, "x"),
-                shape(layer.actual, "x"),
+                dims_text(layer.predicted, "x"),
+                dims_text(layer.actual, "x"),
                 "yes" if layer.matches else "no",
                 repr(layer.seconds),
                 repr(s.mean),

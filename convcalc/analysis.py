@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from convcalc import arithmetic
+from convcalc.arithmetic import fraction_text
 from convcalc.diagnostics import Diagnostic
 from convcalc.errors import Problem, ShapeError
 from convcalc.receptive import GLOBAL, IDENTITY, MAX_PERIOD, AxisMap, Resample, Step, Transposed, Window, compose, merge
@@ -41,11 +42,6 @@ def _prod(values: tuple[int | None, ...]) -> int | None:
     if any(v is None for v in values):
         return None
     return math.prod(v for v in values if v is not None)
-
-
-def _fmt_frac(x: Fraction | int) -> str:
-    x = Fraction(x)
-    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
 
 
 def _axis_label(rank: int, axis: int) -> str:
@@ -359,11 +355,11 @@ class _LayerAnalysis:
             )
             self.diag(
                 "checkerboard",
-                f"uneven overlap: taps per output phase {per_axis}; max/min ratio {_fmt_frac(total)}"
+                f"uneven overlap: taps per output phase {per_axis}; max/min ratio {fraction_text(total)}"
                 f"{f' in {self.rank}-D' if self.rank > 1 else ''}. Fix: a kernel divisible by the stride "
                 f"(e.g. {2 * max(layer.stride)} for stride {max(layer.stride)}), or resize then conv",
-                ratio=_fmt_frac(total),
-                ratios=[_fmt_frac(r) for r in ratios],
+                ratio=fraction_text(total),
+                ratios=[fraction_text(r) for r in ratios],
                 counts=counts_all,
             )
         effs = tuple(arithmetic.effective_kernel(k, d) for k, d in zip(layer.kernel, layer.dilation, strict=True))
@@ -580,13 +576,13 @@ class _LayerAnalysis:
             assert other.centre is not None
             self.diag(
                 "misaligned-merge",
-                f"{label}: branches disagree in {what}: {first_name} has jump {_fmt_frac(first.jump)}, centre "
-                f"{_fmt_frac(first.centre)}; {name} has jump {_fmt_frac(other.jump)}, centre "
-                f"{_fmt_frac(other.centre)}",
+                f"{label}: branches disagree in {what}: {first_name} has jump {fraction_text(first.jump)}, centre "
+                f"{fraction_text(first.centre)}; {name} has jump {fraction_text(other.jump)}, centre "
+                f"{fraction_text(other.centre)}",
                 axis=label,
                 branches=[first_name, name],
-                jumps=[_fmt_frac(first.jump), _fmt_frac(other.jump)],
-                centres=[_fmt_frac(first.centre), _fmt_frac(other.centre)],
+                jumps=[fraction_text(first.jump), fraction_text(other.jump)],
+                centres=[fraction_text(first.centre), fraction_text(other.centre)],
             )
 
     def flatten(self) -> _Node:
@@ -652,17 +648,17 @@ def _compound_note(work: _LayerAnalysis, node: _Node, fields: tuple[AxisField, .
     if total <= max(own, upstream):
         return
     patterns = "; ".join(
-        f"{_axis_label(len(fields), axis)}: {' '.join(_fmt_frac(v) for v in m.overlap)}"
+        f"{_axis_label(len(fields), axis)}: {' '.join(fraction_text(v) for v in m.overlap)}"
         for axis, m in enumerate(node.maps)
         if m is not None and not m.is_global and len(set(m.overlap)) > 1
     )
     work.diag(
         "checkerboard-compound",
         f"stacked upsampling compounds the uneven overlap: per-phase values {patterns}; max/min "
-        f"{_fmt_frac(total)} (this layer alone {_fmt_frac(own)}, its input {_fmt_frac(upstream)}). "
+        f"{fraction_text(total)} (this layer alone {fraction_text(own)}, its input {fraction_text(upstream)}). "
         "Fix: kernels divisible by the strides, resize then conv, or a stride-1 conv after",
-        ratio=_fmt_frac(total),
-        own=_fmt_frac(own),
+        ratio=fraction_text(total),
+        own=fraction_text(own),
     )
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from fractions import Fraction
 
+from convcalc.arithmetic import fraction_text
 from convcalc.layer_calc import AxisResult, LayerResult
 
 
@@ -39,10 +39,6 @@ class Derivation:
 def _n(x: int) -> str:
     """A value substituted into a formula: negatives in parentheses."""
     return f"({x})" if x < 0 else str(x)
-
-
-def _frac(x: Fraction) -> str:
-    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
 
 
 def linear(a: int, b: int, var: str = "i") -> str:
@@ -226,7 +222,7 @@ def _deconv_steps(a: AxisResult) -> list[Step]:
     else:
         verdict = (
             f"taps per phase {taps_text}; max/min = {max(a.overlap.taps)}/{min(a.overlap.taps)} = "
-            f"{_frac(a.overlap.ratio)}"
+            f"{fraction_text(a.overlap.ratio)}"
         )
     over = Step(
         "Overlap: kernel taps reaching each output phase q = o mod s",
@@ -281,13 +277,13 @@ def _layer_steps(result: LayerResult) -> list[Step]:
         if result.overlap_ratio is None:
             steps.append(Step(f"{s.rank}-D overlap ratio", f"ratio = {names}", ("an axis has holes",), "undefined"))
         else:
-            nums = " * ".join(_frac(r) for r in ratios if r is not None)
+            nums = " * ".join(fraction_text(r) for r in ratios if r is not None)
             steps.append(
                 Step(
                     f"{s.rank}-D overlap ratio (the axes' counts multiply)",
                     f"ratio = {names}",
                     (nums,),
-                    _frac(result.overlap_ratio),
+                    fraction_text(result.overlap_ratio),
                 )
             )
     if result.params is not None and s.in_channels is not None and s.out_channels is not None:
