@@ -6,18 +6,19 @@ Skipped when torch is not importable (CI installs it).
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from convcalc.analysis import analyze
 from convcalc.errors import ShapeError
 from convcalc.loader import load_stack, parse_input_shape, parse_stack
-from convcalc.report import StackReport
+from convcalc.report import Shape, StackReport
 from convcalc.spec import StackSpec
 from tests import stacks
 
@@ -35,6 +36,10 @@ def _torch_shapes(spec: StackSpec) -> dict[str, tuple[int, ...]]:
     with torch.no_grad():
         values = forward(x)
     return {name: tuple(v.shape[1:]) for name, v in values.items()}
+
+
+def _elements(shape: Shape) -> int:
+    return math.prod(d or 1 for d in (shape.channels, *shape.spatial))
 
 
 def _expected_shape(report: StackReport, name: str) -> tuple[int, ...]:
@@ -127,6 +132,9 @@ def test_random_stack_shapes_match_torch(doc: dict[str, Any]) -> None:
         report = analyze(spec)
     except ShapeError:
         report = None
+    # Stacks of 3-D upsampling can predict tensors torch cannot allocate (its 3-D transposed conv
+    # unfolds to tens of GB): out of memory is not a refusal, so keep to sizes torch can run.
+    assume(report is None or all(_elements(layer.output) <= 2_000_000 for layer in report.layers))
     try:
         actual = _torch_shapes(spec)
     except (RuntimeError, ValueError, TypeError):  # torch's refusals
