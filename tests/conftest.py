@@ -17,6 +17,11 @@ if os.environ.get("CI"):
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
+# Helpers that import torch at module level: they hold no tests or doctests, and `--doctest-modules`
+# would otherwise import them (and fail) on a machine without torch. The tests that use them
+# import them after pytest.importorskip("torch").
+collect_ignore = ["make_ops_golden.py", "torch_oracle.py"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

@@ -208,11 +208,13 @@ def build(
     positive: bool = False,
     seed: int = 0,
     params: Mapping[str, tuple[Any, Any]] | None = None,
+    until: str | None = None,
 ) -> Callable[[Tensor], dict[str, Tensor]]:
     """The whole stack as a function: input tensor (N, C, *spatial) → every layer's output by name.
 
     Weights are drawn on the first call, from the channel counts that actually arrive; `params`
     maps layer names to given (weight, bias) arrays used instead (e.g. the runner's weights).
+    With `until`, the forward stops after that layer (layers only read layers above them).
     """
     gen = torch.Generator().manual_seed(seed)
     fns: dict[str, Callable[[list[Tensor]], Tensor]] = {}
@@ -225,6 +227,8 @@ def build(
                 given = None if params is None else params.get(layer.name)
                 fns[layer.name] = layer_fn(layer, [int(t.shape[1]) for t in xs], xs[0].dim() - 2, positive, gen, given)
             values[layer.name] = fns[layer.name](xs)
+            if layer.name == until:
+                break
         return values
 
     return forward
@@ -234,18 +238,26 @@ def autograd_field(
     stack: StackSpec, layer_name: str, units: list[tuple[int, ...]], seed: int = 0
 ) -> list[list[tuple[int, int]]]:
     """For each unit (one index per spatial axis of the layer), the per-axis [lo, hi] hull of input
-    pixels with a non-zero gradient, by autograd through the positive linear skeleton."""
-    forward = build(stack, positive=True, seed=seed)
+    pixels with a non-zero gradient, by autograd through the positive linear skeleton.
+
+    All units go through one forward and one backward pass: unit b is read from batch item b, and
+    batch items never mix (every op acts per sample), so the gradient of item b is unit b's alone.
+    """
+    if not units:
+        return []
+    forward = build(stack, positive=True, seed=seed, until=layer_name)
     spatial = tuple(int(s) for s in stack.input.spatial)  # type: ignore[arg-type]
+    x = torch.ones((len(units), stack.input.channels, *spatial), dtype=torch.float64, requires_grad=True)
+    y = forward(x)[layer_name]
+    total = sum(y[(b, slice(None), *unit)].sum() for b, unit in enumerate(units))
+    assert isinstance(total, torch.Tensor)
+    total.backward()
+    assert x.grad is not None
     results = []
-    for unit in units:
-        x = torch.ones((1, stack.input.channels, *spatial), dtype=torch.float64, requires_grad=True)
-        y = forward(x)[layer_name]
-        y[(0, slice(None), *unit)].sum().backward()
-        assert x.grad is not None
+    for b in range(len(units)):
         # Interpolation weights that are exactly 0 in exact arithmetic come out as ~1e-16 in floating
         # point (e.g. align_corners' (in-1)/(out-1) scale): treat gradients that small as zero.
-        grad = x.grad[0].abs().sum(0)
+        grad = x.grad[b].abs().sum(0)
         nz = (grad > 1e-9 * grad.max()).nonzero()
         hull = []
         for axis in range(len(spatial)):
