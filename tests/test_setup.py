@@ -14,7 +14,8 @@ def test_suite_collects_without_torch(tmp_path: Path) -> None:
     blocker = tmp_path / "block"
     blocker.mkdir()
     # A `torch` that fails to import, found before any installed one: what a machine without torch sees.
-    (blocker / "torch.py").write_text("raise ModuleNotFoundError(\"No module named 'torch' (blocked)\", name='torch')\n")
+    stub = "raise ModuleNotFoundError(\"No module named 'torch' (blocked)\", name='torch')\n"
+    (blocker / "torch.py").write_text(stub)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
         cwd=ROOT,
