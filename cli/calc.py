@@ -58,62 +58,32 @@ GroupsOpt = Annotated[int, typer.Option("--groups", help="Groups (needs --cin)."
 CinOpt = Annotated[int | None, typer.Option("--cin", help="Input channels (for parameters and MACs).")]
 CoutOpt = Annotated[int | None, typer.Option("--cout", help="Output channels (default: --cin).")]
 
-#: The option that carries each library field, for error messages.
-_FLAGS = {
-    "kernel": "--kernel",
-    "stride": "--stride",
-    "padding": "--padding",
-    "dilation": "--dilation",
-    "output_padding": "--output-padding",
-    "input": "--input",
-    "target": "--target",
-    "rank": "--dims",
-    "groups": "--groups",
-    "in_channels": "--cin",
-    "out_channels": "--cout",
-    "ceil_mode": "--ceil",
-}
 
-
-def _flag_error(flag: str, raw: str, message: str) -> ConvCalcError:
+def _option_error(parameter: str, message: str) -> ConvCalcError:
+    """A problem with one option's value; the error boundary names the option (cli.errors.OPTION_FLAGS)."""
     from convcalc.errors import Problem, SpecError
 
-    return SpecError(Problem(f"{flag} {raw}: {message}" if raw else f"{flag}: {message}"))
+    return SpecError(Problem(message, parameter=parameter))
 
 
-def _ints(flag: str, raw: str | None) -> list[int] | None:
-    """'3', '3,5' or '32x48' as integers; a usage error names the flag and the value."""
+def _ints(parameter: str, raw: str | None) -> list[int] | None:
+    """'3', '3,5' or '32x48' as integers; an error names the option and the value."""
     if raw is None:
         return None
     parts = [p.strip() for p in raw.replace("×", ",").replace("x", ",").split(",")]
     try:
         return [int(p) for p in parts]
     except ValueError:
-        raise _flag_error(flag, repr(raw), "expected integers separated by commas, e.g. 3 or 3,5") from None
+        raise _option_error(parameter, f"expected integers separated by commas, e.g. 3 or 3,5; got {raw!r}") from None
 
 
 def _padding(raw: str | None, modes: bool) -> list[int] | PaddingMode | None:
     mode = None if raw is None else raw.strip().lower()
     if raw is not None and mode in ("same", "valid"):
         if not modes:
-            raise _flag_error("--padding", raw, "a transposed conv takes integer padding only (PyTorch)")
+            raise _option_error("padding", f"a transposed conv takes integer padding only (PyTorch); got {raw!r}")
         return "same" if mode == "same" else "valid"
-    return _ints("--padding", raw)
-
-
-def _relabel(exc: ConvCalcError, raw: dict[str, object]) -> ConvCalcError:
-    """The same error with each problem led by the option and the value the user gave."""
-    from convcalc.errors import Problem
-
-    problems = []
-    for p in exc.problems:
-        flag = _FLAGS.get(p.field or "")
-        if flag is None and p.field == "channels":
-            flag = "--cin/--cout"
-        value = raw.get(p.field or "")
-        lead = f"{flag} {value}: " if flag and value is not None else (f"{flag}: " if flag else "")
-        problems.append(Problem(lead + p.message))
-    return type(exc)(problems)
+    return _ints("padding", raw)
 
 
 def _run(
@@ -139,54 +109,36 @@ def _run(
     worst = None
     solved = True
     with user_errors(json_errors=output_format is OutputFormat.JSON):
-        from convcalc.errors import ConvCalcError
-
-        raw: dict[str, object] = {
-            "kernel": kernel,
-            "stride": stride,
-            "padding": padding,
-            "dilation": dilation,
-            "output_padding": output_padding,
-            "input": input_size,
-            "target": target,
-            "rank": dims,
-            "groups": groups,
-            "in_channels": cin,
-            "out_channels": cout,
-        }
         if target is not None and padding is not None:
-            raise _flag_error("--target", target, "--target solves for the padding; drop --padding")
+            raise _option_error("target", "--target solves for the padding; drop --padding")
         if target is not None and output_padding is not None:
-            raise _flag_error("--target", target, "--target solves for output_padding too; drop --output-padding")
+            raise _option_error("target", "--target solves for output_padding too; drop --output-padding")
         if explain and output_format is OutputFormat.CSV:
-            raise _flag_error("--explain", "", "the derivation has no CSV form; use --format table, markdown or json")
+            raise _option_error("explain", "the derivation has no CSV form; use --format table, markdown or json")
         if target is not None and explain:
-            raise _flag_error("--explain", "", "--explain explains one layer; drop --target to see it")
-        try:
-            from convcalc.layer_calc import calculate, layer_settings
+            raise _option_error("explain", "--explain explains one layer; drop --target to see it")
+        from convcalc.layer_calc import calculate, layer_settings
 
-            settings = layer_settings(
-                kind,
-                kernel=_ints("--kernel", kernel) or [],
-                stride=_ints("--stride", stride),
-                padding=_padding(padding, modes=kind != "deconv"),
-                dilation=_ints("--dilation", dilation),
-                output_padding=_ints("--output-padding", output_padding),
-                ceil_mode=ceil,
-                input_size=_ints("--input", input_size),
-                in_channels=cin,
-                out_channels=cout,
-                groups=groups,
-                rank=dims,
-            )
-            if target is not None:
-                from convcalc.solver import solve
+        settings = layer_settings(
+            kind,
+            kernel=_ints("kernel", kernel) or [],
+            stride=_ints("stride", stride),
+            padding=_padding(padding, modes=kind != "deconv"),
+            dilation=_ints("dilation", dilation),
+            output_padding=_ints("output_padding", output_padding),
+            ceil_mode=ceil,
+            input_size=_ints("input_size", input_size),
+            in_channels=cin,
+            out_channels=cout,
+            groups=groups,
+            rank=dims,
+        )
+        if target is not None:
+            from convcalc.solver import solve
 
-                solution = solve(settings, _ints("--target", target) or [])
-            else:
-                result = calculate(settings)
-        except ConvCalcError as exc:
-            raise _relabel(exc, raw) from None
+            solution = solve(settings, _ints("target", target) or [])
+        else:
+            result = calculate(settings)
         from cli import render, render_calc
 
         if target is not None:

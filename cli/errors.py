@@ -15,6 +15,7 @@ from convcalc.errors import (
     ConvCalcError,
     FileProblemError,
     MismatchError,
+    Problem,
     ResourceError,
     ShapeError,
     SpecError,
@@ -32,6 +33,46 @@ class ExitCode(IntEnum):
     RESOURCE = 5  # `run`: the estimated memory exceeds --max-memory
     INTERNAL = 70  # a bug in convcalc (EX_SOFTWARE); set CONVCALC_TRACEBACK=1 to see it
     BROKEN_PIPE = 141  # stdout closed early (`| head`): what a Unix tool killed by SIGPIPE reports
+
+
+#: The command-line option that carries each library parameter (the library never names a flag).
+OPTION_FLAGS: dict[str, str] = {
+    "input": "--input",
+    "input_size": "--input",
+    "max_memory": "--max-memory",
+    "weights": "--weights",
+    "dtype": "--dtype",
+    "seed": "--seed",
+    "batch": "--batch",
+    "data": "--data",
+    "save": "--save",
+    "kernel": "--kernel",
+    "stride": "--stride",
+    "padding": "--padding",
+    "dilation": "--dilation",
+    "output_padding": "--output-padding",
+    "target": "--target",
+    "rank": "--dims",
+    "groups": "--groups",
+    "in_channels": "--cin",
+    "out_channels": "--cout",
+    "ceil_mode": "--ceil",
+    "explain": "--explain",
+    "format": "--format",
+}
+
+
+def option_of(problem: Problem) -> str | None:
+    """The option a problem is about (`--max-memory`), or None for problems with a file or a layer."""
+    if problem.parameter is None:
+        return None
+    return OPTION_FLAGS.get(problem.parameter, "--" + problem.parameter.replace("_", "-"))
+
+
+def problem_text(problem: Problem) -> str:
+    """One problem as the CLI prints it: options named as the user typed them."""
+    option = option_of(problem)
+    return problem.render(None if option is None else f"option {option}")
 
 
 _KIND = {
@@ -52,6 +93,8 @@ def exit_code_for(exc: ConvCalcError) -> ExitCode:
 
 
 def _kind(exc: ConvCalcError) -> str:
+    if all(p.parameter is not None for p in exc.problems) and not isinstance(exc, (MismatchError, ResourceError)):
+        return "invalid-option"
     for cls, kind in _KIND.items():
         if isinstance(exc, cls):
             return kind
@@ -88,6 +131,7 @@ def user_errors(json_errors: bool = False) -> Iterator[None]:
                             "column": p.column,
                             "layer": p.layer,
                             "field": p.field,
+                            "option": option_of(p),
                             "message": p.message,
                         }
                         for p in exc.problems
@@ -97,7 +141,7 @@ def user_errors(json_errors: bool = False) -> Iterator[None]:
             print(json.dumps(payload, indent=2), file=sys.stderr)
         else:
             for problem in exc.problems:
-                print(f"error: {problem}", file=sys.stderr)
+                print(f"error: {problem_text(problem)}", file=sys.stderr)
         raise typer.Exit(int(code)) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise

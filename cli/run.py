@@ -67,13 +67,13 @@ def parse_size(text: str) -> int:
     if match is None or unit not in _UNITS:
         raise SpecError(
             Problem(
-                f"--max-memory must be a size such as 2GiB, 512MiB, 1.5GB or a number of bytes; got '{text}'",
-                field="--max-memory",
+                f"must be a size such as 2GiB, 512MiB, 1.5GB or a number of bytes; got '{text}'",
+                parameter="max_memory",
             )
         )
     value = math.floor(float(match.group(1)) * _UNITS[unit])
     if value < 1:
-        raise SpecError(Problem(f"--max-memory must be at least 1 byte; got '{text}'", field="--max-memory"))
+        raise SpecError(Problem(f"must be at least 1 byte; got '{text}'", parameter="max_memory"))
     return value
 
 
@@ -175,7 +175,9 @@ def run(
                 problems = list(exc.problems)
                 if save is not None:
                     # The arrays of a failed run would mislead whoever loads them later.
-                    problems.append(Problem("not written: the run disagrees with the prediction", save, field="--save"))
+                    problems.append(
+                        Problem("not written: the run disagrees with the prediction", save, parameter="save")
+                    )
                 raise MismatchError(problems) from None
 
 
@@ -184,17 +186,17 @@ def _check_save_target(save: str, force: bool, user_files: list[str]) -> None:
     from convcalc.errors import FileProblemError, Problem
 
     if os.path.isdir(save):
-        raise FileProblemError(Problem("--save names a directory; give a file name such as out.npz", save))
+        raise FileProblemError(Problem("names a directory; give a file name such as out.npz", save, parameter="save"))
     for given in user_files:
         if os.path.isfile(given) and os.path.exists(save) and os.path.samefile(given, save):
-            raise FileProblemError(Problem("--save would overwrite one of the run's own inputs", save))
+            raise FileProblemError(Problem("would overwrite one of the run's own inputs", save, parameter="save"))
     if os.path.exists(save) and not force:
         raise FileProblemError(
-            Problem("--save would overwrite an existing file; choose another name or pass --force", save)
+            Problem("would overwrite an existing file; choose another name or pass --force", save, parameter="save")
         )
     parent = os.path.dirname(os.path.abspath(save))
     if not os.path.isdir(parent):
-        raise FileProblemError(Problem(f"--save: the directory {parent} does not exist", save))
+        raise FileProblemError(Problem(f"the directory {parent} does not exist", save, parameter="save"))
 
 
 def _progress_bar(report: StackReport, batch: int) -> AbstractContextManager[Progress | None]:

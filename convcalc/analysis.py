@@ -254,7 +254,7 @@ class _LayerAnalysis:
                 self.diag(
                     "same-strided",
                     f"padding 'same' with stride {'×'.join(map(str, layer.stride))}: PyTorch refuses it; the "
-                    "explicit padding a port needs depends on the input size (give --input)",
+                    "explicit padding a port needs depends on the input size (give the input size)",
                 )
         else:
             odd = [
@@ -272,7 +272,7 @@ class _LayerAnalysis:
         if not all(known):
             self.diag(
                 "padding-unknown",
-                "the left padding of 'same' with this stride depends on the input size; give --input to know "
+                "the left padding of 'same' with this stride depends on the input size; give the input size to know "
                 "the effective padding and centre",
             )
 
@@ -718,7 +718,7 @@ def analyze(stack: StackSpec) -> StackReport:
         if not reported_unknown and any(f.rf is None and not f.is_global for f in fields):
             reported_unknown = True
             if None in stack.input.spatial:
-                why = "depends on the unknown input size; give --input to compute it"
+                why = "depends on the unknown input size; give the input size to compute it"
             else:
                 why = (
                     f"is not computed: its pattern over output phases repeats only every more than {MAX_PERIOD} "

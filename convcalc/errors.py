@@ -10,7 +10,9 @@ class Problem:
     """One thing wrong with the user's input, with everything needed to find and fix it.
 
     `line` and `column` are 1-based, as editors show them. `layer` is the layer's name (or
-    `#index` when it has none yet); `field` is the key in the layer mapping.
+    `#index` when it has none yet); `field` is the key in the layer mapping. `parameter` names the
+    argument of a library function the problem is about (`max_memory`, `input`), for problems with
+    what a caller passed rather than with a stack file; the CLI shows it as its option (`--max-memory`).
     """
 
     message: str
@@ -19,8 +21,13 @@ class Problem:
     column: int | None = None
     layer: str | None = None
     field: str | None = None
+    parameter: str | None = None
 
     def __str__(self) -> str:
+        return self.render()
+
+    def render(self, parameter_name: str | None = None) -> str:
+        """The problem as one line; `parameter_name` replaces `parameter 'x'` (the CLI passes `option --x`)."""
         where = ""
         if self.file is not None:
             where = self.file
@@ -37,6 +44,8 @@ class Problem:
             who += ": "
         elif self.field is not None:
             who = f"field '{self.field}': "
+        if self.parameter is not None:
+            who = f"{parameter_name or f'parameter {self.parameter!r}'}: {who}"
         return f"{where}{who}{self.message}"
 
 

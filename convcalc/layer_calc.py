@@ -159,8 +159,8 @@ class LayerResult:
 
 
 # -- validation ------------------------------------------------------------------------------------
-def _problem(field: str, message: str) -> SpecError:
-    return SpecError(Problem(message, field=field))
+def _problem(parameter: str, message: str) -> SpecError:
+    return SpecError(Problem(message, parameter=parameter))
 
 
 def _rank(lengths: dict[str, int], rank: int | None) -> int:
@@ -215,7 +215,7 @@ def layer_settings(
         ("padding", None if isinstance(padding, str) else padding),
         ("dilation", dilation),
         ("output_padding", output_padding),
-        ("input", input_size),
+        ("input_size", input_size),
     ):
         if seq is not None:
             given[name] = seq
@@ -240,7 +240,9 @@ def layer_settings(
         0,
         "output_padding must be 0 or more",
     )
-    size = None if input_size is None else _broadcast("input", input_size, n, 1, "an input size must be at least 1")
+    size = (
+        None if input_size is None else _broadcast("input_size", input_size, n, 1, "an input size must be at least 1")
+    )
     pads: tuple[tuple[int, int], ...] | PaddingMode
     if isinstance(padding, str):
         if padding not in ("same", "valid"):
@@ -279,7 +281,7 @@ def layer_settings(
                     "PyTorch refuses it",
                 )
     if is_pool and (in_channels is not None or out_channels is not None or groups != 1):
-        raise _problem("channels", "pooling keeps the channels: --cin, --cout and --groups are for conv and deconv")
+        raise _problem("in_channels", "pooling keeps the channels: channel counts and groups are for conv and deconv")
     if ceil_mode and not is_pool:
         raise _problem("ceil_mode", "ceil_mode is a pooling option")
     if groups < 1:
@@ -288,7 +290,7 @@ def layer_settings(
         if ch is not None and ch < 1:
             raise _problem(name, f"{ch} is not allowed: a channel count must be at least 1")
     if out_channels is not None and in_channels is None:
-        raise _problem("out_channels", "give the input channels too (--cin) to count parameters")
+        raise _problem("out_channels", "give the input channels too, to count parameters")
     if in_channels is not None:
         cout = out_channels if out_channels is not None else in_channels
         if in_channels % groups:
@@ -296,7 +298,7 @@ def layer_settings(
         if cout % groups:
             raise _problem("groups", f"output channels {cout} are not divisible by groups {groups}")
     elif groups != 1:
-        raise _problem("groups", "give the channels (--cin, and --cout if different) with groups")
+        raise _problem("groups", "give the channels (input, and output if different) with groups")
     return LayerSettings(
         kind=kind,
         kernel=k,
@@ -313,8 +315,8 @@ def layer_settings(
 
 
 # -- calculation -----------------------------------------------------------------------------------
-def _shape_error(field: str, axis: str, exc: ValueError) -> ShapeError:
-    return ShapeError(Problem(f"{axis}: {exc}", field=field))
+def _shape_error(parameter: str, axis: str, exc: ValueError) -> ShapeError:
+    return ShapeError(Problem(f"{axis}: {exc}", parameter=parameter))
 
 
 def deconv_same_padding(kernel: int, stride: int, dilation: int = 1) -> SamePadding | None:

@@ -11,7 +11,7 @@ Conventions:
   `3` is an int, `3.0` a float, `true` a bool, `"3"` a string, exactly as YAML says.
 * `LayerSpec.index` is the 0-based position in `StackSpec.layers`.
 * The rank (number of spatial axes) comes from the file's `input`, or from `input_override`
-  (the CLI's `--input`) when one is given; every per-axis field is broadcast to it.
+  when one is given; every per-axis field is broadcast to it.
 """
 
 from __future__ import annotations
@@ -405,20 +405,23 @@ _UNKNOWN_SIZES: Final = ("?", "null", "none")
 
 
 def parse_input_shape(text: str) -> InputSpec:
-    """Parse the CLI's `--input`: `3x512x512`, `3,512,512`, `3×512×512`; `?` or `null` = unknown size."""
+    """Parse an input shape given as text: `3x512x512`, `3,512,512`, `3×512×512`; `?` or `null` = unknown size.
+
+    Problems name the parameter `input` (the CLI's `--input`).
+    """
     shape = text.strip()
     if shape[:1] in ("[", "(") and shape[-1:] in ("]", ")"):
         shape = shape[1:-1].strip()
     parts = _SHAPE_SPLIT.split(shape) if shape else []
     usage = "give channels then 1 to 3 spatial sizes, e.g. 3x224x224 (or 3,224,224; ? for an unknown size)"
     if not 2 <= len(parts) <= 4:
-        raise SpecError(Problem(f"--input must {usage}; got '{text}'", field="--input"))
+        raise SpecError(Problem(f"an input shape must {usage}; got '{text}'", parameter="input"))
     problems: list[Problem] = []
     if not re.fullmatch(r"[0-9]+", parts[0]) or int(parts[0]) < 1:
         problems.append(
             Problem(
                 f"the channel count must be a positive integer, got '{parts[0]}' in '{text}'",
-                field="--input",
+                parameter="input",
             )
         )
     spatial: list[int | None] = []
@@ -431,7 +434,7 @@ def parse_input_shape(text: str) -> InputSpec:
             problems.append(
                 Problem(
                     f"spatial sizes must be positive integers or ? (unknown), got '{part}' in '{text}'",
-                    field="--input",
+                    parameter="input",
                 )
             )
     if problems:
@@ -1123,7 +1126,7 @@ class _StackParser:
         self.override = input_override
         self.rank: int | None = None
         # Appended to rank messages so the user knows the count is not the file's own `input`.
-        self.rank_source = " (from --input)" if input_override is not None else ""
+        self.rank_source = " (from the input override)" if input_override is not None else ""
 
     # ----------------------------------------------------------------- top level
 

@@ -207,13 +207,13 @@ def run_stack(
         where = stack.input_location
         raise SpecError(
             Problem(
-                f"convcalc run needs every input size, but the stack's input "
+                f"a run needs every input size, but the stack's input "
                 f"{_shape_text((stack.input.channels, *stack.input.spatial))} has unknown sizes; "
-                "give them with --input, e.g. --input 3x224x224",
+                "override it with known ones, e.g. 3x224x224",
                 where.file or stack.file,
                 where.line,
                 where.column,
-                field="input",
+                parameter="input",
             )
         )
     if report is None:
@@ -226,7 +226,7 @@ def run_stack(
     n = 1 if batch is None else batch
     memory = estimate_memory(stack, report, n, dtype, keep_outputs)
     if memory.total > max_memory:
-        raise ResourceError(Problem(_memory_message(memory, max_memory, n, dtype), stack.file, field="--max-memory"))
+        raise ResourceError(Problem(_memory_message(memory, max_memory, n, dtype), stack.file, parameter="max_memory"))
     x = _sample(data, (n, *sample_shape), np.dtype(dtype), seed, npy)
     del npy
     predicted = {lr.name: _shape_tuple(lr.output) for lr in report.layers}
@@ -349,7 +349,9 @@ def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = Fals
     """
     if os.path.exists(path) and (not overwrite or os.path.isdir(path)):
         what = "a directory" if os.path.isdir(path) else "an existing file"
-        raise FileProblemError(Problem(f"--save would overwrite {what}; choose another name or pass --force", path))
+        raise FileProblemError(
+            Problem(f"would overwrite {what}; choose another name or pass overwrite=True", path, parameter="path")
+        )
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".convcalc-", suffix=".npz", dir=directory)
@@ -553,18 +555,18 @@ def _check_arguments(data: str, weights: str, seed: int, batch: int | None, dtyp
     problems = []
     if weights not in WEIGHT_KINDS:
         problems.append(
-            Problem(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}", field="--weights")
+            Problem(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}", parameter="weights")
         )
     if dtype not in DTYPES:
-        problems.append(Problem(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}", field="--dtype"))
+        problems.append(Problem(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}", parameter="dtype"))
     if seed < 0:
-        problems.append(Problem(f"the seed must be a non-negative integer, got {seed}", field="--seed"))
+        problems.append(Problem(f"the seed must be a non-negative integer, got {seed}", parameter="seed"))
     if batch is not None and batch < 1:
-        problems.append(Problem(f"the batch size must be at least 1, got {batch}", field="--batch"))
+        problems.append(Problem(f"the batch size must be at least 1, got {batch}", parameter="batch"))
     if max_memory < 1:
-        problems.append(Problem(f"the memory limit must be positive, got {max_memory} bytes", field="--max-memory"))
+        problems.append(Problem(f"the memory limit must be positive, got {max_memory} bytes", parameter="max_memory"))
     if not data:
-        problems.append(Problem(f"data must be one of {', '.join(DATA_KINDS)} or a .npy file", field="--data"))
+        problems.append(Problem(f"data must be one of {', '.join(DATA_KINDS)} or a .npy file", parameter="data"))
     if problems:
         raise SpecError(problems)
 
@@ -572,30 +574,32 @@ def _check_arguments(data: str, weights: str, seed: int, batch: int | None, dtyp
 def _open_npy(path: str) -> Array:
     """The .npy array at `path`, memory-mapped: its shape and dtype are known without reading the data."""
     if os.path.isdir(path):
-        raise FileProblemError(Problem("--data is a directory, not a .npy file", path, field="--data"))
+        raise FileProblemError(Problem("is a directory, not a .npy file", path, parameter="data"))
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
         raise FileProblemError(
             Problem(
-                f"no such file; --data takes {', '.join(DATA_KINDS)} or the path of a .npy array",
+                f"no such file; the data is {', '.join(DATA_KINDS)} or the path of a .npy array",
                 path,
-                field="--data",
+                parameter="data",
             )
         ) from None
     except OSError as exc:
-        raise FileProblemError(Problem(f"cannot read the file: {exc.strerror or exc}", path, field="--data")) from None
+        raise FileProblemError(
+            Problem(f"cannot read the file: {exc.strerror or exc}", path, parameter="data")
+        ) from None
     except ValueError as exc:
         raise FileProblemError(
-            Problem(f"not a .npy array (save one with numpy.save): {exc}", path, field="--data")
+            Problem(f"not a .npy array (save one with numpy.save): {exc}", path, parameter="data")
         ) from None
     if not isinstance(arr, np.ndarray):
         arr.close()
         raise FileProblemError(
-            Problem("a .npz archive; --data takes a single array saved with numpy.save (.npy)", path, field="--data")
+            Problem("a .npz archive; the data must be one array saved with numpy.save (.npy)", path, parameter="data")
         )
     if arr.dtype.kind not in "biuf":
-        raise SpecError(Problem(f"the array's dtype {arr.dtype} is not real numbers", path, field="--data"))
+        raise SpecError(Problem(f"the array's dtype {arr.dtype} is not real numbers", path, parameter="data"))
     return arr
 
 
@@ -607,9 +611,10 @@ def _npy_batch(path: str, shape: tuple[int, ...], sample: tuple[int, ...], batch
         if batch is not None and batch != shape[0]:
             raise SpecError(
                 Problem(
-                    f"the array holds a batch of {shape[0]}, but --batch is {batch}; drop --batch or make them agree",
+                    f"the array holds a batch of {shape[0]}, but the batch size asked for is {batch}; "
+                    "ask for none or make them agree",
                     path,
-                    field="--data",
+                    parameter="data",
                 )
             )
         return shape[0]
@@ -617,10 +622,10 @@ def _npy_batch(path: str, shape: tuple[int, ...], sample: tuple[int, ...], batch
     raise SpecError(
         Problem(
             f"the array has shape {_shape_text(shape)}, but the stack's input is {want}: the array must be "
-            f"(N, {', '.join(map(str, sample))}) or ({', '.join(map(str, sample))}); give the array's own "
-            f"shape with --input {_shape_text(shape[-len(sample) :], 'x')} if the stack should take it",
+            f"(N, {', '.join(map(str, sample))}) or ({', '.join(map(str, sample))}); override the stack's input "
+            f"with the array's own shape ({_shape_text(shape[-len(sample) :], 'x')}) if the stack should take it",
             path,
-            field="--data",
+            parameter="data",
         )
     )
 
@@ -707,16 +712,16 @@ def _memory_message(m: MemoryEstimate, limit: int, batch: int, dtype: str) -> st
         f"weights {format_bytes(m.weights)}",
         f"largest op workspace {format_bytes(m.workspace)}",
     ]
-    ways = ["a smaller --input"]
+    ways = ["a smaller input"]
     if batch > 1:
-        ways.append(f"a smaller --batch (now {batch})")
+        ways.append(f"a smaller batch (now {batch})")
     if dtype == "float64":
-        ways.append("--dtype float32 (halves it)")
+        ways.append("float32 (halves it)")
     if m.keep_outputs:
-        ways.append("no --save (keeps only live outputs)")
+        ways.append("not keeping every output (only live ones)")
     return (
-        f"the run would need about {format_bytes(m.total)} ({'; '.join(parts)}), more than the limit "
-        f"--max-memory {format_bytes(limit)}; lower it with {', '.join(ways)}, or raise --max-memory"
+        f"the run would need about {format_bytes(m.total)} ({'; '.join(parts)}), more than the memory limit "
+        f"{format_bytes(limit)}; lower it with {', '.join(ways)}, or raise the limit"
     )
 
 

@@ -135,16 +135,16 @@ def solve(settings: LayerSettings, target: Sequence[int]) -> Solution:
     (Setting(padding=1, output=16, output_padding=1, ceil_mode=False),)
     """
     if settings.input_size is None:
-        raise SpecError(Problem("the solver needs the input size: give --i (e.g. --i 64)", field="target"))
+        raise SpecError(Problem("the solver needs the input size (e.g. 64)", parameter="input_size"))
     if len(target) not in (1, settings.rank):
         raise SpecError(
             Problem(
                 f"{len(target)} values, but the layer has {settings.rank} spatial axes: give 1 or {settings.rank}",
-                field="target",
+                parameter="target",
             )
         )
     for t in target:
         if t < 1:
-            raise SpecError(Problem(f"{t} is not a size: a target must be at least 1", field="target"))
+            raise SpecError(Problem(f"{t} is not a size: a target must be at least 1", parameter="target"))
     targets = tuple(target) * settings.rank if len(target) == 1 else tuple(target)
     return Solution(settings, tuple(solve_axis(settings, a, t) for a, t in enumerate(targets)))

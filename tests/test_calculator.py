@@ -297,7 +297,7 @@ def test_params_and_macs_match_published_counts() -> None:
         ({"kind": "conv", "kernel": [3], "stride": [0]}, "stride"),
         ({"kind": "conv", "kernel": [0]}, "kernel"),
         ({"kind": "conv", "kernel": [3], "padding": [-1]}, "padding"),
-        ({"kind": "conv", "kernel": [3], "input_size": [-4]}, "input"),
+        ({"kind": "conv", "kernel": [3], "input_size": [-4]}, "input_size"),
         ({"kind": "conv", "kernel": [3, 5], "input_size": [4, 4, 4]}, "kernel"),
         ({"kind": "conv", "kernel": [3, 3, 3, 3]}, "kernel"),
         ({"kind": "deconv", "kernel": [3], "stride": [2], "output_padding": [2]}, "output_padding"),
@@ -307,10 +307,10 @@ def test_params_and_macs_match_published_counts() -> None:
         ({"kind": "conv", "kernel": [3], "in_channels": 6, "out_channels": 4, "groups": 4}, "groups"),
     ],
 )
-def test_refusals_name_the_field(kwargs: dict[str, object], field: str) -> None:
+def test_refusals_name_the_parameter(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(SpecError) as info:
         layer_settings(**kwargs)  # type: ignore[arg-type]
-    assert info.value.problems[0].field == field
+    assert info.value.problems[0].parameter == field
 
 
 def test_output_padding_below_dilation_is_legal() -> None:
@@ -322,14 +322,14 @@ def test_output_padding_below_dilation_is_legal() -> None:
 def test_kernel_larger_than_the_padded_input() -> None:
     with pytest.raises(ShapeError) as info:
         calculate(layer_settings("conv", [5], padding=[1], input_size=[2]))
-    assert info.value.problems[0].field == "kernel"
+    assert info.value.problems[0].parameter == "kernel"
     assert "smaller than the effective kernel 5" in info.value.problems[0].message
 
 
 def test_deconv_output_below_one() -> None:
     with pytest.raises(ShapeError) as info:
         calculate(layer_settings("deconv", [1], [1], [3], input_size=[2]))
-    assert info.value.problems[0].field == "padding"
+    assert info.value.problems[0].parameter == "padding"
 
 
 # -- derivations ----------------------------------------------------------------------------------

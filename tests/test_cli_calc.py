@@ -205,38 +205,38 @@ def test_rank_from_the_number_of_values() -> None:
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [
-        (["conv", "--k", "3", "--s", "0"], 1, "--stride 0: 0 is not allowed: the stride must be at least 1"),
+        (["conv", "--k", "3", "--s", "0"], 1, "option --stride: 0 is not allowed: the stride must be at least 1"),
         (
             ["deconv", "--k", "3", "--s", "2", "--op", "2"],
             1,
-            "--output-padding 2: H: output_padding 2 must be smaller than either the stride 2 or the dilation 1",
+            "option --output-padding: H: output_padding 2 must be smaller than either the stride 2 or the dilation 1",
         ),
         (
             ["conv", "--k", "5", "--p", "1", "--i", "2"],
             1,
-            "--kernel 5: H: padded input size 4 (= 2 + 1 + 1) is smaller than the effective kernel 5",
+            "option --kernel: H: padded input size 4 (= 2 + 1 + 1) is smaller than the effective kernel 5",
         ),
-        (["conv", "--k", "3", "--i=-3"], 1, "--input -3: -3 is not allowed"),
-        (["conv", "--k", "3", "--p=-1"], 1, "--padding -1: -1 is not allowed"),
+        (["conv", "--k", "3", "--i=-3"], 1, "option --input: -3 is not allowed"),
+        (["conv", "--k", "3", "--p=-1"], 1, "option --padding: -1 is not allowed"),
         # (2 - 1)*1 - 2*3 + 1*(1 - 1) + 0 + 1 = -4
-        (["deconv", "--k", "1", "--p", "3", "--i", "2"], 1, "--padding 3: H: output size -4 is below 1"),
+        (["deconv", "--k", "1", "--p", "3", "--i", "2"], 1, "option --padding: H: output size -4 is below 1"),
         (
             ["conv", "--k", "3,5", "--i", "4,4,4"],
             1,
-            "--kernel 3,5: 2 values, but the layer has 3 spatial axes",
+            "option --kernel: 2 values, but the layer has 3 spatial axes",
         ),
-        (["conv", "--k", "abc"], 1, "--kernel 'abc': expected integers"),
+        (["conv", "--k", "abc"], 1, "option --kernel: expected integers separated by commas, e.g. 3 or 3,5; got 'abc'"),
         (
             ["deconv", "--k", "3", "--p", "same"],
             1,
-            "--padding same: a transposed conv takes integer padding only",
+            "option --padding: a transposed conv takes integer padding only",
         ),
-        (["pool", "--k", "3", "--p", "2"], 1, "--padding 2: H: padding 2 must be at most half the kernel"),
-        (["conv", "--k", "3", "--target", "8"], 1, "--target 8: the solver needs the input size"),
+        (["pool", "--k", "3", "--p", "2"], 1, "option --padding: H: padding 2 must be at most half the kernel"),
+        (["conv", "--k", "3", "--target", "8"], 1, "option --input: the solver needs the input size"),
         (
             ["conv", "--k", "3", "--cin", "6", "--cout", "4", "--groups", "4"],
             1,
-            "--groups 4: input channels 6",
+            "option --groups: input channels 6",
         ),
         (
             ["conv", "--k", "3", "--explain", "--format", "csv"],
@@ -262,8 +262,12 @@ def test_json_errors_are_json() -> None:
     code, out, err = run("conv", "--k", "3", "--s", "0", "--format", "json")
     assert code == 1
     assert out == ""
-    problem = json.loads(err)["error"]["problems"][0]
-    assert problem["message"].startswith("--stride 0:")
+    error = json.loads(err)["error"]
+    assert error["kind"] == "invalid-option"
+    problem = error["problems"][0]
+    assert problem["option"] == "--stride"
+    assert problem["field"] is None
+    assert problem["message"].startswith("0 is not allowed")
 
 
 def test_holes_exit_3_unless_fail_on_never() -> None:

@@ -129,7 +129,7 @@ def test_save_writes_every_layer_and_refuses_to_overwrite(tmp_path: Path) -> Non
     code, stdout, err = invoke("run", config("seed_two_layer"), "--save", str(out))
     assert code == 1
     assert stdout == ""
-    assert "--save would overwrite an existing file" in err
+    assert "option --save: would overwrite an existing file" in err
     assert "--force" in err
     assert out.read_bytes() == before
     code, _, _ = invoke("run", config("seed_two_layer"), "--save", str(out), "--force")
@@ -167,7 +167,8 @@ def test_over_the_memory_limit_exits_5() -> None:
     assert code == 5
     assert out == ""
     assert err.startswith("error: ")
-    assert "--max-memory 2 GiB" in err
+    assert "option --max-memory: the run would need about" in err
+    assert "more than the memory limit 2 GiB" in err
     assert "TiB" in err
     assert err.count("\n") == 1
 
@@ -180,7 +181,24 @@ def test_memory_limit_option_and_json_errors() -> None:
     assert error["kind"] == "resource"
     assert error["exit_code"] == 5
     assert "1 KiB" in error["problems"][0]["message"]
+    assert error["problems"][0]["option"] == "--max-memory"
+    assert error["problems"][0]["field"] is None
     assert invoke("run", config("seed_dilation"), "--max-memory", "1.5GB")[0] == 0
+
+
+def test_option_errors_name_the_option_not_a_field() -> None:
+    """A bad option value is an option problem: named as the user typed it, never as a field of the file."""
+    code, out, err = invoke("run", config("seed_dilation"), "--max-memory", "lots", "--format", "json")
+    assert code == 1
+    assert out == ""
+    error = json.loads(err)["error"]
+    assert error["kind"] == "invalid-option"
+    (problem,) = error["problems"]
+    assert (problem["option"], problem["field"], problem["file"]) == ("--max-memory", None, None)
+    code, _, err = invoke("run", config("seed_dilation"), "--max-memory", "lots")
+    assert err == (
+        "error: option --max-memory: must be a size such as 2GiB, 512MiB, 1.5GB or a number of bytes; got 'lots'\n"
+    )
 
 
 @pytest.fixture
@@ -227,8 +245,8 @@ def test_a_shape_mismatch_in_json() -> None:
 @pytest.mark.parametrize(
     ("name", "args", "message"),
     [
-        ("seed_two_layer", ["--max-memory", "lots"], "--max-memory must be a size"),
-        ("seed_two_layer", ["--input", "1x?x?"], "give them with --input"),
+        ("seed_two_layer", ["--max-memory", "lots"], "option --max-memory: must be a size"),
+        ("seed_two_layer", ["--input", "1x?x?"], "option --input: a run needs every input size"),
         ("seed_two_layer", ["--data", "missing.npy"], "no such file"),
         ("unet_small", ["--input", "1x6x6"], "layer skip2"),
         ("missing", [], "no such file"),
@@ -249,7 +267,8 @@ def test_npy_of_the_wrong_shape_exits_1(tmp_path: Path) -> None:
     assert code == 1
     assert out == ""
     assert "2×1×6×5" in err
-    assert "--input 1x6x5" in err
+    assert "option --data:" in err
+    assert "(1x6x5)" in err
 
 
 def test_npy_data_sets_the_batch(tmp_path: Path) -> None:
@@ -309,7 +328,7 @@ def test_parse_size(text: str, size: int) -> None:
 def test_parse_size_refuses(text: str) -> None:
     from convcalc.errors import SpecError
 
-    with pytest.raises(SpecError, match="--max-memory"):
+    with pytest.raises(SpecError, match="max_memory"):
         parse_size(text)
 
 

@@ -515,7 +515,7 @@ def test_input_override_sets_the_rank_and_the_input() -> None:
 
 def test_input_override_rank_is_named_in_length_errors() -> None:
     problem = only_problem(layers("{op: conv, kernel: [3, 3]}"), input_override=InputSpec(3, (8, 8, 8)))
-    assert "kernel has 2 entries but the input (from --input) has 3 spatial axes" in problem.message
+    assert "kernel has 2 entries but the input (from the input override) has 3 spatial axes" in problem.message
 
 
 def test_input_override_makes_file_input_optional() -> None:
@@ -670,7 +670,7 @@ def test_parse_input_shape(text: str, expected: InputSpec) -> None:
 def test_parse_input_shape_errors(text: str, part: str) -> None:
     with pytest.raises(SpecError) as info:
         parse_input_shape(text)
-    assert info.value.problems[0].field == "--input"
+    assert info.value.problems[0].parameter == "input"
     assert part in str(info.value)
 
 
