@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from convcalc.arithmetic import fraction_text
 from convcalc.diagnostics import Diagnostic, Severity
+from convcalc.notation import dims_text, fraction_text, ratio_text
 from convcalc.report import AxisField, LayerReport, Shape, StackReport
 from convcalc.spec import AXIS_NAMES
 
@@ -49,11 +49,6 @@ def per_axis(values: Sequence[object], sep: str = "×") -> str:
     if not texts:
         return "-"
     return texts[0] if len(set(texts)) == 1 else sep.join(texts)
-
-
-def dims_text(dims: Sequence[int | None], sep: str = "×") -> str:
-    """Sizes joined with ×, unknown ones as '?': 3×224×224."""
-    return sep.join("?" if d is None else str(d) for d in dims)
 
 
 def shape_text(shape: Shape, sep: str = "×") -> str:
@@ -252,11 +247,11 @@ def summary_lines(report: StackReport) -> list[str]:
     ]
     ratios = [a.overlap for a in f if not a.is_global]
     names = axis_names(len(f))
-    uneven = [f"{frac(a.overlap)} along {name}" for name, a in zip(names, f, strict=True) if a.overlap != 1]
+    uneven = [f"{ratio_text(a.overlap)} along {name}" for name, a in zip(names, f, strict=True) if a.overlap != 1]
     if uneven and all(r is not None for r in ratios):
         total = math.prod((r for r in ratios if r is not None), start=Fraction(1))
-        nd = f", {frac(total)} in {len(ratios)}-D" if len(ratios) > 1 else ""
-        lines.append(f"uneven overlap (checkerboard) at the output: max/min {', '.join(uneven)}{nd}")
+        nd = f", {ratio_text(total)} in {len(ratios)}-D" if len(ratios) > 1 else ""
+        lines.append(f"uneven overlap (checkerboard) at the output: max:min {', '.join(uneven)}{nd}")
     return lines
 
 

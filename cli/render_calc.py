@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from cli.render import SCHEMA_VERSION, diagnostic_json, dims_text, frac, frac_json, markdown_table, print_diagnostics
+from cli.render import SCHEMA_VERSION, diagnostic_json, frac, frac_json, markdown_table, print_diagnostics
 from convcalc.layer_calc import AxisResult, LayerResult, LayerSettings, SamePadding
+from convcalc.notation import counts_text, dims_text, ratio_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -100,15 +101,15 @@ def _jump(a: AxisResult) -> str:
     f = a.jump_factor
     if f == 1:
         return "× 1"
-    return f"× {frac(f)}" if f.denominator == 1 else f"÷ {f.denominator}"
+    return f"× {frac(f)}"
 
 
 def _taps(a: AxisResult) -> str:
-    return "/".join(map(str, a.overlap.taps))
+    return counts_text(a.overlap.taps)
 
 
 def _ratio(r: Fraction | None) -> str:
-    return "holes" if r is None else frac(r)
+    return ratio_text(r)
 
 
 def axis_rows(result: LayerResult) -> list[tuple[str, list[str]]]:
@@ -157,7 +158,7 @@ def axis_rows(result: LayerResult) -> list[tuple[str, list[str]]]:
     add("centre shift (× jump_in)", [frac(a.centre_shift) for a in axes])
     add("taps per output phase" if s.kind == "deconv" else "windows per input phase", [_taps(a) for a in axes])
     add(
-        "overlap max/min",
+        "overlap max:min",
         [
             _ratio(a.overlap.ratio) if s.kind == "deconv" or a.overlap.ratio is not None else "phases unread"
             for a in axes
@@ -180,8 +181,12 @@ def summary_lines(result: LayerResult) -> list[str]:
     s = result.settings
     lines: list[str] = []
     if s.kind == "deconv" and s.rank > 1:
-        nd = "holes: some output phases get no input" if result.overlap_ratio is None else frac(result.overlap_ratio)
-        lines.append(f"overlap {s.rank}-D max/min: {nd} (the product of the axes' ratios, borders excluded)")
+        nd = (
+            "holes: some output phases get no input"
+            if result.overlap_ratio is None
+            else ratio_text(result.overlap_ratio)
+        )
+        lines.append(f"overlap {s.rank}-D max:min {nd} (the product of the axes' ratios, borders excluded)")
     if s.kind == "conv" and any(a.overlap.ratio is not None and a.overlap.ratio != 1 for a in result.axes):
         lines.append(
             "windows per input pixel are uneven: the gradient of this conv carries the same checkerboard (Distill 2016)"
@@ -225,7 +230,7 @@ def map_data(result: LayerResult) -> tuple[str, tuple[tuple[int, ...], ...], str
     depth = ""
     if len(axes) == 3:
         d = axes[0]
-        vec = " ".join(map(str, d.overlap.counts)) if d.overlap.counts else "/".join(map(str, d.overlap.taps))
+        vec = " ".join(map(str, d.overlap.counts)) if d.overlap.counts else counts_text(d.overlap.taps)
         depth = f"; along D the counts are {vec}: each D slice is this map times its D count"
     if all(c is not None and len(c) <= MAP_MAX for c in counts):
         grid = outer([c for c in counts if c is not None])

@@ -13,7 +13,8 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
-from cli.render import SCHEMA_VERSION, dims_text, dumps, make_console, markdown_table
+from cli.render import SCHEMA_VERSION, dumps, make_console, markdown_table
+from convcalc.notation import dims_text
 from convcalc.runner import LayerRun, RunResult, format_bytes
 
 if TYPE_CHECKING:

@@ -16,10 +16,10 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from convcalc import arithmetic
-from convcalc.arithmetic import fraction_text
+from convcalc import arithmetic, diagnostics, overlap
 from convcalc.diagnostics import Diagnostic
 from convcalc.errors import Problem, ShapeError
+from convcalc.notation import counts_text, dims_text, fraction_text, ratio_text
 from convcalc.receptive import GLOBAL, IDENTITY, MAX_PERIOD, AxisMap, Resample, Step, Transposed, Window, compose, merge
 from convcalc.report import AxisField, LayerReport, Shape, StackReport
 from convcalc.spec import AXIS_NAMES, INPUT_NAME, SHAPE_PRESERVING, LayerSpec, StackSpec
@@ -311,9 +311,7 @@ class _LayerAnalysis:
         assert not isinstance(layer.padding, str), "the loader refuses same/valid for deconv"
         out_sizes: list[int | None] = []
         steps: list[Step | None] = []
-        ratios: list[Fraction] = []
-        holes: list[str] = []
-        counts_all: list[list[int]] = []
+        taps_all: list[tuple[int, ...]] = []
         for axis, size in enumerate(sizes):
             k, s, d = layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
             p, op = layer.padding[axis][0], layer.output_padding[axis]
@@ -331,37 +329,14 @@ class _LayerAnalysis:
                 except ValueError as exc:
                     raise _LayerProblem("padding", f"{self.label(axis)}: {exc}") from None
             steps.append(Transposed(k, s, d, p))
-            counts = arithmetic.overlap_counts(k, s, d)
-            counts_all.append(counts)
-            if min(counts) == 0:
-                holes.append(self.label(axis))
-            ratios.append(Fraction(max(counts), min(counts)) if min(counts) else Fraction(0))
-        if holes:
-            detail = "; ".join(
-                f"{self.label(a)}: taps per phase {counts_all[a]}" for a in range(self.rank) if min(counts_all[a]) == 0
-            )
-            self.diag(
-                "holes",
-                f"some outputs receive no input ({detail}): kernel < stride or dilation sharing a factor with "
-                "the stride; those outputs are only the bias",
-                axes=holes,
-                counts=counts_all,
-            )
-        elif any(r != 1 for r in ratios):
-            total = Fraction(math.prod(ratios))
-            self.own_overlap = total
-            per_axis = ", ".join(
-                f"{self.label(a)} {'/'.join(map(str, counts_all[a]))}" for a in range(self.rank) if ratios[a] != 1
-            )
-            self.diag(
-                "checkerboard",
-                f"uneven overlap: taps per output phase {per_axis}; max/min ratio {fraction_text(total)}"
-                f"{f' in {self.rank}-D' if self.rank > 1 else ''}. Fix: a kernel divisible by the stride "
-                f"(e.g. {2 * max(layer.stride)} for stride {max(layer.stride)}), or resize then conv",
-                ratio=fraction_text(total),
-                ratios=[fraction_text(r) for r in ratios],
-                counts=counts_all,
-            )
+            taps_all.append(overlap.phase_taps(k, s, d, p))
+        found = diagnostics.transposed_overlap(
+            layer.name, [self.label(a) for a in range(self.rank)], taps_all, layer.kernel, layer.stride, layer.dilation
+        )
+        if found is not None:
+            self.diagnostics.append(found)
+            if found.code == "checkerboard":
+                self.own_overlap = Fraction(str(found.data["ratio"]))
         effs = tuple(arithmetic.effective_kernel(k, d) for k, d in zip(layer.kernel, layer.dilation, strict=True))
         self.kernel, self.effective_kernel, self.stride = layer.kernel, effs, layer.stride
         self.padding = tuple(layer.padding)
@@ -609,8 +584,7 @@ class _LayerAnalysis:
 
 
 def _fmt_shape(shape: Shape) -> str:
-    dims = [shape.channels, *shape.spatial]
-    return "×".join("?" if d is None else str(d) for d in dims)
+    return dims_text([shape.channels, *shape.spatial])
 
 
 def _axis_field(m: AxisMap | None, size: int | None) -> AxisField:
@@ -647,15 +621,17 @@ def _compound_note(work: _LayerAnalysis, node: _Node, fields: tuple[AxisField, .
     upstream = max((r for r in before if r is not None), default=Fraction(1))
     if total <= max(own, upstream):
         return
-    patterns = "; ".join(
-        f"{_axis_label(len(fields), axis)}: {' '.join(fraction_text(v) for v in m.overlap)}"
-        for axis, m in enumerate(node.maps)
-        if m is not None and not m.is_global and len(set(m.overlap)) > 1
+    patterns = diagnostics.by_axes(
+        [
+            (_axis_label(len(fields), axis), counts_text(m.overlap))
+            for axis, m in enumerate(node.maps)
+            if m is not None and not m.is_global and len(set(m.overlap)) > 1
+        ]
     )
     work.diag(
         "checkerboard-compound",
-        f"stacked upsampling compounds the uneven overlap: per-phase values {patterns}; max/min "
-        f"{fraction_text(total)} (this layer alone {fraction_text(own)}, its input {fraction_text(upstream)}). "
+        f"stacked upsampling compounds the uneven overlap: per-phase values {patterns}; max:min "
+        f"{ratio_text(total)} (this layer alone {ratio_text(own)}, its input {ratio_text(upstream)}). "
         "Fix: kernels divisible by the strides, resize then conv, or a stride-1 conv after",
         ratio=fraction_text(total),
         own=fraction_text(own),

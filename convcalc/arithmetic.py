@@ -12,16 +12,6 @@ import math
 from fractions import Fraction
 
 
-def fraction_text(x: Fraction | int) -> str:
-    """An exact rational as text: '2', '1/2', '-3/2'.
-
-    >>> fraction_text(Fraction(-3, 2)), fraction_text(4)
-    ('-3/2', '4')
-    """
-    x = Fraction(x)
-    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
-
-
 def effective_kernel(kernel: int, dilation: int = 1) -> int:
     """Span of a dilated kernel in input pixels: d·(k−1)+1.
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from fractions import Fraction
+
+from convcalc.notation import counts_text, fraction_text, ratio_text
 
 
 class Severity(StrEnum):
@@ -80,3 +85,69 @@ class Diagnostic:
     @property
     def severity(self) -> Severity:
         return CODES[self.code][0]
+
+
+# -- builders: one per code that several analyses emit, so the same layer reads the same everywhere ----
+def by_axes(items: Sequence[tuple[str, str]]) -> str:
+    """'H and W: text' for axes sharing a text, joined with '; '."""
+    groups: dict[str, list[str]] = {}
+    for axis, text in items:
+        groups.setdefault(text, []).append(axis)
+    return "; ".join(f"{' and '.join(axes)}: {text}" for text, axes in groups.items())
+
+
+def transposed_overlap(
+    layer: str,
+    axes: Sequence[str],
+    taps: Sequence[Sequence[int]],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> Diagnostic | None:
+    """`holes` or `checkerboard` for a transposed conv from its taps per output phase (phase order, per axis).
+
+    None when every axis has even overlap. The data carries `axes` (the affected ones), `taps`,
+    `ratios` (max/min per affected axis, exact strings) and, for a checkerboard, `ratio` (N-D).
+    """
+    holed = [a for a, t in enumerate(taps) if min(t) == 0]
+    if holed:
+
+        def why(a: int) -> str:
+            g = math.gcd(dilation[a], stride[a])
+            cause = (
+                f"dilation {dilation[a]} shares the factor {g} with stride {stride[a]}"
+                if g > 1
+                else f"kernel {kernel[a]} < stride {stride[a]}"
+            )
+            return f"taps per output phase {counts_text(taps[a])}, {cause}"
+
+        return Diagnostic(
+            "holes",
+            layer,
+            f"some outputs receive no input at all, only the bias ({by_axes([(axes[a], why(a)) for a in holed])}). "
+            "Fix: a kernel of at least the stride with a dilation coprime to it, or resize then convolve",
+            {"axes": [axes[a] for a in holed], "taps": [list(taps[a]) for a in holed]},
+        )
+    ratios = [Fraction(max(t), min(t)) for t in taps]
+    uneven = [a for a, r in enumerate(ratios) if r != 1]
+    if not uneven:
+        return None
+    total = math.prod((ratios[a] for a in uneven), start=Fraction(1))
+    per_axis = by_axes([(axes[a], counts_text(taps[a])) for a in uneven])
+    if len(uneven) > 1:
+        scale = f"max:min {ratio_text(total)} in {len(uneven)}-D (the axes' ratios multiply)"
+    else:
+        scale = f"max:min {ratio_text(total)}"
+    s = max(stride[a] for a in uneven)
+    return Diagnostic(
+        "checkerboard",
+        layer,
+        f"uneven overlap: taps per output phase {per_axis}; {scale}. Fix: a kernel divisible by the stride "
+        f"(e.g. {2 * s} for stride {s}), or resize (nearest) then a stride-1 conv",
+        {
+            "axes": [axes[a] for a in uneven],
+            "taps": [list(taps[a]) for a in uneven],
+            "ratios": [fraction_text(ratios[a]) for a in uneven],
+            "ratio": fraction_text(total),
+        },
+    )

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from convcalc.arithmetic import fraction_text
 from convcalc.layer_calc import AxisResult, LayerResult
+from convcalc.notation import counts_text, fraction_text, ratio_text
 
 
 @dataclass(frozen=True)
@@ -216,14 +216,11 @@ def _deconv_steps(a: AxisResult) -> list[Step]:
         taps = [j for j in range(k) if (j * d - q - p) % s == 0]
         which = f"j in {{{', '.join(map(str, taps))}}}" if taps else "no j"
         phases.append(f"q = {q}: {which}, {len(taps)} tap{'' if len(taps) == 1 else 's'}")
-    taps_text = "/".join(map(str, a.overlap.taps))
+    taps_text = counts_text(a.overlap.taps)
     if a.overlap.ratio is None:
-        verdict = f"taps per phase {taps_text}: some phases get no input (holes)"
+        verdict = f"taps per output phase {taps_text}: some phases get no input (holes)"
     else:
-        verdict = (
-            f"taps per phase {taps_text}; max/min = {max(a.overlap.taps)}/{min(a.overlap.taps)} = "
-            f"{fraction_text(a.overlap.ratio)}"
-        )
+        verdict = f"taps per output phase {taps_text}; max:min {ratio_text(a.overlap.ratio)}"
     over = Step(
         "Overlap: kernel taps reaching each output phase q = o mod s",
         "taps(q) = #{ j in 0..k-1 : j*d = q + p (mod s) }",

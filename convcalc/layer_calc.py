@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from convcalc import arithmetic, overlap
+from convcalc import arithmetic, diagnostics, overlap
 from convcalc.diagnostics import Diagnostic
 from convcalc.errors import Problem, ShapeError, SpecError
+from convcalc.notation import fraction_text
 from convcalc.overlap import AxisOverlap
 from convcalc.receptive import IDENTITY, Transposed, Window, compose
 from convcalc.spec import AXIS_NAMES, PaddingMode
@@ -484,7 +485,7 @@ def _params_macs(settings: LayerSettings, axes: Sequence[AxisResult]) -> tuple[i
 
 
 def _fmt(x: Fraction) -> str:
-    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+    return fraction_text(x)
 
 
 def _by_axes(items: Sequence[tuple[str, str]]) -> str:
@@ -499,64 +500,16 @@ def _diagnostics(settings: LayerSettings, axes: Sequence[AxisResult]) -> list[Di
     layer = settings.kind
     found: list[Diagnostic] = []
     if settings.kind == "deconv":
-        holed = [a for a in axes if a.overlap.holes]
-        uneven = [a for a in axes if not a.overlap.holes and not a.overlap.even]
-        if holed:
-            why = _by_axes(
-                [
-                    (
-                        a.axis,
-                        f"taps per output phase {'/'.join(map(str, a.overlap.taps))}, "
-                        + (
-                            f"dilation {a.dilation} shares the factor {math.gcd(a.dilation, a.stride)} "
-                            f"with stride {a.stride}"
-                            if math.gcd(a.dilation, a.stride) > 1
-                            else f"kernel {a.kernel} < stride {a.stride}"
-                        ),
-                    )
-                    for a in holed
-                ]
-            )
-            found.append(
-                Diagnostic(
-                    "holes",
-                    layer,
-                    f"some outputs receive no input at all, only the bias ({why}). "
-                    "Fix: a kernel of at least the "
-                    "stride with a dilation coprime to it, or resize then convolve",
-                    {"axes": [a.axis for a in holed], "taps": [list(a.overlap.taps) for a in holed]},
-                )
-            )
-        if uneven:
-            total = overlap.combined_ratio([a.overlap.ratio for a in uneven])
-            assert total is not None
-            per_axis = _by_axes(
-                [
-                    (
-                        a.axis,
-                        f"{'/'.join(map(str, a.overlap.taps))}, kernel {a.kernel} % stride {a.stride} = "
-                        f"{a.kernel % a.stride}, max/min {_fmt(a.overlap.ratio or Fraction(0))}",
-                    )
-                    for a in uneven
-                ]
-            )
-            stride = max(a.stride for a in uneven)
-            nd = f"; {_fmt(total)} over {len(uneven)}-D (the axes multiply)" if len(uneven) > 1 else ""
-            found.append(
-                Diagnostic(
-                    "checkerboard",
-                    layer,
-                    f"uneven overlap, taps per output phase {per_axis}{nd}. Fix: a kernel divisible by the "
-                    f"stride (e.g. {2 * stride} for stride {stride}), "
-                    "or resize (nearest) then a stride-1 conv",
-                    {
-                        "axes": [a.axis for a in uneven],
-                        "ratio": _fmt(total),
-                        "ratios": [_fmt(a.overlap.ratio or Fraction(0)) for a in uneven],
-                        "taps": [list(a.overlap.taps) for a in uneven],
-                    },
-                )
-            )
+        found_overlap = diagnostics.transposed_overlap(
+            layer,
+            [a.axis for a in axes],
+            [a.overlap.taps for a in axes],
+            settings.kernel,
+            settings.stride,
+            settings.dilation,
+        )
+        if found_overlap is not None:
+            found.append(found_overlap)
         return found
     unread = [a for a in axes if a.unread]
     if unread:

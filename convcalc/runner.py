@@ -31,6 +31,7 @@ import numpy.typing as npt
 from convcalc import arithmetic, ops
 from convcalc.analysis import analyze
 from convcalc.errors import FileProblemError, MismatchError, Problem, ResourceError, SpecError
+from convcalc.notation import dims_text
 from convcalc.report import Shape, StackReport
 from convcalc.spec import INPUT_NAME, LayerSpec, StackSpec
 
@@ -730,4 +731,4 @@ def _shape_tuple(shape: Shape) -> tuple[int, ...]:
 
 
 def _shape_text(shape: tuple[int | None, ...], sep: str = "×") -> str:
-    return sep.join("?" if d is None else str(d) for d in shape)
+    return dims_text(shape, sep)

@@ -474,7 +474,8 @@ def test_compounding_is_reported_where_it_happens() -> None:
     )
     compound = [d for d in report.diagnostics if d.code == "checkerboard-compound"]
     assert [(d.layer, d.data["ratio"], d.data["own"]) for d in compound] == [("up2", "9", "4")]
-    assert "1 3 2 3" in compound[0].message
+    assert "H and W: 1 · 3 · 2 · 3" in compound[0].message
+    assert "max:min 9:1" in compound[0].message
 
 
 def test_a_divisible_second_deconv_cancels_without_a_compound_warning() -> None:
