@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.errors import user_errors
-from cli.options import FailOn, FailOnOpt, FormatOpt, OutputFormat
+from cli.options import ColorOpt, FailOn, FailOnOpt, FormatOpt, OutputFormat
+from cli.terminal import ColorMode
 
 if TYPE_CHECKING:
     from convcalc.errors import ConvCalcError
@@ -105,6 +106,7 @@ def _run(
     cout: int | None,
     output_format: OutputFormat,
     fail_on: FailOn,
+    color: ColorMode,
 ) -> None:
     worst = None
     solved = True
@@ -148,7 +150,8 @@ def _run(
                 json_doc=lambda: render_calc.solution_json(solution, command),
                 csv_text=lambda: render_calc.solution_csv(solution),
                 markdown_text=lambda: render_calc.solution_markdown(solution),
-                table=lambda console: render_calc.print_solution(solution, console),
+                table=lambda terminal: render_calc.print_solution(solution, terminal),
+                color=color,
             )
         else:
             derivations = None
@@ -161,7 +164,8 @@ def _run(
                 json_doc=lambda: render_calc.result_json(result, command, derivations),
                 csv_text=lambda: render_calc.result_csv(result),
                 markdown_text=lambda: render_calc.result_markdown(result, derivations),
-                table=lambda console: render_calc.print_result(result, console, derivations),
+                table=lambda terminal: render_calc.print_result(result, terminal, derivations),
+                color=color,
             )
             worst = max((d.severity for d in result.diagnostics), key=lambda sev: sev.rank, default=None)
     if not solved:
@@ -191,6 +195,7 @@ def register(app: typer.Typer) -> None:
         dims: DimsOpt = None,
         output_format: FormatOpt = OutputFormat.TABLE,
         fail_on: FailOnOpt = FailOn.ERROR,
+        color: ColorOpt = ColorMode.AUTO,
     ) -> None:
         """One convolution: output size, effective kernel, receptive-field growth, jump, 'same' padding,
         params and MACs. Example: convcalc conv --k 3 --s 2 --p 1 --i 224 --explain"""
@@ -212,6 +217,7 @@ def register(app: typer.Typer) -> None:
             cout=cout,
             output_format=output_format,
             fail_on=fail_on,
+            color=color,
         )
 
     @app.command()
@@ -238,6 +244,7 @@ def register(app: typer.Typer) -> None:
         dims: DimsOpt = None,
         output_format: FormatOpt = OutputFormat.TABLE,
         fail_on: FailOnOpt = FailOn.ERROR,
+        color: ColorOpt = ColorMode.AUTO,
     ) -> None:
         """One transposed convolution (ConvTranspose): output size, the equivalent stride-1 conv, the overlap
         map and checkerboard ratio. Example: convcalc deconv --k 3 --s 2 --p 1 --i 4"""
@@ -259,6 +266,7 @@ def register(app: typer.Typer) -> None:
             cout=cout,
             output_format=output_format,
             fail_on=fail_on,
+            color=color,
         )
 
     @app.command()
@@ -277,6 +285,7 @@ def register(app: typer.Typer) -> None:
         dims: DimsOpt = None,
         output_format: FormatOpt = OutputFormat.TABLE,
         fail_on: FailOnOpt = FailOn.ERROR,
+        color: ColorOpt = ColorMode.AUTO,
     ) -> None:
         """One max or average pooling layer: output size (with ceil_mode's last-window rule), receptive-field
         growth and jump. Example: convcalc pool --k 3 --s 2 --i 112 --ceil"""
@@ -298,4 +307,5 @@ def register(app: typer.Typer) -> None:
             cout=None,
             output_format=output_format,
             fail_on=fail_on,
+            color=color,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -156,3 +157,89 @@ def user_errors(json_errors: bool = False) -> Iterator[None]:
             file=sys.stderr,
         )
         raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+
+def _json_requested(argv: list[str]) -> bool:
+    """Whether the command line asks for JSON (`--format json`, `--format=json`, `-f json`, `-fjson`)."""
+    for i, arg in enumerate(argv):
+        low = arg.lower()
+        if low in ("--format=json", "-fjson"):
+            return True
+        if arg in ("--format", "-f") and i + 1 < len(argv) and argv[i + 1].lower() == "json":
+            return True
+    return False
+
+
+_PYDANTIC = (
+    (re.compile(r"Input should be a valid integer.*"), "must be an integer"),
+    (re.compile(r"Input should be a valid number.*"), "must be a number"),
+    (re.compile(r"Input should be "), "must be "),
+    (re.compile(r"Value error, "), ""),
+)
+
+
+def _given_value(argv: list[str], opts: list[str]) -> str | None:
+    """The value the user wrote after one of `opts` (the last occurrence wins, as in the parser)."""
+    value = None
+    for i, arg in enumerate(argv):
+        for opt in opts:
+            if arg == opt and i + 1 < len(argv):
+                value = argv[i + 1]
+            elif arg.startswith(opt + "="):
+                value = arg[len(opt) + 1 :]
+    return value
+
+
+def report_usage_error(exc: Exception, argv: list[str]) -> int:
+    """Print a usage error (unknown option, bad value, missing argument) on stderr, naming the option and
+    the value given, as one `error:` line and the usage line (one JSON object when JSON was asked for);
+    returns its exit code (2)."""
+    code = int(getattr(exc, "exit_code", ExitCode.USAGE))
+    param = getattr(exc, "param", None)
+    opts = [o for o in getattr(param, "opts", []) if o.startswith("-")]
+    format_message = getattr(exc, "format_message", None)
+    message = format_message() if callable(format_message) else str(exc)
+    option = getattr(exc, "option_name", None)  # unknown options and options missing their value
+    if opts:
+        option = max(opts, key=len)  # the long form
+        if re.match(r"^Missing option", message):
+            message = "is required"
+        message = re.sub(r"^Invalid value for [^:]*: ", "", message)
+        for pattern, text in _PYDANTIC:
+            message = pattern.sub(text, message)
+        message = message.rstrip(".")
+        given = _given_value(argv, opts)
+        if given is not None and repr(given) not in message:
+            message += f"; got {given!r}"
+    elif param is not None and getattr(param, "param_type_name", "") == "argument":
+        message = message.replace(f"'{param.name}'", param.metavar or param.name.upper())
+    message = message[:1].lower() + message[1:].rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    usage = ctx.get_usage().removeprefix("Usage: ").strip() if ctx is not None else None
+    command = ctx.command_path if ctx is not None else "convcalc"
+    if _json_requested(argv):
+        payload = {
+            "convcalc_schema": 1,
+            "error": {
+                "kind": "usage",
+                "exit_code": code,
+                "usage": usage,
+                "problems": [
+                    {
+                        "file": None,
+                        "line": None,
+                        "column": None,
+                        "layer": None,
+                        "field": None,
+                        "option": option,
+                        "message": message,
+                    }
+                ],
+            },
+        }
+        print(json.dumps(payload, indent=2), file=sys.stderr)
+    else:
+        print(f"error: {f'option {option}: ' if option else ''}{message}", file=sys.stderr)
+        if usage:
+            print(f"usage: {usage}  (see {command} --help)", file=sys.stderr)
+    return code

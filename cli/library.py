@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cli.adapter import Command
 from cli.errors import user_errors
 from cli.options import FormatOpt, InputOpt, OutputFormat
 
@@ -15,7 +16,10 @@ if TYPE_CHECKING:
 
 StackArg = Annotated[
     str,
-    typer.Argument(help="A layer-stack YAML file, a bundled name (see convcalc list), or - for standard input."),
+    typer.Argument(
+        help="A layer-stack YAML file, a bundled name (see convcalc list), or - for standard input.",
+        metavar="STACK",
+    ),
 ]
 
 
@@ -76,4 +80,4 @@ def expand(stack: StackArg, input_shape: InputOpt = None) -> None:
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the convcalc app."""
     app.command("list")(list_stacks)
-    app.command()(expand)
+    app.command(cls=Command)(expand)

@@ -11,18 +11,21 @@ from typing import Annotated
 
 import typer
 
+from cli.adapter import Command, Group
 from cli.errors import ExitCode, user_errors
-from cli.options import FailOn, FailOnOpt, FormatOpt, InputOpt, OutputFormat
+from cli.options import ColorOpt, FailOn, FailOnOpt, FormatOpt, InputOpt, OutputFormat
+from cli.terminal import ColorMode
 
 app = typer.Typer(
     name="convcalc",
+    cls=Group,
     help=(
         "Convolution arithmetic: PyTorch-exact output sizes, receptive fields, jumps and checkerboard "
         "diagnostics for layer stacks.\n\n"
         "Exit codes: 0 ok, 1 invalid input, 2 usage, 3 diagnostics at or above --fail-on, "
         "4 shape mismatch (run), 5 over the memory limit (run), 70 internal error."
     ),
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -30,7 +33,12 @@ app = typer.Typer(
 
 StackArg = Annotated[
     str,
-    typer.Argument(help="A layer-stack YAML file (see the README for the format), or - for standard input."),
+    typer.Argument(
+        help="A layer-stack YAML file (see the README for the format), a bundled name (see convcalc list), "
+        "or - for standard input.",
+        metavar="STACK",
+        show_default=False,
+    ),
 ]
 
 
@@ -62,12 +70,13 @@ def fail_if(report_worst: object, fail_on: FailOn) -> None:
         raise typer.Exit(int(ExitCode.DIAGNOSTICS))
 
 
-@app.command()
+@app.command(cls=Command)
 def rf(
     stack: StackArg,
     input_shape: InputOpt = None,
     output_format: FormatOpt = OutputFormat.TABLE,
     fail_on: FailOnOpt = FailOn.ERROR,
+    color: ColorOpt = ColorMode.AUTO,
 ) -> None:
     """Per layer: output shape, effective kernel, stride, jump, receptive field, centre/padding, params, MACs."""
     with user_errors(json_errors=output_format is OutputFormat.JSON):
@@ -83,7 +92,8 @@ def rf(
             json_doc=lambda: render.report_json(report),
             csv_text=lambda: render.report_csv(report),
             markdown_text=lambda: render.report_markdown(report),
-            table=lambda console: render.print_table(report, console),
+            table=lambda terminal: render.print_table(report, terminal),
+            color=color,
         )
     fail_if(report.worst_severity(), fail_on)
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from cli.terminal import ColorMode
+
 
 class OutputFormat(StrEnum):
     TABLE = "table"
@@ -24,7 +26,7 @@ class FailOn(StrEnum):
 
 FormatOpt = Annotated[
     OutputFormat,
-    typer.Option("--format", "-f", help="Output format: a Rich table, JSON, CSV or Markdown.", case_sensitive=False),
+    typer.Option("--format", "-f", help="Output format: a table, JSON, CSV or Markdown.", case_sensitive=False),
 ]
 InputOpt = Annotated[
     str | None,
@@ -40,6 +42,14 @@ FailOnOpt = Annotated[
     typer.Option(
         "--fail-on",
         help="Exit with code 3 when a diagnostic of this severity or worse is found.",
+        case_sensitive=False,
+    ),
+]
+ColorOpt = Annotated[
+    ColorMode,
+    typer.Option(
+        "--color",
+        help="Colour: auto (on a terminal, unless NO_COLOR is set; FORCE_COLOR forces it), always or never.",
         case_sensitive=False,
     ),
 ]

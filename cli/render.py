@@ -1,4 +1,4 @@
-"""Rendering of analysis reports: Rich tables, JSON, CSV and Markdown. Rich is imported lazily here only.
+"""Rendering of analysis reports: terminal tables (cli.grid), JSON, CSV and Markdown.
 
 Display conventions: per-axis values collapse to one number when all axes agree and otherwise
 join with ×; unknown values show as `?` (null in JSON); fractions are exact (`1/2`).
@@ -16,14 +16,14 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from cli import grid
+from cli.terminal import ColorMode, Terminal, open_terminal, printable
 from convcalc.diagnostics import Diagnostic, Severity
 from convcalc.notation import dims_text, fraction_text, ratio_text
 from convcalc.report import AxisField, LayerReport, Shape, StackReport
 from convcalc.spec import AXIS_NAMES
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from cli.options import OutputFormat
 
 #: Version of the JSON documents convcalc prints; bumped on any incompatible change.
@@ -111,7 +111,8 @@ def emit(
     json_doc: Callable[[], dict[str, Any]],
     csv_text: Callable[[], str],
     markdown_text: Callable[[], str],
-    table: Callable[[Console], None],
+    table: Callable[[Terminal], None],
+    color: ColorMode = ColorMode.AUTO,
 ) -> None:
     """Write one result to stdout in the requested format (each renderer runs only when chosen)."""
     fmt = str(output_format)
@@ -122,7 +123,7 @@ def emit(
     elif fmt == "markdown":
         sys.stdout.write(markdown_text())
     else:
-        table(make_console())
+        table(open_terminal(color))
 
 
 # -- JSON -----------------------------------------------------------------------------------------
@@ -199,7 +200,7 @@ def dumps(payload: dict[str, Any]) -> str:
     return json.dumps(payload, indent=2, ensure_ascii=False)
 
 
-# -- rows shared by table, CSV and Markdown ---------------------------------------------------------
+# -- rows shared by table and Markdown ----------------------------------------------------------------
 COLUMNS = (
     "#",
     "layer",
@@ -214,6 +215,25 @@ COLUMNS = (
     "params",
     "MACs",
     "diag",
+)
+
+#: The stack table's columns. On a narrow terminal the columns with a `drop` number are hidden, lowest
+#: first (centre, P, MACs, k_eff, stride, params, op, #, diag); layer, output, jump and RF always show,
+#: folding per-axis values onto more lines if they must (README, "Output formats").
+TABLE_COLUMNS = (
+    grid.Column("#", "right", drop=8),
+    grid.Column("layer", breaks="."),
+    grid.Column("op", drop=7),
+    grid.Column("output", "right", breaks="×"),
+    grid.Column("k_eff", "right", drop=4, breaks="×"),
+    grid.Column("stride", "right", drop=5, breaks="×"),
+    grid.Column("jump", "right", breaks="×"),
+    grid.Column("RF", "right", breaks="×"),
+    grid.Column("centre", "right", drop=1, breaks="×"),
+    grid.Column("P", "right", drop=2, breaks="×"),
+    grid.Column("params", "right", drop=6),
+    grid.Column("MACs", "right", drop=3),
+    grid.Column("diag", drop=9, breaks=" "),
 )
 
 
@@ -256,82 +276,83 @@ def summary_lines(report: StackReport) -> list[str]:
 
 
 # -- table ----------------------------------------------------------------------------------------
-def make_console(stream: Any = None) -> Console:
-    """A console for stdout: colour only on a terminal; a wide fixed width when piped or in CI."""
-    from rich.console import Console
-
-    class _Console(Console):
-        def on_broken_pipe(self) -> None:
-            # Leave it to the CLI's error boundary, so every format ends the same way.
-            raise BrokenPipeError
-
-    stream = stream if stream is not None else sys.stdout
-    is_tty = hasattr(stream, "isatty") and stream.isatty()
-    width_env = os.environ.get("COLUMNS", "")
-    width = int(width_env) if width_env.isdigit() else (None if is_tty else 200)
-    return _Console(file=stream, width=width, no_color=not is_tty, highlight=False, soft_wrap=False)
+def hidden_note(layout: grid.Layout, terminal: Terminal) -> str | None:
+    """Says which columns a narrow terminal hid, and where to see them."""
+    if not layout.hidden:
+        return None
+    names = ", ".join(layout.hidden)
+    return (
+        f"(hidden to fit {terminal.width} columns: {names}; widen the terminal, or use --format json, csv or markdown)"
+    )
 
 
-def print_table(report: StackReport, console: Console) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
+def print_table(report: StackReport, terminal: Terminal) -> None:
     title = report.name or (os.path.basename(report.file) if report.file else "stack")
-    table = Table(title=f"{title}: input {shape_text(report.input)}", title_justify="left")
-    right = {"#", "output", "k_eff", "stride", "jump", "RF", "centre", "P", "params", "MACs"}
-    for col in COLUMNS:
-        table.add_column(col, justify="right" if col in right else "left", no_wrap=col != "diag")
+    terminal.line(f"{title}: input {shape_text(report.input)}")
+    rows: list[list[grid.CellLike]] = []
     for layer in report.layers:
-        row = layer_row(layer)
+        row: list[grid.CellLike] = list(layer_row(layer))
         worst = max((d.severity for d in layer.diagnostics), key=lambda s: s.rank, default=None)
-        cells: list[Text | str] = list(row[:-1])
-        cells.append(Text(row[-1], style=SEVERITY_STYLE[worst]) if worst else "")
-        table.add_row(*cells)
-    console.print(table)
+        if worst is not None:
+            row[-1] = grid.Cell(str(row[-1]), SEVERITY_STYLE[worst])
+        rows.append(row)
+    layout = grid.write(terminal, TABLE_COLUMNS, rows)
+    note = hidden_note(layout, terminal)
+    if note is not None:
+        terminal.line(note)
     for line in summary_lines(report):
-        console.print(line, soft_wrap=True)
-    print_diagnostics(report.diagnostics, console)
+        terminal.line(line)
+    print_diagnostics(report.diagnostics, terminal)
 
 
-def print_diagnostics(diagnostics: Sequence[Diagnostic], console: Console) -> None:
-    from rich.text import Text
-
+def print_diagnostics(diagnostics: Sequence[Diagnostic], terminal: Terminal) -> None:
     if not diagnostics:
-        console.print("no diagnostics")
+        terminal.line("no diagnostics")
         return
-    console.print(f"{len(diagnostics)} diagnostic{'s' if len(diagnostics) > 1 else ''}:")
+    terminal.line(f"{len(diagnostics)} diagnostic{'s' if len(diagnostics) > 1 else ''}:")
     for d in diagnostics:
-        text = Text()
-        text.append(f"  {d.severity:<7} ", style=SEVERITY_STYLE[d.severity])
-        text.append(f"{d.code} ", style="bold")
-        text.append(f"[{d.layer}] {d.message}")
         # One line per diagnostic, however long: logs and grep stay simple.
-        console.print(text, soft_wrap=True)
+        severity = terminal.style(f"{d.severity:<7}", SEVERITY_STYLE[d.severity])
+        terminal.line(f"  {severity} {terminal.style(d.code, 'bold')} [{printable(d.layer)}] {printable(d.message)}")
 
 
 # -- CSV and Markdown -----------------------------------------------------------------------------
+#: Columns of `convcalc rf --format csv`: exact, machine-readable values, one per spatial axis joined with
+#: 'x' (never collapsed), empty where unknown or not applicable; `global` is true where every unit sees
+#: the whole input along every axis (then rf_min = rf_max = the input size; jump, centre and padding
+#: are empty for the axes a unit sees whole).
+CSV_COLUMNS = (
+    "index",
+    "layer",
+    "op",
+    "from",
+    "output",
+    "k_eff",
+    "stride",
+    "jump",
+    "rf_min",
+    "rf_max",
+    "global",
+    "centre",
+    "padding",
+    "params",
+    "macs",
+    "diagnostics",
+)
+
+
+def _axes_csv(values: Sequence[object] | None) -> str:
+    """Per-axis values joined with 'x', an unknown one left empty ('x2'); empty when all are unknown."""
+    if values is None or all(v is None for v in values):
+        return ""
+    return "x".join("" if v is None else fraction_text(v) if isinstance(v, Fraction) else str(v) for v in values)
+
+
 def report_csv(report: StackReport) -> str:
-    """One row per layer, exact numbers, per-axis values joined with 'x'."""
+    """One row per layer, exact machine-readable numbers (see CSV_COLUMNS)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(
-        [
-            "index",
-            "layer",
-            "op",
-            "from",
-            "output",
-            "k_eff",
-            "stride",
-            "jump",
-            "rf",
-            "centre",
-            "padding",
-            "params",
-            "macs",
-            "diagnostics",
-        ]
-    )
+    writer.writerow(CSV_COLUMNS)
     for layer in report.layers:
         f = layer.field
         writer.writerow(
@@ -340,16 +361,18 @@ def report_csv(report: StackReport) -> str:
                 layer.name,
                 layer.op,
                 " ".join(layer.inputs),
-                shape_text(layer.output, "x"),
-                "" if layer.effective_kernel is None else per_axis(layer.effective_kernel, "x"),
-                "" if layer.stride is None else per_axis(layer.stride, "x"),
-                jump_text(f, "x"),
-                rf_text(f, "x"),
-                centre_text(f, "x"),
-                padding_text(f, "x"),
+                dims_text([layer.output.channels, *layer.output.spatial], "x").replace("?", ""),
+                _axes_csv(layer.effective_kernel),
+                _axes_csv(layer.stride),
+                _axes_csv([None if a.is_global else a.jump for a in f]),
+                _axes_csv([a.rf_min for a in f]),
+                _axes_csv([a.rf for a in f]),
+                "true" if all(a.is_global for a in f) and f else "false",
+                _axes_csv([None if a.is_global else a.centre for a in f]),
+                _axes_csv([None if a.is_global else a.padding for a in f]),
                 "" if layer.params is None else layer.params,
                 "" if layer.macs is None else layer.macs,
-                codes(layer.diagnostics),
+                " ".join(dict.fromkeys(d.code for d in layer.diagnostics)),
             ]
         )
     return buf.getvalue()

@@ -1,6 +1,6 @@
 """Rendering of the one-layer calculators (conv, deconv, pool): tables, overlap maps, derivations, solver.
 
-Imported only inside the calculator commands; Rich is imported inside the functions that draw.
+Imported only inside the calculator commands.
 Display conventions follow cli/render.py: exact fractions, per-axis values in columns H, W
 (D, H, W; L for 1-D), plain text when stdout is not a terminal.
 """
@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from cli import grid
 from cli.render import SCHEMA_VERSION, diagnostic_json, frac, frac_json, markdown_table, print_diagnostics
+from cli.terminal import Terminal
 from convcalc.layer_calc import AxisResult, LayerResult, LayerSettings, SamePadding
 from convcalc.notation import counts_text, dims_text, ratio_text
 
 if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.text import Text
-
     # Type-only: the solver and the derivations are loaded by the commands that use them.
     from convcalc.explain import Derivation, Step
     from convcalc.solver import AxisSolution, Setting, Solution
@@ -169,9 +168,25 @@ def axis_rows(result: LayerResult) -> list[tuple[str, list[str]]]:
     return rows
 
 
+def module_text(result: LayerResult) -> str:
+    """What a PyTorch port writes for this layer. PyTorch takes padding='same' only on a stride-1 conv;
+    otherwise (strided, or a pool) it is the explicit F.pad, last axis first, then the module with
+    padding=0 — padding a max pool with −inf, so that a window over the padding never wins."""
+    s = result.settings
+    if s.padding != "same" or (s.kind == "conv" and all(st == 1 for st in s.stride)):
+        return torch_call(s)
+    module = torch_call(s, padding=[0] * s.rank)
+    pads = [a.padding for a in result.axes]
+    if any(p is None for p in pads):
+        return f"{module} after TF-style SAME padding (its F.pad depends on the input size: give the input size)"
+    flat = ", ".join(f"{p[0]}, {p[1]}" for p in reversed(pads) if p is not None)
+    fill = ", value=float('-inf')" if s.kind == "maxpool" else ""
+    return f"F.pad(x, ({flat}){fill}) then {module}"
+
+
 def _title(result: LayerResult) -> str:
     s = result.settings
-    text = torch_call(s)
+    text = module_text(result)
     if s.input_size is not None:
         text += f" on {size_text(s.input_size)} → {size_text(result.output_size)}"
     return text
@@ -220,7 +235,7 @@ def summary_lines(result: LayerResult) -> list[str]:
 
 # -- overlap map ----------------------------------------------------------------------------------
 def map_data(result: LayerResult) -> tuple[str, tuple[tuple[int, ...], ...], str]:
-    """(kind, grid, caption) for a transposed conv: the whole output when small, else one period."""
+    """(kind, values, caption) for a transposed conv: the whole output when small, else one period."""
     from convcalc.overlap import outer
 
     axes = result.axes
@@ -233,54 +248,50 @@ def map_data(result: LayerResult) -> tuple[str, tuple[tuple[int, ...], ...], str
         vec = " ".join(map(str, d.overlap.counts)) if d.overlap.counts else counts_text(d.overlap.taps)
         depth = f"; along D the counts are {vec}: each D slice is this map times its D count"
     if all(c is not None and len(c) <= MAP_MAX for c in counts):
-        grid = outer([c for c in counts if c is not None])
+        values = outer([c for c in counts if c is not None])
         size = "×".join(str(len(c or ())) for c in counts)
         return (
             "whole",
-            grid,
+            values,
             (
                 "taps reaching each output (conv_transpose of ones with a ones kernel), "
                 f"the whole {size} output "
                 f"({names}){depth}"
             ),
         )
-    grid = outer([a.overlap.taps for a in drawn])
+    values = outer([a.overlap.taps for a in drawn])
     why = "" if all(c is None for c in counts) else f" (the output is over {MAP_MAX} per axis)"
     phases = " × ".join(f"o_{a.axis} mod {a.stride}" for a in drawn)
     return (
         "period",
-        grid,
+        values,
         f"taps reaching each output, one period away from the borders{why}: rows and columns "
         f"are the phases {phases}{depth}",
     )
 
 
-def map_text(grid: Sequence[Sequence[int]]) -> Text:
-    """The grid as right-aligned numbers, each cell shaded by its value (holes in red)."""
-    from rich.text import Text
-
-    values = [v for row in grid for v in row]
-    lo, hi = min(values), max(values)
+def map_lines(values: Sequence[Sequence[int]], terminal: Terminal) -> list[str]:
+    """The map as right-aligned numbers; with colour each cell is shaded by its value (holes in red)."""
+    flat = [v for row in values for v in row]
+    lo, hi = min(flat), max(flat)
     width = len(str(hi))
-    text = Text()
-    for r, row in enumerate(grid):
-        for c, v in enumerate(row):
-            if c:
-                text.append(" ")
+    out = []
+    for row in values:
+        cells = []
+        for v in row:
             if v == 0:
-                style = "bold white on red"
+                style = "bold white on 1"
             else:
                 t = 1.0 if hi == lo else (v - lo) / (hi - lo)
-                style = f"{'black' if t > 0.45 else 'white'} on color({237 + round(t * 15)})"
-            text.append(str(v).rjust(width), style=style)
-        if r < len(grid) - 1:
-            text.append("\n")
-    return text
+                style = f"{'black' if t > 0.45 else 'white'} on {237 + round(t * 15)}"
+            cells.append(terminal.style(str(v).rjust(width), style))
+        out.append(" ".join(cells))
+    return out
 
 
-def grid_plain(grid: Sequence[Sequence[int]]) -> str:
-    width = len(str(max(v for row in grid for v in row)))
-    return "\n".join(" ".join(str(v).rjust(width) for v in row) for row in grid)
+def grid_plain(values: Sequence[Sequence[int]]) -> str:
+    width = len(str(max(v for row in values for v in row)))
+    return "\n".join(" ".join(str(v).rjust(width) for v in row) for row in values)
 
 
 # -- derivation -----------------------------------------------------------------------------------
@@ -355,33 +366,28 @@ def derivation_json(derivations: Sequence[Derivation]) -> list[dict[str, Any]]:
 
 
 # -- table ----------------------------------------------------------------------------------------
-def print_result(result: LayerResult, console: Console, derivations: Sequence[Derivation] | None = None) -> None:
-    from rich import box
-    from rich.table import Table
-
+def print_result(result: LayerResult, terminal: Terminal, derivations: Sequence[Derivation] | None = None) -> None:
     if derivations is not None:
-        console.print(derivation_text(result, derivations), end="")
-        console.print()
-        print_diagnostics(result.diagnostics, console)
+        for line in derivation_text(result, derivations).splitlines():
+            terminal.line(line)
+        terminal.line()
+        print_diagnostics(result.diagnostics, terminal)
         return
-    console.print(_title(result), soft_wrap=True)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("")
-    for a in result.axes:
-        table.add_column(a.axis, justify="right")
-    for label, values in axis_rows(result):
-        table.add_row(label, *values)
-    console.print(table)
-    # Long lines stay whole (soft_wrap): logs and CI output are read with a pager or grep, not a fixed width.
+    terminal.line(_title(result))
+    columns = [grid.Column(""), *(grid.Column(a.axis, "right") for a in result.axes)]
+    rows = [[label, *values] for label, values in axis_rows(result)]
+    grid.write(terminal, columns, rows, frame="rule")
+    # Long lines stay whole: logs and CI output are read with a pager or grep, not a fixed width.
     for line in summary_lines(result):
-        console.print(line, soft_wrap=True)
+        terminal.line(line)
     if result.settings.kind == "deconv":
-        _kind, grid, caption = map_data(result)
-        console.print()
-        console.print(caption + ":", soft_wrap=True)
-        console.print(map_text(grid))
-    console.print()
-    print_diagnostics(result.diagnostics, console)
+        _kind, values, caption = map_data(result)
+        terminal.line()
+        terminal.line(caption + ":")
+        for line in map_lines(values, terminal):
+            terminal.line(line)
+    terminal.line()
+    print_diagnostics(result.diagnostics, terminal)
 
 
 # -- JSON, CSV, Markdown --------------------------------------------------------------------------
@@ -448,7 +454,7 @@ def result_json(result: LayerResult, command: str, derivations: Sequence[Derivat
         "command": command,
         "layer": {
             "op": s.kind,
-            "torch": torch_call(s),
+            "torch": module_text(result),
             "rank": s.rank,
             "axes": list(s.axes),
             "kernel": list(s.kernel),
@@ -470,11 +476,11 @@ def result_json(result: LayerResult, command: str, derivations: Sequence[Derivat
         "diagnostics": [diagnostic_json(d) for d in result.diagnostics],
     }
     if s.kind == "deconv":
-        kind, grid, _caption = map_data(result)
+        kind, values, _caption = map_data(result)
         payload["overlap"]["map"] = {
             "kind": kind,
             "axes": [a.axis for a in result.axes[-2:]],
-            "values": [list(row) for row in grid],
+            "values": [list(row) for row in values],
         }
     if derivations is not None:
         payload["derivation"] = derivation_json(derivations)
@@ -492,7 +498,9 @@ CSV_COLUMNS = (
     "output_padding",
     "dilation",
     "effective_kernel",
-    "same_padding",
+    "same_padding_before",
+    "same_padding_after",
+    "same_output_padding",
     "rf_growth_min",
     "rf_growth_max",
     "jump_factor",
@@ -507,7 +515,8 @@ CSV_COLUMNS = (
 
 
 def result_csv(result: LayerResult) -> str:
-    """One row per axis, exact numbers; the diagnostics' codes repeat on every row."""
+    """One row per axis, exact machine-readable numbers (empty where unknown or not applicable); taps per
+    phase are space-separated in phase order; the diagnostics' codes repeat on every row."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -530,12 +539,14 @@ def result_csv(result: LayerResult) -> str:
                 a.output_padding,
                 a.dilation,
                 a.effective_kernel,
-                same_text(result.settings, a.same_padding),
+                cell(a.same_padding.before if a.same_padding else None),
+                cell(a.same_padding.after if a.same_padding else None),
+                cell(a.same_padding.output_padding if a.same_padding else None),
                 cell(a.rf_growth_min),
                 cell(a.rf_growth_max),
                 frac(a.jump_factor),
                 "" if a.centre_shift is None else frac(a.centre_shift),
-                _taps(a),
+                " ".join(map(str, a.overlap.taps)),
                 "" if a.overlap.ratio is None else frac(a.overlap.ratio),
                 cell(eq.pad_before if eq else None),
                 cell(eq.pad_after if eq else None),
@@ -553,8 +564,8 @@ def result_markdown(result: LayerResult, derivations: Sequence[Derivation] | Non
     parts.append("")
     parts += [f"- {line.strip()}" for line in summary_lines(result)]
     if result.settings.kind == "deconv":
-        _kind, grid, caption = map_data(result)
-        parts += ["", caption[0].upper() + caption[1:] + ":", "", "```", grid_plain(grid), "```"]
+        _kind, values, caption = map_data(result)
+        parts += ["", caption[0].upper() + caption[1:] + ":", "", "```", grid_plain(values), "```"]
     if derivations is not None:
         text = derivation_text(result, derivations)
         parts += ["", "### Derivation", "", "```", text.rstrip("\n"), "```"]
@@ -651,24 +662,17 @@ def solution_lines(sol: Solution) -> list[str]:
     return lines
 
 
-def print_solution(sol: Solution, console: Console) -> None:
-    from rich import box
-    from rich.table import Table
-
+def print_solution(sol: Solution, terminal: Terminal) -> None:
     s = sol.settings
     title = (
         f"{torch_call(s, padding=[0] * s.rank, output_padding=[0] * s.rank)} on {size_text(s.input_size)}: "
         f"settings giving {size_text([ax.target for ax in sol.axes])}, smallest first"
     )
-    console.print(title, soft_wrap=True)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in solution_header(s):
-        table.add_column(col, justify="left" if col == "axis" else "right")
-    for row in solution_rows(sol):
-        table.add_row(*row)
-    console.print(table)
+    terminal.line(title)
+    columns = [grid.Column(col, "left" if col == "axis" else "right") for col in solution_header(s)]
+    grid.write(terminal, columns, solution_rows(sol), frame="rule")
     for line in solution_lines(sol):
-        console.print(line, soft_wrap=True)
+        terminal.line(line)
 
 
 def _setting_json(st: Setting | None) -> dict[str, Any] | None:

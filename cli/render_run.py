@@ -1,4 +1,4 @@
-"""Rendering of `convcalc run` results: Rich table, JSON, CSV and Markdown. Rich is imported lazily.
+"""Rendering of `convcalc run` results: terminal table (cli.grid), JSON, CSV and Markdown.
 
 Shapes exclude the batch axis and join with × (x in CSV); times are milliseconds of the op alone;
 statistics show 4 significant digits in tables and full precision in JSON and CSV (non-finite
@@ -11,14 +11,13 @@ import csv
 import io
 import math
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cli.render import SCHEMA_VERSION, dumps, make_console, markdown_table
+from cli import grid
+from cli.render import SCHEMA_VERSION, dumps, hidden_note, markdown_table
+from cli.terminal import Terminal, open_terminal
 from convcalc.notation import dims_text
 from convcalc.runner import LayerRun, RunResult, format_bytes
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 __all__ = ["dumps", "print_run", "run_csv", "run_json", "run_markdown"]
 
@@ -77,22 +76,36 @@ def summary_lines(result: RunResult, saved: str | None) -> list[str]:
 
 
 # -- table ------------------------------------------------------------------------------------------
-def print_run(result: RunResult, saved: str | None, console: Console | None = None) -> None:
-    from rich.table import Table
-    from rich.text import Text
+#: The run table's columns (statistics are hidden first on a narrow terminal; shapes and ✓/✗ always show).
+TABLE_COLUMNS = (
+    grid.Column("#", "right", drop=6),
+    grid.Column("layer", breaks="."),
+    grid.Column("op", drop=5),
+    grid.Column("predicted", "right", breaks="×"),
+    grid.Column("actual", "right", breaks="×"),
+    grid.Column("ok"),
+    grid.Column("ms", "right", drop=7),
+    grid.Column("mean", "right", drop=4),
+    grid.Column("std", "right", drop=3),
+    grid.Column("min", "right", drop=2),
+    grid.Column("max", "right", drop=1),
+)
 
-    console = console if console is not None else make_console()
-    table = Table(title=title(result), title_justify="left")
-    right = {"#", "predicted", "actual", "ms", "mean", "std", "min", "max"}
-    for col in COLUMNS:
-        table.add_column(col, justify="right" if col in right else "left", no_wrap=True)
+
+def print_run(result: RunResult, saved: str | None, terminal: Terminal | None = None) -> None:
+    terminal = terminal if terminal is not None else open_terminal()
+    terminal.line(title(result))
+    rows: list[list[grid.CellLike]] = []
     for layer in result.layers:
-        row: list[Text | str] = list(layer_row(layer))
-        row[5] = Text(str(row[5]), style="green" if layer.matches else "bold red")
-        table.add_row(*row)
-    console.print(table)
+        row: list[grid.CellLike] = list(layer_row(layer))
+        row[5] = grid.Cell(str(row[5]), "green" if layer.matches else "bold red")
+        rows.append(row)
+    layout = grid.write(terminal, TABLE_COLUMNS, rows)
+    note = hidden_note(layout, terminal)
+    if note is not None:
+        terminal.line(note)
     for line in summary_lines(result, saved):
-        console.print(line)
+        terminal.line(line)
 
 
 # -- JSON, CSV, Markdown --------------------------------------------------------------------------

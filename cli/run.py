@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cli.adapter import Command
 from cli.errors import user_errors
-from cli.options import FormatOpt, InputOpt, OutputFormat
+from cli.options import ColorOpt, FormatOpt, InputOpt, OutputFormat
+from cli.terminal import ColorMode
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -79,13 +81,17 @@ def parse_size(text: str) -> int:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the convcalc app."""
-    app.command(name="run")(run)
+    app.command(name="run", cls=Command)(run)
 
 
 def run(
     stack: Annotated[
         str,
-        typer.Argument(help="A layer-stack YAML file (see the README for the format), or - for standard input."),
+        typer.Argument(
+            help="A layer-stack YAML file (see the README for the format), a bundled name (see convcalc list), "
+            "or - for standard input.",
+            metavar="STACK",
+        ),
     ],
     data: Annotated[
         str,
@@ -104,9 +110,11 @@ def run(
             case_sensitive=False,
         ),
     ] = Weights.RANDN,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the sample data and the weights.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of the sample data and the weights.", metavar="N")
+    ] = 0,
     batch: Annotated[
-        int | None, typer.Option("--batch", min=1, help="Batch size N [default: 1, or the .npy's N].")
+        int | None, typer.Option("--batch", min=1, help="Batch size N [default: 1, or the .npy's N].", metavar="N")
     ] = None,
     dtype: Annotated[
         DType, typer.Option("--dtype", help="Floating-point type of the run.", case_sensitive=False)
@@ -127,6 +135,7 @@ def run(
         ),
     ] = "2GiB",
     output_format: FormatOpt = OutputFormat.TABLE,
+    color: ColorOpt = ColorMode.AUTO,
 ) -> None:
     """Run the stack on sample data with the NumPy reference ops: per layer predicted and actual shape,
     time and output statistics. Exit 4 when a shape differs from the prediction, 5 over --max-memory."""
@@ -166,7 +175,8 @@ def run(
             json_doc=lambda: render_run.run_json(result, saved),
             csv_text=lambda: render_run.run_csv(result),
             markdown_text=lambda: render_run.run_markdown(result, saved),
-            table=lambda console: render_run.print_run(result, saved, console),
+            table=lambda terminal: render_run.print_run(result, saved, terminal),
+            color=color,
         )
         if not result.ok:
             try:

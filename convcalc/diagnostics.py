@@ -151,3 +151,69 @@ def transposed_overlap(
             "ratio": fraction_text(total),
         },
     )
+
+
+def same_padding_notes(
+    layer: str,
+    op: str,
+    axes: Sequence[str],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    pads: Sequence[tuple[int, int] | None],
+) -> list[Diagnostic]:
+    """The notes on a `padding: same` layer (conv or pool), from its resolved per-axis (before, after) pads
+    (None where they depend on an unknown input size).
+
+    - `same-strided` (stride > 1): PyTorch refuses it; the F.pad a port needs, last axis first as F.pad
+      takes it, with −inf for a max pool (a window over padding must never win), zeros otherwise;
+    - `same-asymmetric` (stride 1): an odd d(k−1) puts the extra pixel after;
+    - `padding-unknown`: the left padding depends on the unknown input size.
+    """
+    found: list[Diagnostic] = []
+    strides = "×".join(map(str, stride))
+    if any(s > 1 for s in stride):
+        if all(p is not None for p in pads):
+            pairs = [p for p in pads if p is not None]
+            flat = ", ".join(f"{b}, {a}" for b, a in reversed(pairs))
+            fill = ", value=float('-inf')" if op == "maxpool" else ""
+            found.append(
+                Diagnostic(
+                    "same-strided",
+                    layer,
+                    f"padding 'same' with stride {strides}: PyTorch refuses it; a port pads explicitly: "
+                    f"F.pad(x, ({flat}){fill}) then padding=0",
+                    {"padding": [list(p) for p in pairs], "fill": "-inf" if op == "maxpool" else "0"},
+                )
+            )
+        else:
+            found.append(
+                Diagnostic(
+                    "same-strided",
+                    layer,
+                    f"padding 'same' with stride {strides}: PyTorch refuses it; the explicit padding a port "
+                    "needs depends on the input size (give the input size)",
+                )
+            )
+    else:
+        odd = [axes[a] for a in range(len(axes)) if (dilation[a] * (kernel[a] - 1)) % 2]
+        if odd:
+            found.append(
+                Diagnostic(
+                    "same-asymmetric",
+                    layer,
+                    f"padding 'same' on {', '.join(odd)}: the total d(k−1) is odd, so the extra pixel goes after "
+                    "(PyTorch does the same and copies the input to do it)",
+                    {"axes": odd},
+                )
+            )
+    if any(p is None for p in pads):
+        found.append(
+            Diagnostic(
+                "padding-unknown",
+                layer,
+                "the left padding of 'same' with this stride depends on the input size; give the input size to "
+                "know the effective padding and centre",
+            )
+        )
+    return found

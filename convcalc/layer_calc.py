@@ -546,34 +546,15 @@ def _diagnostics(settings: LayerSettings, axes: Sequence[AxisResult]) -> list[Di
                 )
             )
     if settings.padding == "same":
-        if any(a.stride > 1 for a in axes) and settings.kind == "conv":
-            found.append(
-                Diagnostic(
-                    "same-strided",
-                    layer,
-                    "padding 'same' with stride > 1: PyTorch refuses it; "
-                    "this is TF/Keras SAME (output ceil(i/s)), "
-                    "which a port pads explicitly (F.pad, then padding=0)",
-                )
-            )
-        odd = [a.axis for a in axes if a.padding is not None and a.padding[0] != a.padding[1]]
-        if odd:
-            found.append(
-                Diagnostic(
-                    "same-asymmetric",
-                    layer,
-                    f"padding 'same' on {', '.join(odd)}: the total is odd, so the extra pixel goes after",
-                    {"axes": odd},
-                )
-            )
-        if any(a.padding is None for a in axes):
-            found.append(
-                Diagnostic(
-                    "padding-unknown",
-                    layer,
-                    "the 'same' padding with this stride depends on the input size; give the input size",
-                )
-            )
+        found += diagnostics.same_padding_notes(
+            layer,
+            settings.kind,
+            [a.axis for a in axes],
+            settings.kernel,
+            settings.stride,
+            settings.dilation,
+            [a.padding for a in axes],
+        )
     return found
 
 

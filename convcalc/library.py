@@ -11,9 +11,11 @@ from pathlib import Path
 
 from convcalc.errors import FileProblemError, Problem
 
-__all__ = ["bundled_config", "config_dir", "find_config", "list_configs"]
+__all__ = ["BUNDLED_PREFIX", "bundled_config", "config_dir", "find_config", "list_configs", "resolve_bundled"]
 
 _SUFFIX = ".yaml"
+#: How reports name a bundled stack (`bundled:resnet50`); accepted wherever a stack file is.
+BUNDLED_PREFIX = "bundled:"
 
 
 def config_dir() -> Path | None:
@@ -48,6 +50,17 @@ def bundled_config(name: str) -> Path | None:
         if path.stem == stem:
             return path
     return None
+
+
+def resolve_bundled(label: str) -> Path | None:
+    """The file behind a report's `bundled:NAME` label (None for other labels).
+
+    >>> resolve_bundled("bundled:vgg16").name, resolve_bundled("configs/vgg16.yaml")
+    ('vgg16.yaml', None)
+    """
+    if not label.startswith(BUNDLED_PREFIX):
+        return None
+    return bundled_config(label.removeprefix(BUNDLED_PREFIX))
 
 
 def find_config(name: str) -> Path:

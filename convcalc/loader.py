@@ -352,25 +352,27 @@ def load_stack(path: str | os.PathLike[str], input_override: InputSpec | None = 
     SpecError with every problem when its content is invalid.
     """
     file = os.fspath(path)
+    label = file  # how messages and reports name the stack
     if not os.path.exists(file):
-        # A bundled architecture by name (`convcalc rf resnet50`); a real path always wins.
-        from convcalc.library import bundled_config, list_configs
+        # A bundled architecture by name (`convcalc rf resnet50`, or `bundled:resnet50` as reports name
+        # it); a real path always wins. Reports say `bundled:resnet50`, not the install path.
+        from convcalc.library import BUNDLED_PREFIX, bundled_config, list_configs
 
-        bundled = bundled_config(file)
+        bundled = bundled_config(file.removeprefix(BUNDLED_PREFIX))
         if bundled is not None:
-            file = str(bundled)
-        elif os.sep not in file and "/" not in file:
+            file, label = str(bundled), BUNDLED_PREFIX + bundled.stem
+        elif (os.sep not in file and "/" not in file) or file.startswith(BUNDLED_PREFIX):
             names = ", ".join(p.stem for p in list_configs())
             raise FileProblemError(Problem(f"no such file, and no bundled stack of that name ({names})", file))
     if os.path.isdir(file):
-        raise FileProblemError(Problem("is a directory, not a stack file", file))
+        raise FileProblemError(Problem("is a directory, not a stack file", label))
     try:
         with open(file, "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
-        raise FileProblemError(Problem("no such file", file)) from None
+        raise FileProblemError(Problem("no such file", label)) from None
     except OSError as exc:
-        raise FileProblemError(Problem(f"cannot read the file: {exc.strerror or exc}", file)) from None
+        raise FileProblemError(Problem(f"cannot read the file: {exc.strerror or exc}", label)) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -381,12 +383,12 @@ def load_stack(path: str | os.PathLike[str], input_override: InputSpec | None = 
             Problem(
                 f"not UTF-8 text: byte 0x{data[exc.start]:02x} at byte offset {exc.start} "
                 "cannot be decoded (save the file as UTF-8)",
-                file,
+                label,
                 line,
                 column,
             )
         ) from None
-    return parse_stack(text.removeprefix("\ufeff"), file=file, input_override=input_override)
+    return parse_stack(text.removeprefix("\ufeff"), file=label, input_override=input_override)
 
 
 def parse_stack(text: str, file: str | None = None, input_override: InputSpec | None = None) -> StackSpec:

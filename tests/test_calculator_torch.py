@@ -7,7 +7,7 @@ Skipped when torch is not importable.
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from convcalc.errors import ConvCalcError
@@ -191,3 +191,34 @@ def test_conv_solutions_accepted_by_torch(i: int, k: int, s: int, d: int, target
             F.conv1d(F.pad(x, (b, a)), torch.ones((1, 1, k), dtype=torch.float64), stride=s, dilation=d).shape[-1]
             == target
         )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sampled_from(["conv", "maxpool", "avgpool"]),
+    st.integers(1, 5),
+    st.integers(1, 3),
+    st.tuples(st.integers(1, 12), st.integers(1, 12)),
+)
+def test_the_headline_is_code_pytorch_runs(kind: LayerKind, k: int, s: int, size: tuple[int, int]) -> None:
+    """With padding 'same', the headline is what a port writes — F.pad then the module, or padding='same'
+    where PyTorch takes it — and running it in PyTorch gives convcalc's output size (and, for a max pool
+    padded with −inf, the maximum over the real pixels only)."""
+    from cli.render_calc import module_text
+
+    try:
+        result = calculate(layer_settings(kind, [k], [s], "same", input_size=list(size), in_channels=None))
+    except ConvCalcError:
+        result = None
+    assume(result is not None)
+    assert result is not None
+    text = module_text(result).replace("C_in, C_out", "1, 1")
+    x = torch.rand((1, 1, *size), dtype=torch.float64) - 2.0  # all negative: a zero pad would win a max
+    pad_call, _, module_call = text.rpartition(" then ")
+    if pad_call:
+        x = eval(pad_call, {"F": F, "x": x})
+    module = eval(module_call, {"nn": torch.nn})
+    y = module.double()(x) if kind == "conv" else module(x)
+    assert tuple(y.shape[2:]) == result.output_size
+    if kind == "maxpool":
+        assert float(y.max()) < -1.0

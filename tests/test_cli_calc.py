@@ -243,8 +243,8 @@ def test_rank_from_the_number_of_values() -> None:
             1,
             "--explain: the derivation has no CSV form",
         ),
-        (["conv", "--s", "2"], 2, "Missing option"),
-        (["conv", "--k", "3", "--dims", "x"], 2, "Invalid value"),
+        (["conv", "--s", "2"], 2, "error: option --kernel: is required"),
+        (["conv", "--k", "3", "--dims", "x"], 2, "error: option --dims: must be an integer; got 'x'"),
     ],
 )
 def test_invalid_input_is_one_line_on_stderr(args: list[str], code: int, needle: str) -> None:

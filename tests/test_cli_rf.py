@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -84,8 +85,30 @@ def test_csv_has_one_row_per_layer() -> None:
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["layer"] for r in rows] == ["d1", "d2", "d3"]
-    assert [r["rf"] for r in rows] == ["3", "7", "13"]
-    assert [r["k_eff"] for r in rows] == ["3", "5", "7"]
+    assert [r["rf_max"] for r in rows] == ["3x3", "7x7", "13x13"]
+    assert [r["k_eff"] for r in rows] == ["3x3", "5x5", "7x7"]
+
+
+@pytest.mark.parametrize("name", ["seed_deconv", "resnet18", "googlenet", "deeplabv3_aspp", "wavenet"])
+def test_csv_holds_machine_readable_numbers_equal_to_the_json(name: str) -> None:
+    """Every CSV cell parses as numbers (no '1–2', 'all(224)', '-'), and they are the JSON's numbers."""
+    _, out, _ = invoke("rf", name, "--format", "csv")
+    _, doc_text, _ = invoke("rf", name, "--format", "json")
+    doc = json.loads(doc_text)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == len(doc["layers"])
+    for row, layer in zip(rows, doc["layers"], strict=True):
+        field = layer["field"]
+        assert row["rf_min"] == "x".join(str(a["rf_min"]) for a in field)
+        assert row["rf_max"] == "x".join(str(a["rf"]) for a in field)
+        assert row["global"] == ("true" if all(a["global"] for a in field) else "false")
+        for key, json_key in (("jump", "jump"), ("centre", "centre"), ("padding", "padding")):
+            expected = "x".join("" if a["global"] or a[json_key] is None else a[json_key] for a in field)
+            assert row[key] == ("" if not expected.strip("x") else expected), (layer["name"], key)
+        for cell in (row["rf_min"], row["rf_max"], row["jump"], row["centre"], row["padding"]):
+            for part in filter(None, cell.split("x")):
+                Fraction(part)  # an exact rational, nothing else
+        assert row["params"] == ("" if layer["params"] is None else str(layer["params"]))
 
 
 def test_input_override_changes_sizes_not_fields() -> None:

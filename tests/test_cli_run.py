@@ -105,11 +105,11 @@ def _fixed_times(result: RunResult) -> RunResult:
 @pytest.mark.parametrize("name", ["seed_two_layer", "seed_deconv"])
 def test_rendered_golden(name: str, golden: Callable[[str, str], None]) -> None:
     """Exact numbers from ones data and weights (times fixed: they are not reproducible)."""
-    from rich.console import Console
+    from cli.terminal import Terminal
 
     result = _fixed_times(run_stack(load_stack(CONFIGS / f"{name}.yaml"), data="ones", weights="ones"))
     buf = io.StringIO()
-    render_run.print_run(result, None, Console(file=buf, width=160, no_color=True, highlight=False))
+    render_run.print_run(result, None, Terminal(buf, 160, color=False))
     golden(f"run/{name}.txt", buf.getvalue())
     golden(f"run/{name}.md", render_run.run_markdown(result, "out.npz"))
     golden(f"run/{name}.csv", render_run.run_csv(result))

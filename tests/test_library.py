@@ -74,8 +74,19 @@ def test_rf_finds_a_bundled_config_by_name() -> None:
     result = runner.invoke(app, ["rf", "resnet50", "--format", "json"])
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["file"] == str(ROOT / "configs" / "resnet50.yaml")
+    # Reports name a bundled stack, not the install path (which differs per machine).
+    assert report["file"] == "bundled:resnet50"
     assert report["layers"][-1]["name"] == "fc"
+    # ...and that name works as input too, giving the same report.
+    again = runner.invoke(app, ["rf", "bundled:resnet50", "--format", "json"])
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout) == report
+
+
+def test_expand_names_a_bundled_stack_not_its_install_path() -> None:
+    result = runner.invoke(app, ["expand", "resnet18"])
+    assert result.stdout.splitlines()[0] == "# bundled:resnet18, expanded by convcalc: 69 layers"
+    assert str(ROOT) not in result.stdout
 
 
 def test_a_real_path_wins_over_a_bundled_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,7 +113,7 @@ def test_expand_prints_the_plain_stack(golden: Callable[[str, str], None]) -> No
     assert [(x.name, x.inputs, x.op, x.out, x.stride) for x in expanded.layers] == [
         (x.name, x.inputs, x.op, x.out, x.stride) for x in flat.layers
     ]
-    golden("library/expand_resnet18.yaml", result.stdout.replace(str(ROOT), "<root>"))
+    golden("library/expand_resnet18.yaml", result.stdout)
 
 
 def test_expand_with_input_override_and_stdin() -> None:
