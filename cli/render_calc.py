@@ -18,6 +18,7 @@ from cli.render import SCHEMA_VERSION, diagnostic_json, frac, frac_json, markdow
 from cli.terminal import Terminal
 from convcalc.layer_calc import AxisResult, LayerResult, LayerSettings, SamePadding
 from convcalc.notation import counts_text, dims_text, ratio_text
+from convcalc.overlap import Counts
 
 if TYPE_CHECKING:
     # Type-only: the solver and the derivations are loaded by the commands that use them.
@@ -245,10 +246,13 @@ def map_data(result: LayerResult) -> tuple[str, tuple[tuple[int, ...], ...], str
     depth = ""
     if len(axes) == 3:
         d = axes[0]
-        vec = " ".join(map(str, d.overlap.counts)) if d.overlap.counts else counts_text(d.overlap.taps)
+        whole = d.overlap.counts is not None and len(d.overlap.counts) <= MAP_MAX
+        vec = (
+            " ".join(map(str, d.overlap.counts.values())) if whole and d.overlap.counts else counts_text(d.overlap.taps)
+        )
         depth = f"; along D the counts are {vec}: each D slice is this map times its D count"
     if all(c is not None and len(c) <= MAP_MAX for c in counts):
-        values = outer([c for c in counts if c is not None])
+        values = outer([c.values() for c in counts if c is not None])
         size = "×".join(str(len(c or ())) for c in counts)
         return (
             "whole",
@@ -422,7 +426,7 @@ def axis_json(a: AxisResult) -> dict[str, Any]:
             "taps_per_phase": list(a.overlap.taps),
             "ratio": frac_json(a.overlap.ratio),
             "holes": a.overlap.holes,
-            "counts": None if a.overlap.counts is None else list(a.overlap.counts),
+            "counts": None if a.overlap.counts is None else counts_json(a.overlap.counts),
         },
         "equivalent_conv": None
         if eq is None
@@ -444,6 +448,17 @@ def axis_json(a: AxisResult) -> dict[str, Any]:
             "dropped": a.ceil_dropped,
         },
         "unread": a.unread,
+    }
+
+
+def counts_json(counts: Counts) -> dict[str, Any]:
+    """Per-position counts as the axis stores them: head, one period repeated `repeats` times, tail."""
+    return {
+        "length": len(counts),
+        "head": list(counts.head),
+        "period": list(counts.period),
+        "repeats": counts.repeats,
+        "tail": list(counts.tail),
     }
 
 

@@ -30,7 +30,7 @@ class AxisOverlap:
 
     taps: tuple[int, ...]
     ratio: Fraction | None
-    counts: tuple[int, ...] | None = None
+    counts: Counts | None = None
 
     @property
     def holes(self) -> bool:
@@ -75,41 +75,113 @@ def combined_ratio(ratios: Sequence[Fraction | None]) -> Fraction | None:
     return math.prod((r for r in ratios if r is not None), start=Fraction(1))
 
 
+#: Per-position counts are expanded in full up to this many positions (beyond, only head/period/tail).
+EXPAND_LIMIT = 1 << 16
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A count for every position of a whole axis, stored as a head, one period repeated, and a tail.
+
+    Away from the borders the counts repeat with the stride, so `head + period * repeats + tail` is the
+    whole axis while the storage (and the time to build it) stays O(borders + stride), whatever the size.
+    """
+
+    head: tuple[int, ...]
+    period: tuple[int, ...]
+    repeats: int
+    tail: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.period) * self.repeats + len(self.tail)
+
+    def __getitem__(self, x: int) -> int:
+        if not 0 <= x < len(self):
+            raise IndexError(x)
+        if x < len(self.head):
+            return self.head[x]
+        x -= len(self.head)
+        middle = len(self.period) * self.repeats
+        if x < middle:
+            return self.period[x % len(self.period)]
+        return self.tail[x - middle]
+
+    def count(self, value: int) -> int:
+        """How many positions hold `value` (e.g. 0: pixels or outputs nothing reaches)."""
+        return self.head.count(value) + self.period.count(value) * self.repeats + self.tail.count(value)
+
+    def values(self) -> tuple[int, ...]:
+        """Every count in order (refused beyond EXPAND_LIMIT positions: use head/period/tail)."""
+        if len(self) > EXPAND_LIMIT:
+            raise ValueError(f"{len(self)} positions is more than {EXPAND_LIMIT} to expand")
+        return (*self.head, *(self.period * self.repeats), *self.tail)
+
+
+def tap_counts(length: int, n: int, kernel: int, stride: int, dilation: int = 1, offset: int = 0) -> Counts:
+    """For positions x = 0..length−1, the number of pairs (i, j), 0 ≤ i < n, 0 ≤ j < kernel, with
+    x + offset = i·stride + j·dilation.
+
+    A transposed conv on n inputs with padding p puts this many taps at output x (offset p); a conv or
+    pool with n outputs and left padding `before` reads input pixel x this many times (offset before).
+    Positions with every tap's i inside [0, n) hold the phase count; only the borders are counted one by one.
+
+    >>> tap_counts(7, 4, 3, 2, offset=1).values()
+    (1, 2, 1, 2, 1, 2, 1)
+    >>> c = tap_counts(2 * 10**9 - 1, 10**9, 3, 2, offset=1)
+    >>> len(c), c.head, c.period, c.tail, c.count(1)
+    (1999999999, (1,), (2, 1), (2, 1), 1000000000)
+    """
+    span = dilation * (kernel - 1)
+    # Interior: x + offset − span ≥ 0 (the last tap's i ≥ 0) and x + offset ≤ (n − 1)·stride (the first tap's
+    # i < n).
+    lo = max(span - offset, 0)
+    hi = min((n - 1) * stride - offset, length - 1)
+
+    def direct(x: int) -> int:
+        total = 0
+        for j in range(kernel):
+            q, r = divmod(x + offset - j * dilation, stride)
+            if r == 0 and 0 <= q < n:
+                total += 1
+        return total
+
+    if hi - lo + 1 < stride:
+        return Counts(tuple(direct(x) for x in range(length)), (), 0, ())
+    by_residue = arithmetic.overlap_counts(kernel, stride, dilation)
+    period = tuple(by_residue[(lo + q + offset) % stride] for q in range(stride))
+    repeats = (hi - lo + 1) // stride
+    tail_start = lo + repeats * stride
+    return Counts(
+        tuple(direct(x) for x in range(lo)),
+        period,
+        repeats,
+        tuple(direct(x) for x in range(tail_start, length)),
+    )
+
+
 def transposed_counts(
     size: int, kernel: int, stride: int, padding: int = 0, output_padding: int = 0, dilation: int = 1
-) -> tuple[int, ...]:
+) -> Counts:
     """Taps reaching every output position of a transposed conv on `size` inputs.
 
     Equal to conv_transpose1d(ones(size), ones(kernel), ...) along one axis.
 
-    >>> transposed_counts(4, 3, 2, 1)
+    >>> transposed_counts(4, 3, 2, 1).values()
     (1, 2, 1, 2, 1, 2, 1)
     """
     out = arithmetic.deconv_output_size(size, kernel, stride, padding, output_padding, dilation)
-    counts = [0] * out
-    for i in range(size):
-        for j in range(kernel):
-            u = i * stride + j * dilation - padding
-            if 0 <= u < out:
-                counts[u] += 1
-    return tuple(counts)
+    return tap_counts(out, size, kernel, stride, dilation, padding)
 
 
-def window_counts(size: int, out: int, kernel: int, stride: int, before: int = 0, dilation: int = 1) -> tuple[int, ...]:
+def window_counts(size: int, out: int, kernel: int, stride: int, before: int = 0, dilation: int = 1) -> Counts:
     """Windows reading every input pixel of a conv or pooling layer with `out` outputs.
 
     This is the gradient of sum(conv(x, ones kernel)) with respect to x along one axis.
 
-    >>> window_counts(8, 4, 3, 2, 1)
+    >>> window_counts(8, 4, 3, 2, 1).values()
     (1, 2, 1, 2, 1, 2, 1, 1)
     """
-    counts = [0] * size
-    for o in range(out):
-        for j in range(kernel):
-            x = o * stride - before + j * dilation
-            if 0 <= x < size:
-                counts[x] += 1
-    return tuple(counts)
+    return tap_counts(size, out, kernel, stride, dilation, before)
 
 
 def outer(vectors: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:

@@ -73,7 +73,7 @@ def _map(result_kernel: int) -> list[list[int]]:
     r = calculate(layer_settings("deconv", [result_kernel], [2], [1], input_size=[4]))
     counts = [a.overlap.counts for a in r.axes]
     assert all(c is not None for c in counts)
-    return [list(row) for row in outer([c for c in counts if c is not None])]
+    return [list(row) for row in outer([c.values() for c in counts if c is not None])]
 
 
 def test_seed_map_kernel3_stride2() -> None:
@@ -135,20 +135,22 @@ def test_phase_table(
 
 def test_distill_1d_patterns() -> None:
     """conv_transpose1d(ones(8), ones(k), stride=2) and the dilated holes case, from §3.1."""
-    assert transposed_counts(8, 3, 2) == (1, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 1)
-    assert transposed_counts(8, 4, 2) == (1, 1, *([2] * 14), 1, 1)
-    assert transposed_counts(8, 2, 2) == (1,) * 16
-    assert transposed_counts(6, 3, 2, dilation=2) == (1, 0, 2, 0, 3, 0, 3, 0, 3, 0, 3, 0, 2, 0, 1)
+    assert transposed_counts(8, 3, 2).values() == (1, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 1)
+    assert transposed_counts(8, 4, 2).values() == (1, 1, *([2] * 14), 1, 1)
+    assert transposed_counts(8, 2, 2).values() == (1,) * 16
+    assert transposed_counts(6, 3, 2, dilation=2).values() == (1, 0, 2, 0, 3, 0, 3, 0, 3, 0, 3, 0, 2, 0, 1)
 
 
 def test_output_padding_variant_and_conv_gradient_share_a_pattern() -> None:
     """§3.2: k=3, op=1 on 4×4 gives rows 1 2 1 2 1 2 1 1, and so does the gradient of a strided conv."""
     row = (1, 2, 1, 2, 1, 2, 1, 1)
     r = calculate(layer_settings("deconv", [3], [2], [1], output_padding=[1], input_size=[4], rank=1))
-    assert r.axes[0].overlap.counts == row
-    assert window_counts(8, 4, 3, 2, 1) == row
+    assert r.axes[0].overlap.counts is not None
+    assert r.axes[0].overlap.counts.values() == row
+    assert window_counts(8, 4, 3, 2, 1).values() == row
     conv = calculate(layer_settings("conv", [3], [2], [1], input_size=[8], rank=1))
-    assert conv.axes[0].overlap.counts == row
+    assert conv.axes[0].overlap.counts is not None
+    assert conv.axes[0].overlap.counts.values() == row
 
 
 # -- sizes against hand derivations ---------------------------------------------------------------
@@ -189,7 +191,8 @@ def test_deconv_padding_larger_than_the_kernel_span_crops() -> None:
     assert a.output_size == 5
     assert a.equivalent is not None
     assert a.equivalent.pad_before == -1
-    assert a.overlap.counts == (0, 1, 0, 1, 0)
+    assert a.overlap.counts is not None
+    assert a.overlap.counts.values() == (0, 1, 0, 1, 0)
 
 
 def test_pool_ceil_mode_rule() -> None:
@@ -477,7 +480,7 @@ def test_sizes_match_the_documented_formulas(i: int, k: int, s: int, p: int, d: 
             counts = out.axes[0].overlap.counts
             assert counts is not None
             # Every input sends k taps; the ones landing inside the (cropped) output are counted.
-            assert sum(counts) <= i * k
+            assert sum(counts.values()) <= i * k
         except ShapeError:
             got = None
         assert got == (None if exp is None else (exp,))
@@ -490,3 +493,31 @@ def test_sizes_match_the_documented_formulas(i: int, k: int, s: int, p: int, d: 
         except (ShapeError, SpecError):
             got = None
         assert got == (None if exp is None else (exp,))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 30),
+    st.integers(1, 7),
+    st.integers(1, 5),
+    st.integers(1, 3),
+    st.integers(-4, 8),
+)
+def test_periodic_counts_equal_counting_every_pair(
+    length: int, n: int, kernel: int, stride: int, dilation: int, offset: int
+) -> None:
+    """Law: head + period × repeats + tail is the count of (i, j) pairs at every position, counted naively."""
+    from convcalc.overlap import tap_counts
+
+    naive = [
+        sum(1 for i in range(n) for j in range(kernel) if x + offset == i * stride + j * dilation)
+        for x in range(length)
+    ]
+    counts = tap_counts(length, n, kernel, stride, dilation, offset)
+    assert list(counts.values()) == naive
+    assert [counts[x] for x in range(length)] == naive
+    assert counts.count(0) == naive.count(0)
+    if counts.repeats:
+        # Only the borders are stored position by position: the head ends where every tap lands inside.
+        assert len(counts.head) <= dilation * (kernel - 1) + abs(offset)

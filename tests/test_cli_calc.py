@@ -126,6 +126,25 @@ def test_without_input_says_what_it_would_add() -> None:
 
 
 # -- formats ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("size", [10**6, 10**8, 10**12])
+def test_huge_inputs_cost_what_small_ones_cost(size: int) -> None:
+    """The overlap counts are one period plus the borders: output size and work do not grow with --i.
+
+    The counts away from the borders are the phase counts 1 · 2 (Distill's k3 s2 pattern); the first
+    output gets 1 tap, the last (2·size − 1 outputs for p = 1) gets 1.
+    """
+    code, out, _ = run("deconv", "--k", "3", "--s", "2", "--p", "1", "--i", str(size), "--format", "json")
+    assert code == 0
+    assert len(out) < 20_000
+    doc = json.loads(out)
+    counts = doc["axes"][0]["overlap"]["counts"]
+    assert counts["length"] == 2 * size - 1 == doc["output"][0]
+    assert counts["period"] in ([1, 2], [2, 1])
+    assert len(counts["head"]) + len(counts["period"]) * counts["repeats"] + len(counts["tail"]) == 2 * size - 1
+    assert counts["head"][:1] == [1]
+    assert counts["tail"][-1:] == [1]
+
+
 def test_json_carries_every_number() -> None:
     code, out, _ = run("deconv", "--k", "3", "--s", "2", "--p", "1", "--i", "4", "--format", "json", "--explain")
     assert code == 0
@@ -135,7 +154,10 @@ def test_json_carries_every_number() -> None:
     h = doc["axes"][0]
     assert h["overlap"]["taps_per_phase"] == [1, 2]
     assert h["overlap"]["ratio"] == "2"
-    assert h["overlap"]["counts"] == [1, 2, 1, 2, 1, 2, 1]
+    counts = h["overlap"]["counts"]
+    whole = counts["head"] + counts["period"] * counts["repeats"] + counts["tail"]
+    assert whole == [1, 2, 1, 2, 1, 2, 1]
+    assert counts["length"] == 7
     assert h["equivalent_conv"]["stretched_size"] == 7
     assert (h["equivalent_conv"]["pad_before"], h["equivalent_conv"]["pad_after"]) == (1, 1)
     assert h["rf_growth"] == {"min": 0, "max": 1, "unit": "jump_in"}
