@@ -70,3 +70,11 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
     for name, command in group.commands.items():
         assert command.help, name
         assert f"`convcalc {name}" in README, name
+
+
+def test_readme_line_counts_of_configs_are_true() -> None:
+    """Claims such as "`configs/resnet50.yaml` is 37 lines" match the files."""
+    claims = re.findall(r"`(configs/[\w.]+\.yaml)` is (\d+) lines", README)
+    assert claims
+    for path, count in claims:
+        assert len((ROOT / path).read_text(encoding="utf-8").splitlines()) == int(count), path

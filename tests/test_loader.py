@@ -560,13 +560,26 @@ def test_directory(tmp_path: Path) -> None:
     assert "is a directory" in file_problem(tmp_path).message
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can read any file")
-def test_unreadable_file(tmp_path: Path) -> None:
+def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file the user may not read is one clear problem. Root (how CI runs) reads any file, so there the
+    refusal comes from a stand-in for open() that fails as the kernel would (EACCES)."""
     path = tmp_path / "secret.yaml"
     path.write_text("input: [3, 8]\n", encoding="utf-8")
-    path.chmod(0)
+    if os.name == "posix" and os.geteuid() != 0:
+        path.chmod(0)
+    else:
+        real_open = open
+
+        def refuse(file: object, *args: object, **kwargs: object) -> object:
+            if str(file) == str(path):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+        monkeypatch.setattr("builtins.open", refuse)
     try:
-        assert "cannot read" in file_problem(path).message
+        problem = file_problem(path)
+        assert problem.message == "cannot read the file: Permission denied"
+        assert problem.file == str(path)
     finally:
         path.chmod(0o600)
 
