@@ -16,6 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import math
 import os
@@ -112,6 +113,20 @@ def _did_you_mean(word: str, choices: Sequence[str]) -> str:
     """Ends a sentence: `; did you mean 'x'?` for the closest choice, else a full stop."""
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f"; did you mean '{close[0]}'?" if close else "."
+
+
+#: A message lists at most this many names: the first _HEAD, then the last ones, the rest counted.
+_LISTED: Final = 20
+_HEAD: Final = 5
+
+
+def _list_names(names: Sequence[str]) -> str:
+    """`a, b, c`; a long list as its first and last names with the number left out between them."""
+    if len(names) <= _LISTED:
+        return ", ".join(names)
+    left_out = len(names) - _LISTED
+    head, tail = names[:_HEAD], names[len(names) - (_LISTED - _HEAD) :]
+    return f"{', '.join(head)}, … {left_out:,} more …, {', '.join(tail)}"
 
 
 def _axes(n: int) -> str:
@@ -709,17 +724,21 @@ class _Expander:
             names.append(name)
         taken = {n for n in names if n is not None}
         seen: dict[str, int] = {}
+        # Past the last default of a kind every number is taken, so the search resumes there:
+        # linear however many written names it has to skip (as _StackParser._default_names).
+        next_free: dict[str, int] = {}
         for i, (kind, name) in enumerate(zip(kinds, names, strict=True)):
             if kind is None:
                 continue
             seen[kind] = seen.get(kind, 0) + 1
             if name is not None:
                 continue
-            n = seen[kind]
+            n = max(seen[kind], next_free.get(kind, 1))
             while f"{kind}{n}" in taken:
                 n += 1
             names[i] = f"{kind}{n}"
             taken.add(f"{kind}{n}")
+            next_free[kind] = n + 1
         return names
 
     def _peek(self, node: yaml.Node | None, env: _Env | None) -> object:
@@ -785,7 +804,7 @@ class _Expander:
         choices = [INPUT_NAME, *(n for n in scope.visible() if n != INPUT_NAME)]
         r.add(
             f"unknown layer '{ref}' in {where}{_did_you_mean(ref, choices)} "
-            f"Names here: {', '.join(choices)} (and the names where the block is used)",
+            f"Names here: {_list_names(choices)} (and the names where the block is used)",
             entry,
             label,
             "from",
@@ -1002,7 +1021,7 @@ class _Expander:
                     r.add(
                         f"output '{wanted}' is not a layer of block '{block_name}'"
                         f"{_did_you_mean(wanted, choices)} "
-                        f"Layers: {', '.join(choices)}",
+                        f"Layers: {_list_names(choices)}",
                         block.output,
                         f"block {block_name}",
                         "output",
@@ -1116,6 +1135,55 @@ class _Layer:
     @property
     def line(self) -> int:
         return int(self.mapping.node.start_mark.line) + 1
+
+
+class _Names:
+    """The layers' names by first definition, in file order, for resolving `from`.
+
+    Every question costs O(1) (or O(log n)) on the success path, so loading stays linear in the
+    number of layers; the did-you-mean search runs only for a name that is unknown, once per name.
+    """
+
+    def __init__(self) -> None:
+        self.first: dict[str, _Layer] = {}
+        self._order: list[str] = []  # first definitions, in file order
+        self._indices: list[int] = []  # their layer indices (increasing)
+        self._ranked: dict[str, list[str]] = {}
+
+    def define(self, layer: _Layer, name: str) -> _Layer | None:
+        """Record `layer` as defining `name`; the layer that defined it first when it is a duplicate."""
+        earlier = self.first.get(name)
+        if earlier is not None:
+            return earlier
+        self.first[name] = layer
+        self._order.append(name)
+        self._indices.append(layer.index)
+        return None
+
+    def above(self, name: str, index: int) -> bool:
+        """True when `name` is defined by a layer before position `index`."""
+        defined = self.first.get(name)
+        return defined is not None and defined.index < index
+
+    def listing(self, index: int) -> str:
+        """The names a layer at position `index` can read, for a message (long lists are shortened)."""
+        count = bisect.bisect_left(self._indices, index)
+        return _list_names([INPUT_NAME, *self._order[:count]])
+
+    def suggest(self, word: str, index: int) -> str:
+        """`; did you mean 'x'?` for the closest name above position `index`, else a full stop.
+
+        The same as _did_you_mean over those names: every name is ranked by difflib's score once
+        per unknown word (ties broken as get_close_matches breaks them), then the best one above wins.
+        """
+        ranked = self._ranked.get(word)
+        if ranked is None:
+            choices = [INPUT_NAME, *self._order]
+            ranked = self._ranked[word] = difflib.get_close_matches(word, choices, n=len(choices))
+        for name in ranked:
+            if name == INPUT_NAME or self.above(name, index):
+                return f"; did you mean '{name}'?"
+        return "."
 
 
 class _StackParser:
@@ -1261,24 +1329,21 @@ class _StackParser:
         layers = [item for item in items if item is not None]
         self._default_names(layers)
 
-        # First definition of each name, for "defined later" and duplicate messages.
-        first: dict[str, _Layer] = {}
+        # First definition of each name, for `from`, "defined later" and duplicate messages.
+        names = _Names()
         for layer in layers:
             if layer.name is None:
                 continue
-            if layer.name in first:
-                if layer.name_written:
-                    name_node = layer.mapping.value("name")
-                    assert name_node is not None  # name_written means the key is there
-                    r.add(
-                        f"duplicate layer name '{layer.name}': already used by the layer on line "
-                        f"{first[layer.name].line}",
-                        name_node,
-                        layer.label,
-                        "name",
-                    )
-            else:
-                first[layer.name] = layer
+            earlier = names.define(layer, layer.name)
+            if earlier is not None and layer.name_written:
+                name_node = layer.mapping.value("name")
+                assert name_node is not None  # name_written means the key is there
+                r.add(
+                    f"duplicate layer name '{layer.name}': already used by the layer on line {earlier.line}",
+                    name_node,
+                    layer.label,
+                    "name",
+                )
 
         specs: list[LayerSpec] = []
         previous: _Layer | str | None = INPUT_NAME
@@ -1286,7 +1351,7 @@ class _StackParser:
             if item is None:
                 previous = None
                 continue
-            spec = self._layer(item, previous, first)
+            spec = self._layer(item, previous, names)
             if spec is not None:
                 specs.append(spec)
             previous = item
@@ -1357,12 +1422,12 @@ class _StackParser:
 
     # ----------------------------------------------------------------- layers: field pass
 
-    def _layer(self, layer: _Layer, previous: _Layer | str | None, first: dict[str, _Layer]) -> LayerSpec | None:
+    def _layer(self, layer: _Layer, previous: _Layer | str | None, names: _Names) -> LayerSpec | None:
         r = self.r
         m = layer.mapping
         for message, node, fname in m.issues:
             r.add(message, node, layer.label, fname)
-        inputs = self._from(layer, previous, first)
+        inputs = self._from(layer, previous, names)
         if layer.op is None:
             return None
         op = layer.op
@@ -1406,7 +1471,7 @@ class _StackParser:
                 message = f"unknown field '{key}' for {op}{_did_you_mean(key, allowed)}"
             self.r.add(f"{message} {op} accepts: {', '.join(allowed)}", key_node, layer.label, key)
 
-    def _from(self, layer: _Layer, previous: _Layer | str | None, first: dict[str, _Layer]) -> tuple[str, ...] | None:
+    def _from(self, layer: _Layer, previous: _Layer | str | None, names: _Names) -> tuple[str, ...] | None:
         """The producers of `layer`; None when they cannot be known (a problem was reported)."""
         r = self.r
         label = layer.label
@@ -1432,24 +1497,24 @@ class _StackParser:
                 ok = False
             else:
                 refs.append((value, entry))
-        earlier = [other for other, defined in first.items() if defined.index < layer.index]
         for ref, entry in refs:
-            if ref == INPUT_NAME or ref in earlier:
+            if ref == INPUT_NAME or names.above(ref, layer.index):
                 continue
             ok = False
+            later = names.first.get(ref)
             if ref == layer.name:
                 r.add(f"a layer cannot read from itself ('{ref}')", entry, label, "from")
-            elif ref in first:
+            elif later is not None:
                 r.add(
-                    f"'{ref}' is defined later (line {first[ref].line}); a layer can only read from layers above it",
+                    f"'{ref}' is defined later (line {later.line}); a layer can only read from layers above it",
                     entry,
                     label,
                     "from",
                 )
             else:
-                choices = [INPUT_NAME, *earlier]
                 r.add(
-                    f"unknown layer '{ref}'{_did_you_mean(ref, choices)} Layers above this one: {', '.join(choices)}",
+                    f"unknown layer '{ref}'{names.suggest(ref, layer.index)} "
+                    f"Layers above this one: {names.listing(layer.index)}",
                     entry,
                     label,
                     "from",
