@@ -60,6 +60,8 @@ TOP_LEVEL_KEYS: Final = ("name", "description", "version", "input", "blocks", "l
 _WINDOW_OPS: Final = ("conv", "deconv", "maxpool", "avgpool")
 _POOLS: Final = ("maxpool", "avgpool")
 _PIXEL_OPS: Final = ("pixel_shuffle", "pixel_unshuffle")
+#: The keys a layer of each op may have, in the order messages list them.
+_ALLOWED_FIELDS: Final = {op: (*COMMON_FIELDS, *fields) for op, fields in OP_FIELDS.items()}
 #: Upsample mode spellings that name a rank; used to catch "bilinear" on a 1-D or 3-D stack.
 _MODE_RANK: Final = {"bilinear": 2, "trilinear": 3}
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
@@ -67,6 +69,13 @@ _YAML_TAG_PREFIX: Final = "tag:yaml.org,2002:"
 _NULL_TAG: Final = "tag:yaml.org,2002:null"
 _SEQ_TAG: Final = "tag:yaml.org,2002:seq"
 _MAP_TAG: Final = "tag:yaml.org,2002:map"
+_INT_TAG: Final = "tag:yaml.org,2002:int"
+_BOOL_TAG: Final = "tag:yaml.org,2002:bool"
+_STR_TAG: Final = "tag:yaml.org,2002:str"
+_FLOAT_TAG: Final = "tag:yaml.org,2002:float"
+#: Integers SafeConstructor reads as plain int(text): no sign-only, octal (010), hex, binary, `_` or `:`.
+_DECIMAL: Final = re.compile(r"[-+]?[1-9][0-9]*|0")
+_BOOL_WORDS: Final = yaml.constructor.SafeConstructor.bool_values
 
 
 class _Invalid:
@@ -151,6 +160,7 @@ class _Kind:
 
 _POS_INT: Final = _Kind("a positive integer", "positive integers", lambda v: _is_int(v) and v >= 1)
 _NONNEG_INT: Final = _Kind("a non-negative integer", "non-negative integers", lambda v: _is_int(v) and v >= 0)
+_INT: Final = _Kind("an integer", "integers", _is_int)
 _POS_INT_OR_NULL: Final = _Kind(
     "a positive integer or null",
     "entries (positive integers, or null to keep that axis)",
@@ -204,6 +214,17 @@ class _Reader:
         """The typed value of a scalar node; _BAD for a collection or a scalar PyYAML cannot build."""
         if not isinstance(node, yaml.ScalarNode):
             return _BAD
+        # The common cases read directly, exactly as SafeConstructor reads them: its generic
+        # dispatch costs several times more, and every field of every layer comes through here.
+        tag = node.tag
+        if tag == _STR_TAG:
+            return node.value
+        if tag == _INT_TAG and _DECIMAL.fullmatch(node.value):
+            return int(node.value)
+        if tag == _NULL_TAG:
+            return None
+        if tag == _BOOL_TAG and node.value.lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[node.value.lower()]
         try:
             return self._constructor.construct_object(node, deep=True)
         except Exception:
@@ -460,10 +481,6 @@ def parse_input_shape(text: str) -> InputSpec:
 # --------------------------------------------------------------------------- blocks
 
 
-_INT_TAG: Final = "tag:yaml.org,2002:int"
-_BOOL_TAG: Final = "tag:yaml.org,2002:bool"
-_STR_TAG: Final = "tag:yaml.org,2002:str"
-_FLOAT_TAG: Final = "tag:yaml.org,2002:float"
 _PARAM_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EXPR_WORDS: Final = ("and", "or", "not", "true", "false", blocks.INDEX_NAME)
 _MAX_REPEAT: Final = 10_000
@@ -661,8 +678,7 @@ class _Expander:
 
     def expand(self, items: Sequence[yaml.Node]) -> list[_Mapping | yaml.Node]:
         """The flat layer list: `items` unchanged when no layer uses a block."""
-        uses = any(_is_map(item) and any(self.r.scalar(k) == "block" for k, _ in item.value) for item in items)
-        if not uses:
+        if not any(self._uses_block(item) for item in items):
             return list(items)
         self.used = True
         scope = blocks.Scope("", {}, None, self.qualified)
@@ -671,6 +687,12 @@ class _Expander:
         except _TooBig as exc:
             raise SpecError(Problem(str(exc), self.r.file)) from None
         return self.out
+
+    def _uses_block(self, item: yaml.Node) -> bool:
+        """True for a layer mapping with a `block` key (read cheaply: every layer of a file is asked)."""
+        if not _is_map(item):
+            return False
+        return any(key.value == "block" and self.r.scalar(key) == "block" for key, _ in item.value)
 
     def _mappings(self, items: Sequence[yaml.Node | _Mapping]) -> list[_Mapping | yaml.Node]:
         return [item if isinstance(item, _Mapping) or not _is_map(item) else self.r.mapping(item) for item in items]
@@ -1460,7 +1482,7 @@ class _StackParser:
     def _check_keys(self, layer: _Layer) -> None:
         assert layer.op is not None
         op = layer.op
-        allowed = (*COMMON_FIELDS, *OP_FIELDS[op])
+        allowed = _ALLOWED_FIELDS[op]
         for key, (key_node, _) in layer.mapping.fields.items():
             if key in allowed:
                 continue
@@ -1589,7 +1611,6 @@ class _Fields:
 
     def per_axis(self, fname: str, node: yaml.Node, kind: _Kind) -> object:
         """A scalar broadcast to the rank, or a list of exactly `rank` entries, each of `kind`."""
-        allowed = f"{kind.one} or {self.list_of(kind)}"
         if _is_list(node):
             bad = self.wrong_length(fname, node)
             values = []
@@ -1598,13 +1619,14 @@ class _Fields:
                 if kind.check(value):
                     values.append(kind.convert(value))
                 else:
+                    allowed = f"{kind.one} or {self.list_of(kind)}"
                     self.add(f"{fname} must be {allowed}, {self.r.got(entry)} in {self.r.show(node)}", entry, fname)
                     bad = True
             return _BAD if bad else tuple(values)
         value = self.r.scalar(node)
         if kind.check(value):
             return (kind.convert(value),) * (self.rank or 1)
-        self.add(f"{fname} must be {allowed}, {self.r.got(node)}", node, fname)
+        self.add(f"{fname} must be {kind.one} or {self.list_of(kind)}, {self.r.got(node)}", node, fname)
         return _BAD
 
     def choice(self, fname: str, node: yaml.Node, choices: Sequence[str], aliases: dict[str, str]) -> object:
@@ -1624,19 +1646,15 @@ class _Fields:
         op = self.op
         pairs_ok = op != "deconv"
         modes_ok = op in ("conv", *_POOLS)
-        negative_ok = op == "pad"
-        entry = _Kind(
-            "an integer" if negative_ok else "a non-negative integer",
-            "integers" if negative_ok else "non-negative integers",
-            (lambda v: _is_int(v)) if negative_ok else _NONNEG_INT.check,
-        )
-        if not pairs_ok:
-            allowed = f"{entry.one} or {self.list_of(entry)}"
-        else:
-            each = f"(each {entry.one} or a [before, after] pair)"
-            allowed = f"{entry.one} or {self.list_of(entry, 'entries')} {each}"
-        if modes_ok:
-            allowed = allowed.replace(" or ", ", ", 1) + ", 'same' or 'valid'"
+        entry = _INT if op == "pad" else _NONNEG_INT
+
+        def allowed_text() -> str:  # only for a message: never built when the padding is fine
+            if not pairs_ok:
+                allowed = f"{entry.one} or {self.list_of(entry)}"
+            else:
+                each = f"(each {entry.one} or a [before, after] pair)"
+                allowed = f"{entry.one} or {self.list_of(entry, 'entries')} {each}"
+            return allowed.replace(" or ", ", ", 1) + ", 'same' or 'valid'" if modes_ok else allowed
 
         value = self.r.scalar(node)
         if isinstance(value, str) and value in ("same", "valid"):
@@ -1647,13 +1665,13 @@ class _Fields:
                 if op == "deconv"
                 else "pad takes explicit sizes"
             )
-            self.add(f"padding must be {allowed}, got '{value}' ({reason})", node, "padding")
+            self.add(f"padding must be {allowed_text()}, got '{value}' ({reason})", node, "padding")
             return _BAD
         if entry.check(value):
             assert _is_int(value)
             return ((value, value),) * (self.rank or 1)
         if not _is_list(node):
-            self.add(f"padding must be {allowed}, {self.r.got(node)}", node, "padding")
+            self.add(f"padding must be {allowed_text()}, {self.r.got(node)}", node, "padding")
             return _BAD
 
         bad = self.wrong_length("padding", node)
@@ -1676,7 +1694,7 @@ class _Fields:
             else:
                 reason = ""
             self.add(
-                f"padding must be {allowed}, {self.r.got(axis)} in {self.r.show(node)}{reason}",
+                f"padding must be {allowed_text()}, {self.r.got(axis)} in {self.r.show(node)}{reason}",
                 axis,
                 "padding",
             )
