@@ -183,3 +183,24 @@ def test_did_you_mean_only_offers_layers_above() -> None:
     (problem,) = info.value.problems
     # 'branch2' and 'branch' are closer, but they come later; nothing above is close enough.
     assert problem.message == "unknown layer 'branch1'. Layers above this one: input, early"
+
+
+def test_looking_up_layers_and_report_totals_once_per_layer_is_linear() -> None:
+    # What a caller (a renderer, the runner) may do in a loop over the layers: StackSpec.layer()
+    # and the report's diagnostics and totals must not scan every layer each time.
+    def per_layer_lookups(units: int) -> Callable[[], object]:
+        spec = parse_stack(flat_stack(units), file="stack.yaml")
+        report = analyze(spec)
+
+        def run() -> object:
+            totals = []
+            for layer in spec.layers:
+                assert spec.layer(layer.name) is layer
+                totals.append((len(report.diagnostics), report.total_params, report.total_macs))
+            return totals
+
+        return run
+
+    counts = {units: lines_executed(per_layer_lookups(units)) for units in (4, 8, 56, 60)}
+    short, long = (counts[8] - counts[4]) / 4, (counts[60] - counts[56]) / 4
+    assert long <= 1.02 * short, f"a unit costs {long:.0f} lines in a long stack, {short:.0f} in a short one"
