@@ -27,7 +27,7 @@ from typing import Any, Final, TypeGuard
 
 import yaml
 
-from convcalc import blocks
+from convcalc import blocks, collector
 from convcalc.errors import FileProblemError, Problem, SpecError
 from convcalc.spec import (
     COMMON_FIELDS,
@@ -432,8 +432,12 @@ def parse_stack(text: str, file: str | None = None, input_override: InputSpec | 
     mapping at all. With `input_override` the file's `input` may be omitted (if present it is still
     checked), the override is the stack's input, and the rank comes from it.
     """
-    root = _compose(text, file)
-    return _StackParser(_Reader(file), input_override).parse(root)
+    with collector.paused():
+        root = _compose(text, file)
+        spec = _StackParser(_Reader(file), input_override).parse(root)
+        # Freed now by reference counting: alive when the collector resumes, it would be walked once.
+        del root
+    return spec
 
 
 _SHAPE_SPLIT: Final = re.compile(r"\s*[x×X,]\s*")

@@ -15,6 +15,7 @@ nothing is wrong, and once per unknown name when something is.
 from __future__ import annotations
 
 import difflib
+import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,7 @@ import cli
 import convcalc
 from cli import render
 from convcalc.analysis import analyze
-from convcalc.errors import SpecError
+from convcalc.errors import ShapeError, SpecError
 from convcalc.loader import parse_stack
 
 _OWN_CODE = (str(Path(convcalc.__file__).parent), str(Path(cli.__file__).parent))
@@ -204,3 +205,36 @@ def test_looking_up_layers_and_report_totals_once_per_layer_is_linear() -> None:
     counts = {units: lines_executed(per_layer_lookups(units)) for units in (4, 8, 56, 60)}
     short, long = (counts[8] - counts[4]) / 4, (counts[60] - counts[56]) / 4
     assert long <= 1.02 * short, f"a unit costs {long:.0f} lines in a long stack, {short:.0f} in a short one"
+
+
+def test_loading_and_analysing_run_without_collections_and_leave_the_collector_as_found() -> None:
+    text = flat_stack(60)  # 1,020 layers: hundreds of automatic collections if the collector ran
+    started: list[int] = []
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.callbacks.append(watch)
+    try:
+        report = analyze(parse_stack(text, file="stack.yaml"))
+    finally:
+        gc.callbacks.remove(watch)
+    # None while loading or analysing: one pass when each call hands back, over what it allocated.
+    assert len(started) <= 2, f"{len(started)} collections"
+    assert len(report.layers) == 1020
+    assert gc.isenabled()
+
+    with pytest.raises(SpecError):
+        parse_stack(text + "  - {op: relu, from: nowhere}\n")
+    assert gc.isenabled()
+    with pytest.raises(ShapeError):
+        analyze(parse_stack(text + "  - {op: conv, kernel: 17}\n"))  # larger than the 16×16 input
+    assert gc.isenabled()
+
+    gc.disable()  # the caller's choice is kept
+    try:
+        analyze(parse_stack(text))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
