@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from convcalc import arithmetic, diagnostics, overlap
+from convcalc import arithmetic, collector, diagnostics, overlap
 from convcalc.diagnostics import Diagnostic
 from convcalc.errors import Problem, ShapeError
 from convcalc.notation import counts_text, dims_text, fraction_text, ratio_text
@@ -638,13 +638,37 @@ def _compound_note(work: _LayerAnalysis, node: _Node, fields: tuple[AxisField, .
     )
 
 
+_FieldCache = dict[tuple[int, int | None], tuple[AxisMap | None, AxisField]]
+
+
+def _field_of(cache: _FieldCache, m: AxisMap | None, size: int | None) -> AxisField:
+    """_axis_field once per map: a layer that keeps its input's map (an activation, batchnorm) shares it.
+
+    Keyed by identity (hashing a map would cost as much as the field); the entry holds the map, so
+    its id cannot be reused by another map during the analysis.
+    """
+    key = (id(m), size)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = (m, _axis_field(m, size))
+    return found[1]
+
+
 def analyze(stack: StackSpec) -> StackReport:
     """Analyse every layer of `stack` in file order.
 
     Raises ShapeError with one Problem per failing layer (file, line, layer, field) when PyTorch
     would refuse a layer on this input; layers fed by a failing layer are not analysed further.
     """
+    # A long stack's maps and reports are many objects and no cycles (see convcalc.collector).
+    with collector.paused():
+        return _analyze(stack)
+
+
+def _analyze(stack: StackSpec) -> StackReport:
+    """The analysis itself (analyze runs it with the collector paused)."""
     stack_input = Shape(stack.input.channels, stack.input.spatial)
+    field_cache: _FieldCache = {}
     nodes: dict[str, _Node | None] = {INPUT_NAME: _Node(stack_input, tuple(IDENTITY for _ in stack.input.spatial))}
     reports: list[LayerReport] = []
     problems: list[Problem] = []
@@ -667,7 +691,7 @@ def analyze(stack: StackSpec) -> StackReport:
             problems.append(Problem(exc.message, where.file, where.line, where.column, layer.name, exc.field))
             nodes[layer.name] = None
             continue
-        fields = tuple(_axis_field(m, size) for m, size in zip(node.maps, stack.input.spatial, strict=True))
+        fields = tuple(_field_of(field_cache, m, size) for m, size in zip(node.maps, stack.input.spatial, strict=True))
         _compound_note(work, node, fields, [n for n in inputs if n is not None])
         exceeding = [
             (axis, f.rf, size)

@@ -16,6 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import math
 import os
@@ -26,7 +27,7 @@ from typing import Any, Final, TypeGuard
 
 import yaml
 
-from convcalc import blocks
+from convcalc import blocks, collector
 from convcalc.errors import FileProblemError, Problem, SpecError
 from convcalc.spec import (
     COMMON_FIELDS,
@@ -59,6 +60,8 @@ TOP_LEVEL_KEYS: Final = ("name", "description", "version", "input", "blocks", "l
 _WINDOW_OPS: Final = ("conv", "deconv", "maxpool", "avgpool")
 _POOLS: Final = ("maxpool", "avgpool")
 _PIXEL_OPS: Final = ("pixel_shuffle", "pixel_unshuffle")
+#: The keys a layer of each op may have, in the order messages list them.
+_ALLOWED_FIELDS: Final = {op: (*COMMON_FIELDS, *fields) for op, fields in OP_FIELDS.items()}
 #: Upsample mode spellings that name a rank; used to catch "bilinear" on a 1-D or 3-D stack.
 _MODE_RANK: Final = {"bilinear": 2, "trilinear": 3}
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
@@ -66,6 +69,13 @@ _YAML_TAG_PREFIX: Final = "tag:yaml.org,2002:"
 _NULL_TAG: Final = "tag:yaml.org,2002:null"
 _SEQ_TAG: Final = "tag:yaml.org,2002:seq"
 _MAP_TAG: Final = "tag:yaml.org,2002:map"
+_INT_TAG: Final = "tag:yaml.org,2002:int"
+_BOOL_TAG: Final = "tag:yaml.org,2002:bool"
+_STR_TAG: Final = "tag:yaml.org,2002:str"
+_FLOAT_TAG: Final = "tag:yaml.org,2002:float"
+#: Integers SafeConstructor reads as plain int(text): no sign-only, octal (010), hex, binary, `_` or `:`.
+_DECIMAL: Final = re.compile(r"[-+]?[1-9][0-9]*|0")
+_BOOL_WORDS: Final = yaml.constructor.SafeConstructor.bool_values
 
 
 class _Invalid:
@@ -114,6 +124,20 @@ def _did_you_mean(word: str, choices: Sequence[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else "."
 
 
+#: A message lists at most this many names: the first _HEAD, then the last ones, the rest counted.
+_LISTED: Final = 20
+_HEAD: Final = 5
+
+
+def _list_names(names: Sequence[str]) -> str:
+    """`a, b, c`; a long list as its first and last names with the number left out between them."""
+    if len(names) <= _LISTED:
+        return ", ".join(names)
+    left_out = len(names) - _LISTED
+    head, tail = names[:_HEAD], names[len(names) - (_LISTED - _HEAD) :]
+    return f"{', '.join(head)}, … {left_out:,} more …, {', '.join(tail)}"
+
+
 def _axes(n: int) -> str:
     return "1 spatial axis" if n == 1 else f"{n} spatial axes"
 
@@ -136,6 +160,7 @@ class _Kind:
 
 _POS_INT: Final = _Kind("a positive integer", "positive integers", lambda v: _is_int(v) and v >= 1)
 _NONNEG_INT: Final = _Kind("a non-negative integer", "non-negative integers", lambda v: _is_int(v) and v >= 0)
+_INT: Final = _Kind("an integer", "integers", _is_int)
 _POS_INT_OR_NULL: Final = _Kind(
     "a positive integer or null",
     "entries (positive integers, or null to keep that axis)",
@@ -189,6 +214,17 @@ class _Reader:
         """The typed value of a scalar node; _BAD for a collection or a scalar PyYAML cannot build."""
         if not isinstance(node, yaml.ScalarNode):
             return _BAD
+        # The common cases read directly, exactly as SafeConstructor reads them: its generic
+        # dispatch costs several times more, and every field of every layer comes through here.
+        tag = node.tag
+        if tag == _STR_TAG:
+            return node.value
+        if tag == _INT_TAG and _DECIMAL.fullmatch(node.value):
+            return int(node.value)
+        if tag == _NULL_TAG:
+            return None
+        if tag == _BOOL_TAG and node.value.lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[node.value.lower()]
         try:
             return self._constructor.construct_object(node, deep=True)
         except Exception:
@@ -398,8 +434,12 @@ def parse_stack(text: str, file: str | None = None, input_override: InputSpec | 
     mapping at all. With `input_override` the file's `input` may be omitted (if present it is still
     checked), the override is the stack's input, and the rank comes from it.
     """
-    root = _compose(text, file)
-    return _StackParser(_Reader(file), input_override).parse(root)
+    with collector.paused():
+        root = _compose(text, file)
+        spec = _StackParser(_Reader(file), input_override).parse(root)
+        # Freed now by reference counting: alive when the collector resumes, it would be walked once.
+        del root
+    return spec
 
 
 _SHAPE_SPLIT: Final = re.compile(r"\s*[x×X,]\s*")
@@ -447,10 +487,6 @@ def parse_input_shape(text: str) -> InputSpec:
 # --------------------------------------------------------------------------- blocks
 
 
-_INT_TAG: Final = "tag:yaml.org,2002:int"
-_BOOL_TAG: Final = "tag:yaml.org,2002:bool"
-_STR_TAG: Final = "tag:yaml.org,2002:str"
-_FLOAT_TAG: Final = "tag:yaml.org,2002:float"
 _PARAM_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EXPR_WORDS: Final = ("and", "or", "not", "true", "false", blocks.INDEX_NAME)
 _MAX_REPEAT: Final = 10_000
@@ -648,8 +684,7 @@ class _Expander:
 
     def expand(self, items: Sequence[yaml.Node]) -> list[_Mapping | yaml.Node]:
         """The flat layer list: `items` unchanged when no layer uses a block."""
-        uses = any(_is_map(item) and any(self.r.scalar(k) == "block" for k, _ in item.value) for item in items)
-        if not uses:
+        if not any(self._uses_block(item) for item in items):
             return list(items)
         self.used = True
         scope = blocks.Scope("", {}, None, self.qualified)
@@ -658,6 +693,12 @@ class _Expander:
         except _TooBig as exc:
             raise SpecError(Problem(str(exc), self.r.file)) from None
         return self.out
+
+    def _uses_block(self, item: yaml.Node) -> bool:
+        """True for a layer mapping with a `block` key (read cheaply: every layer of a file is asked)."""
+        if not _is_map(item):
+            return False
+        return any(key.value == "block" and self.r.scalar(key) == "block" for key, _ in item.value)
 
     def _mappings(self, items: Sequence[yaml.Node | _Mapping]) -> list[_Mapping | yaml.Node]:
         return [item if isinstance(item, _Mapping) or not _is_map(item) else self.r.mapping(item) for item in items]
@@ -711,17 +752,21 @@ class _Expander:
             names.append(name)
         taken = {n for n in names if n is not None}
         seen: dict[str, int] = {}
+        # Past the last default of a kind every number is taken, so the search resumes there:
+        # linear however many written names it has to skip (as _StackParser._default_names).
+        next_free: dict[str, int] = {}
         for i, (kind, name) in enumerate(zip(kinds, names, strict=True)):
             if kind is None:
                 continue
             seen[kind] = seen.get(kind, 0) + 1
             if name is not None:
                 continue
-            n = seen[kind]
+            n = max(seen[kind], next_free.get(kind, 1))
             while f"{kind}{n}" in taken:
                 n += 1
             names[i] = f"{kind}{n}"
             taken.add(f"{kind}{n}")
+            next_free[kind] = n + 1
         return names
 
     def _peek(self, node: yaml.Node | None, env: _Env | None) -> object:
@@ -787,7 +832,7 @@ class _Expander:
         choices = [INPUT_NAME, *(n for n in scope.visible() if n != INPUT_NAME)]
         r.add(
             f"unknown layer '{ref}' in {where}{_did_you_mean(ref, choices)} "
-            f"Names here: {', '.join(choices)} (and the names where the block is used)",
+            f"Names here: {_list_names(choices)} (and the names where the block is used)",
             entry,
             label,
             "from",
@@ -1004,7 +1049,7 @@ class _Expander:
                     r.add(
                         f"output '{wanted}' is not a layer of block '{block_name}'"
                         f"{_did_you_mean(wanted, choices)} "
-                        f"Layers: {', '.join(choices)}",
+                        f"Layers: {_list_names(choices)}",
                         block.output,
                         f"block {block_name}",
                         "output",
@@ -1118,6 +1163,55 @@ class _Layer:
     @property
     def line(self) -> int:
         return int(self.mapping.node.start_mark.line) + 1
+
+
+class _Names:
+    """The layers' names by first definition, in file order, for resolving `from`.
+
+    Every question costs O(1) (or O(log n)) on the success path, so loading stays linear in the
+    number of layers; the did-you-mean search runs only for a name that is unknown, once per name.
+    """
+
+    def __init__(self) -> None:
+        self.first: dict[str, _Layer] = {}
+        self._order: list[str] = []  # first definitions, in file order
+        self._indices: list[int] = []  # their layer indices (increasing)
+        self._ranked: dict[str, list[str]] = {}
+
+    def define(self, layer: _Layer, name: str) -> _Layer | None:
+        """Record `layer` as defining `name`; the layer that defined it first when it is a duplicate."""
+        earlier = self.first.get(name)
+        if earlier is not None:
+            return earlier
+        self.first[name] = layer
+        self._order.append(name)
+        self._indices.append(layer.index)
+        return None
+
+    def above(self, name: str, index: int) -> bool:
+        """True when `name` is defined by a layer before position `index`."""
+        defined = self.first.get(name)
+        return defined is not None and defined.index < index
+
+    def listing(self, index: int) -> str:
+        """The names a layer at position `index` can read, for a message (long lists are shortened)."""
+        count = bisect.bisect_left(self._indices, index)
+        return _list_names([INPUT_NAME, *self._order[:count]])
+
+    def suggest(self, word: str, index: int) -> str:
+        """`; did you mean 'x'?` for the closest name above position `index`, else a full stop.
+
+        The same as _did_you_mean over those names: every name is ranked by difflib's score once
+        per unknown word (ties broken as get_close_matches breaks them), then the best one above wins.
+        """
+        ranked = self._ranked.get(word)
+        if ranked is None:
+            choices = [INPUT_NAME, *self._order]
+            ranked = self._ranked[word] = difflib.get_close_matches(word, choices, n=len(choices))
+        for name in ranked:
+            if name == INPUT_NAME or self.above(name, index):
+                return f"; did you mean '{name}'?"
+        return "."
 
 
 class _StackParser:
@@ -1263,24 +1357,21 @@ class _StackParser:
         layers = [item for item in items if item is not None]
         self._default_names(layers)
 
-        # First definition of each name, for "defined later" and duplicate messages.
-        first: dict[str, _Layer] = {}
+        # First definition of each name, for `from`, "defined later" and duplicate messages.
+        names = _Names()
         for layer in layers:
             if layer.name is None:
                 continue
-            if layer.name in first:
-                if layer.name_written:
-                    name_node = layer.mapping.value("name")
-                    assert name_node is not None  # name_written means the key is there
-                    r.add(
-                        f"duplicate layer name '{layer.name}': already used by the layer on line "
-                        f"{first[layer.name].line}",
-                        name_node,
-                        layer.label,
-                        "name",
-                    )
-            else:
-                first[layer.name] = layer
+            earlier = names.define(layer, layer.name)
+            if earlier is not None and layer.name_written:
+                name_node = layer.mapping.value("name")
+                assert name_node is not None  # name_written means the key is there
+                r.add(
+                    f"duplicate layer name '{layer.name}': already used by the layer on line {earlier.line}",
+                    name_node,
+                    layer.label,
+                    "name",
+                )
 
         specs: list[LayerSpec] = []
         previous: _Layer | str | None = INPUT_NAME
@@ -1288,7 +1379,7 @@ class _StackParser:
             if item is None:
                 previous = None
                 continue
-            spec = self._layer(item, previous, first)
+            spec = self._layer(item, previous, names)
             if spec is not None:
                 specs.append(spec)
             previous = item
@@ -1359,12 +1450,12 @@ class _StackParser:
 
     # ----------------------------------------------------------------- layers: field pass
 
-    def _layer(self, layer: _Layer, previous: _Layer | str | None, first: dict[str, _Layer]) -> LayerSpec | None:
+    def _layer(self, layer: _Layer, previous: _Layer | str | None, names: _Names) -> LayerSpec | None:
         r = self.r
         m = layer.mapping
         for message, node, fname in m.issues:
             r.add(message, node, layer.label, fname)
-        inputs = self._from(layer, previous, first)
+        inputs = self._from(layer, previous, names)
         if layer.op is None:
             return None
         op = layer.op
@@ -1397,7 +1488,7 @@ class _StackParser:
     def _check_keys(self, layer: _Layer) -> None:
         assert layer.op is not None
         op = layer.op
-        allowed = (*COMMON_FIELDS, *OP_FIELDS[op])
+        allowed = _ALLOWED_FIELDS[op]
         for key, (key_node, _) in layer.mapping.fields.items():
             if key in allowed:
                 continue
@@ -1408,7 +1499,7 @@ class _StackParser:
                 message = f"unknown field '{key}' for {op}{_did_you_mean(key, allowed)}"
             self.r.add(f"{message} {op} accepts: {', '.join(allowed)}", key_node, layer.label, key)
 
-    def _from(self, layer: _Layer, previous: _Layer | str | None, first: dict[str, _Layer]) -> tuple[str, ...] | None:
+    def _from(self, layer: _Layer, previous: _Layer | str | None, names: _Names) -> tuple[str, ...] | None:
         """The producers of `layer`; None when they cannot be known (a problem was reported)."""
         r = self.r
         label = layer.label
@@ -1434,24 +1525,24 @@ class _StackParser:
                 ok = False
             else:
                 refs.append((value, entry))
-        earlier = [other for other, defined in first.items() if defined.index < layer.index]
         for ref, entry in refs:
-            if ref == INPUT_NAME or ref in earlier:
+            if ref == INPUT_NAME or names.above(ref, layer.index):
                 continue
             ok = False
+            later = names.first.get(ref)
             if ref == layer.name:
                 r.add(f"a layer cannot read from itself ('{ref}')", entry, label, "from")
-            elif ref in first:
+            elif later is not None:
                 r.add(
-                    f"'{ref}' is defined later (line {first[ref].line}); a layer can only read from layers above it",
+                    f"'{ref}' is defined later (line {later.line}); a layer can only read from layers above it",
                     entry,
                     label,
                     "from",
                 )
             else:
-                choices = [INPUT_NAME, *earlier]
                 r.add(
-                    f"unknown layer '{ref}'{_did_you_mean(ref, choices)} Layers above this one: {', '.join(choices)}",
+                    f"unknown layer '{ref}'{names.suggest(ref, layer.index)} "
+                    f"Layers above this one: {names.listing(layer.index)}",
                     entry,
                     label,
                     "from",
@@ -1526,7 +1617,6 @@ class _Fields:
 
     def per_axis(self, fname: str, node: yaml.Node, kind: _Kind) -> object:
         """A scalar broadcast to the rank, or a list of exactly `rank` entries, each of `kind`."""
-        allowed = f"{kind.one} or {self.list_of(kind)}"
         if _is_list(node):
             bad = self.wrong_length(fname, node)
             values = []
@@ -1535,13 +1625,14 @@ class _Fields:
                 if kind.check(value):
                     values.append(kind.convert(value))
                 else:
+                    allowed = f"{kind.one} or {self.list_of(kind)}"
                     self.add(f"{fname} must be {allowed}, {self.r.got(entry)} in {self.r.show(node)}", entry, fname)
                     bad = True
             return _BAD if bad else tuple(values)
         value = self.r.scalar(node)
         if kind.check(value):
             return (kind.convert(value),) * (self.rank or 1)
-        self.add(f"{fname} must be {allowed}, {self.r.got(node)}", node, fname)
+        self.add(f"{fname} must be {kind.one} or {self.list_of(kind)}, {self.r.got(node)}", node, fname)
         return _BAD
 
     def choice(self, fname: str, node: yaml.Node, choices: Sequence[str], aliases: dict[str, str]) -> object:
@@ -1561,19 +1652,15 @@ class _Fields:
         op = self.op
         pairs_ok = op != "deconv"
         modes_ok = op in ("conv", *_POOLS)
-        negative_ok = op == "pad"
-        entry = _Kind(
-            "an integer" if negative_ok else "a non-negative integer",
-            "integers" if negative_ok else "non-negative integers",
-            (lambda v: _is_int(v)) if negative_ok else _NONNEG_INT.check,
-        )
-        if not pairs_ok:
-            allowed = f"{entry.one} or {self.list_of(entry)}"
-        else:
-            each = f"(each {entry.one} or a [before, after] pair)"
-            allowed = f"{entry.one} or {self.list_of(entry, 'entries')} {each}"
-        if modes_ok:
-            allowed = allowed.replace(" or ", ", ", 1) + ", 'same' or 'valid'"
+        entry = _INT if op == "pad" else _NONNEG_INT
+
+        def allowed_text() -> str:  # only for a message: never built when the padding is fine
+            if not pairs_ok:
+                allowed = f"{entry.one} or {self.list_of(entry)}"
+            else:
+                each = f"(each {entry.one} or a [before, after] pair)"
+                allowed = f"{entry.one} or {self.list_of(entry, 'entries')} {each}"
+            return allowed.replace(" or ", ", ", 1) + ", 'same' or 'valid'" if modes_ok else allowed
 
         value = self.r.scalar(node)
         if isinstance(value, str) and value in ("same", "valid"):
@@ -1584,13 +1671,13 @@ class _Fields:
                 if op == "deconv"
                 else "pad takes explicit sizes"
             )
-            self.add(f"padding must be {allowed}, got '{value}' ({reason})", node, "padding")
+            self.add(f"padding must be {allowed_text()}, got '{value}' ({reason})", node, "padding")
             return _BAD
         if entry.check(value):
             assert _is_int(value)
             return ((value, value),) * (self.rank or 1)
         if not _is_list(node):
-            self.add(f"padding must be {allowed}, {self.r.got(node)}", node, "padding")
+            self.add(f"padding must be {allowed_text()}, {self.r.got(node)}", node, "padding")
             return _BAD
 
         bad = self.wrong_length("padding", node)
@@ -1613,7 +1700,7 @@ class _Fields:
             else:
                 reason = ""
             self.add(
-                f"padding must be {allowed}, {self.r.got(axis)} in {self.r.show(node)}{reason}",
+                f"padding must be {allowed_text()}, {self.r.got(axis)} in {self.r.show(node)}{reason}",
                 axis,
                 "padding",
             )

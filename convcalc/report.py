@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from fractions import Fraction
+from functools import cached_property
 
 from convcalc.diagnostics import Diagnostic, Severity
 from convcalc.receptive import AxisMap
@@ -92,16 +93,18 @@ class StackReport:
         """The last layer: the stack's output."""
         return self.layers[-1]
 
-    @property
+    # Computed once per report (cached_property): renderers and callers may ask for them per layer.
+    @cached_property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
+        """Every layer's diagnostics, in layer order."""
         return tuple(d for layer in self.layers for d in layer.diagnostics)
 
-    @property
+    @cached_property
     def total_params(self) -> int | None:
         values = [layer.params for layer in self.layers]
         return None if None in values else sum(v for v in values if v is not None)
 
-    @property
+    @cached_property
     def total_macs(self) -> int | None:
         values = [layer.macs for layer in self.layers]
         return None if None in values else sum(v for v in values if v is not None)

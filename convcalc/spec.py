@@ -8,6 +8,7 @@ Parameter names and defaults are PyTorch's (dilation 1 = dense).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 #: Version of the stack format this module describes.
@@ -172,8 +173,13 @@ class StackSpec:
     description: str | None = None
 
     def layer(self, name: str) -> LayerSpec:
-        """The layer called `name` (KeyError if there is none)."""
+        """The layer called `name` (KeyError if there is none); O(1), so callers may look up in loops."""
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, LayerSpec]:
+        # Built on the first lookup; the first layer of a name wins, as a linear search would find it.
+        by_name: dict[str, LayerSpec] = {}
         for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
+            by_name.setdefault(layer.name, layer)
+        return by_name

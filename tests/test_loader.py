@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcalc.errors import FileProblemError, Problem, SpecError
-from convcalc.loader import TOP_LEVEL_KEYS, load_stack, parse_input_shape, parse_stack
+from convcalc.loader import _BAD, TOP_LEVEL_KEYS, _Reader, load_stack, parse_input_shape, parse_stack
 from convcalc.spec import OP_ALIASES, OP_FIELDS, REQUIRED_FIELDS, InputSpec, Location, StackSpec
 
 HEADER = "input: [3, 32, 32]\nlayers:\n"  # layers written after it start on line 3
@@ -801,6 +801,29 @@ def test_random_valid_layer_round_trips(case: tuple[int, str, dict[str, object],
         assert getattr(layer, name) == value, name
     assert set(layer.field_locations) == set(written)
     assert layer.inputs == ("input",)
+
+
+# --------------------------------------------------------------------------- scalars as PyYAML types them
+
+_SCALAR_TEXT = st.one_of(
+    st.from_regex(r"[-+]?(0[xbo]?)?[0-9_:]{0,5}", fullmatch=True),  # octal 010, 0x1f, 1_000, 1:30, -0
+    st.text(alphabet="0123456789+-_:xXbBoO.eE", max_size=8),
+    st.sampled_from(["yes", "No", "ON", "off", "TRUE", "false", "y", "null", "Null", "~", "", "maybe", ".inf"]),
+    st.text(max_size=6),
+)
+
+
+@settings(max_examples=400)
+@given(st.sampled_from(["int", "bool", "null", "str", "float", "binary"]), _SCALAR_TEXT)
+def test_scalars_are_typed_exactly_as_pyyaml_types_them(tag: str, text: str) -> None:
+    # The loader reads common scalars without PyYAML's constructor; PyYAML's SafeConstructor is the reference.
+    node = yaml.ScalarNode(f"tag:yaml.org,2002:{tag}", text)
+    try:
+        expected: object = yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    except Exception:
+        expected = _BAD
+    got = _Reader("s.yaml").scalar(node)
+    assert (type(got), repr(got)) == (type(expected), repr(expected))
 
 
 # --------------------------------------------------------------------------- without libyaml
