@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from cli.errors import ExitCode, user_errors
-from cli.options import FailOn, FailOnOpt, FormatOpt, InputOpt, OutputFormat
+from cli.options import ChangeRankOpt, FailOn, FailOnOpt, FormatOpt, InputOpt, OutputFormat
 
 app = typer.Typer(
     name="convcalc",
@@ -68,6 +68,7 @@ def rf(
     input_shape: InputOpt = None,
     output_format: FormatOpt = OutputFormat.TABLE,
     fail_on: FailOnOpt = FailOn.ERROR,
+    change_rank: ChangeRankOpt = False,
 ) -> None:
     """Per layer: output shape, effective kernel, stride, jump, receptive field, centre/padding, params, MACs."""
     with user_errors(json_errors=output_format is OutputFormat.JSON):
@@ -76,7 +77,10 @@ def rf(
         from convcalc.loader import load_stack, parse_input_shape, parse_stack
 
         override = parse_input_shape(input_shape) if input_shape is not None else None
-        spec = parse_stack(sys.stdin.read(), "<stdin>", override) if stack == "-" else load_stack(stack, override)
+        if stack == "-":
+            spec = parse_stack(sys.stdin.read(), "<stdin>", override, allow_rank_change=change_rank)
+        else:
+            spec = load_stack(stack, override, allow_rank_change=change_rank)
         report = analyze(spec)
         render.emit(
             output_format,
