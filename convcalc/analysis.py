@@ -244,11 +244,14 @@ class _LayerAnalysis:
                 # F.pad takes the last axis first.
                 pairs = [p for p in reversed(port) if p is not None]
                 flat = ", ".join(f"{b}, {a}" for b, a in pairs)
+                # A max pool ignores TF's SAME padding: pad with −inf (as the runner does), not zeros.
+                value = ", value=float('-inf')" if layer.op == "maxpool" else ""
                 self.diag(
                     "same-strided",
                     f"padding 'same' with stride {'×'.join(map(str, layer.stride))}: PyTorch refuses it; "
-                    f"a port pads explicitly: F.pad(x, ({flat})) then padding=0",
+                    f"a port pads explicitly: F.pad(x, ({flat}){value}) then padding=0",
                     padding=[list(p) for p in port if p is not None],
+                    value="-inf" if layer.op == "maxpool" else "0",
                 )
             else:
                 self.diag(

@@ -3,6 +3,7 @@ networks, worked examples and hand derivations (shared reference receptive-field
 
 from __future__ import annotations
 
+import math
 import textwrap
 from fractions import Fraction
 from pathlib import Path
@@ -489,3 +490,37 @@ def test_a_divisible_second_deconv_cancels_without_a_compound_warning() -> None:
     )
     assert [d.code for d in report.diagnostics] == ["checkerboard"]
     assert report.output.field[0].overlap == 1
+
+
+# -- same-strided: the explicit padding a PyTorch port needs ----------------------------------------
+SAME_STRIDED = """
+    input: [1, 7, 8]
+    layers:
+      - {{op: {op}, kernel: 3, stride: 2, padding: same}}
+    """
+
+
+@pytest.mark.parametrize(("op", "value"), [("maxpool", ", value=float('-inf')"), ("avgpool", ""), ("conv", "")])
+def test_same_strided_port_pads_a_max_pool_with_minus_infinity(op: str, value: str) -> None:
+    """TF SAME at stride 2, k3: H 7 → (1, 1), W 8 → (0, 1); F.pad lists the last axis first."""
+    (note,) = [d for d in run(SAME_STRIDED.format(op=op)).diagnostics if d.code == "same-strided"]
+    assert f"F.pad(x, (0, 1, 1, 1){value}) then padding=0" in note.message
+
+
+def test_same_strided_max_pool_port_matches_tf_same() -> None:
+    """The advised port on an all −1 input gives −1 everywhere, as TF's SAME max pool does (every window
+    holds an input pixel); padding with zeros would put 0 in the border windows."""
+    torch = pytest.importorskip("torch")
+    import re
+
+    import torch.nn.functional as F
+
+    (note,) = [d for d in run(SAME_STRIDED.format(op="maxpool")).diagnostics if d.code == "same-strided"]
+    match = re.search(r"F\.pad\(x, \(([-0-9, ]+)\)(, value=float\('-inf'\))?\)", note.message)
+    assert match is not None
+    pads = [int(v) for v in match.group(1).split(",")]
+    fill = -math.inf if match.group(2) else 0.0
+    x = -torch.ones((1, 1, 7, 8), dtype=torch.float64)
+    y = F.max_pool2d(F.pad(x, pads, value=fill), 3, 2)
+    assert tuple(y.shape[2:]) == (4, 4)  # ceil(7/2), ceil(8/2)
+    assert bool((y == -1).all())
