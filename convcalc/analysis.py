@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Literal
 
 from convcalc import arithmetic, diagnostics, overlap
 from convcalc.diagnostics import Diagnostic
@@ -485,6 +486,7 @@ class _LayerAnalysis:
         rank = ranks.pop()
         out_spatial: list[int | None] = []
         broadcast: list[set[int]] = [set() for _ in range(rank)]
+        maybe: list[set[int]] = [set() for _ in range(rank)]
         for axis in range(rank):
             sizes = [s.spatial[axis] for s in shapes]
             known = {s for s in sizes if s is not None}
@@ -497,33 +499,34 @@ class _LayerAnalysis:
                     )
                 out_spatial.append(known.pop() if known else None)
                 continue
-            # add/mul broadcast like PyTorch: sizes equal, or 1.
-            big = known - {1}
-            if len(big) > 1:
+            size = _broadcast_size(sizes)
+            if size is False:
                 raise _LayerProblem(
                     "from",
                     f"{layer.op} needs equal sizes (or 1, broadcast), but {_axis_label(rank, axis)} differs: "
                     f"{self.describe_inputs()}",
                 )
-            size = big.pop() if big else (1 if known else None)
             out_spatial.append(size)
-            if size is not None and size > 1:
-                broadcast[axis] = {i for i, s in enumerate(sizes) if s == 1}
+            broadcast[axis], maybe[axis] = _broadcast_branches(sizes, size)
         channels = [s.channels for s in shapes]
         out_channels: int | None
         if layer.op == "concat":
             out_channels = None if None in channels else sum(c for c in channels if c is not None)
         else:
-            cs = {c for c in channels if c is not None}
-            if len(cs - {1}) > 1:
+            merged_channels = _broadcast_size(channels)
+            if merged_channels is False:
                 raise _LayerProblem("from", f"{layer.op} needs equal channels (or 1): {self.describe_inputs()}")
-            big_c = cs - {1}
-            out_channels = big_c.pop() if big_c else (1 if cs else None)
+            out_channels = merged_channels
         maps: list[AxisMap | None] = []
         for axis in range(len(self.stack_input.spatial)):
             branch_maps = [
                 GLOBAL if (axis < rank and i in broadcast[axis]) else n.maps[axis] for i, n in enumerate(self.inputs)
             ]
+            # A branch that is broadcast only if an unknown size is not 1: its units are seen by every
+            # unit, or unit by unit. Only a global branch answers both the same way.
+            if axis < rank and any(branch_maps[i] is not GLOBAL for i in maybe[axis]):
+                maps.append(None)
+                continue
             if any(m is None for m in branch_maps):
                 maps.append(None)
                 continue
@@ -584,6 +587,33 @@ class _LayerAnalysis:
         else:
             self.params = self.macs = features * out + (out if layer.bias else 0)
         return _Node(Shape(out, ()), tuple(GLOBAL for _ in self.source.maps))
+
+
+def _broadcast_size(sizes: list[int | None]) -> int | Literal[False] | None:
+    """The size PyTorch's broadcasting gives (add, mul) when some sizes are unknown (None), or False
+    when no input size makes it legal.
+
+    Sizes broadcast when equal or 1. A known size above 1 wins: an unknown one must be 1 or that size
+    (torch refuses anything else). Without one, an unknown size stays unknown, even against 1 (it is
+    1 only if the unknown is). All 1: 1.
+    """
+    big = {s for s in sizes if s is not None and s != 1}
+    if len(big) > 1:
+        return False
+    if big:
+        return big.pop()
+    return None if None in sizes else 1
+
+
+def _broadcast_branches(sizes: list[int | None], size: int | None) -> tuple[set[int], set[int]]:
+    """Which branches of a broadcasting merge are spread over every unit: (surely, only if an unknown
+    size is not 1). A size-1 branch spreads when the result is larger than 1; against an unknown
+    result it spreads unless the unknown is 1, and so does an unknown branch against a known result."""
+    if size is None:
+        return set(), {i for i, s in enumerate(sizes) if s == 1}
+    if size == 1:
+        return set(), set()
+    return {i for i, s in enumerate(sizes) if s == 1}, {i for i, s in enumerate(sizes) if s is None}
 
 
 def _fmt_shape(shape: Shape) -> str:

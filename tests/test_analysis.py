@@ -13,7 +13,7 @@ import pytest
 from convcalc.analysis import analyze
 from convcalc.errors import ShapeError
 from convcalc.loader import load_stack, parse_stack
-from convcalc.report import StackReport
+from convcalc.report import Shape, StackReport
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 
@@ -429,6 +429,85 @@ def test_squeeze_excitation_broadcast_makes_the_field_global() -> None:
     assert report.output.output.spatial == (16, 16)
     assert report.output.field[0].is_global
     assert report.output.field[0].rf == 16
+
+
+def test_squeeze_excitation_with_an_unknown_size_keeps_the_size_unknown() -> None:
+    """[8, ?, ?] · [8, 1, 1] is 8×?×? (the gate is broadcast unless the unknown size is 1), not 8×1×1;
+    every later layer keeps the unknown size and the global field."""
+    report = run(
+        """
+        input: [8, null, null]
+        layers:
+          - {op: conv, name: body, kernel: 3, padding: 1}
+          - {op: adaptive_avgpool, name: squeeze, size: 1}
+          - {op: conv, name: excite, kernel: 1}
+          - {op: sigmoid, name: gate}
+          - {op: mul, name: scaled, from: [body, gate]}
+          - {op: conv, name: after, out: 4, kernel: 3, padding: 1}
+        """
+    )
+    scaled, after = report.layers[-2:]
+    assert scaled.output == Shape(8, (None, None))
+    assert after.output == Shape(4, (None, None))
+    assert all(f.is_global for f in scaled.field + after.field)
+    assert after.macs is None  # depends on the unknown size
+
+
+@pytest.mark.parametrize(
+    ("sizes", "expected"),
+    [
+        # (first branch, second branch) per axis: ? = unknown, 1, or adaptive 5; hand-derived broadcasting.
+        (("null", 1), None),  # ? against 1: ? (1 only if the unknown is 1)
+        ((1, "null"), None),
+        (("null", 5), 5),  # ? against 5: the unknown must be 1 or 5; either way 5
+        ((1, 5), 5),
+        ((1, 1), 1),
+        ((5, 5), 5),
+    ],
+)
+def test_broadcast_size_with_unknown_sizes(sizes: tuple[object, object], expected: int | None) -> None:
+    def branch(size: object, name: str) -> str:
+        if size == "null":
+            return f"{{op: identity, name: {name}, from: input}}"
+        return f"{{op: adaptive_avgpool, name: {name}, from: input, size: {size}}}"
+
+    report = run(
+        f"""
+        input: [2, null]
+        layers:
+          - {branch(sizes[0], "a")}
+          - {branch(sizes[1], "b")}
+          - {{op: add, name: out, from: [a, b]}}
+        """
+    )
+    assert report.output.output == Shape(2, (expected,))
+
+
+def test_broadcast_refuses_two_different_known_sizes_beside_an_unknown_one() -> None:
+    with pytest.raises(ShapeError, match="add needs equal sizes"):
+        run(
+            """
+            input: [1, null]
+            layers:
+              - {op: adaptive_avgpool, name: five, size: 5}
+              - {op: adaptive_avgpool, name: seven, from: input, size: 7}
+              - {op: add, from: [input, five, seven]}
+            """
+        )
+
+
+def test_broadcast_channels_with_an_unknown_feature_count() -> None:
+    """flatten of an unknown size has unknown features; against 1 feature they stay unknown."""
+    report = run(
+        """
+        input: [2, null]
+        layers:
+          - {op: flatten, name: flat}
+          - {op: linear, name: one, out: 1}
+          - {op: add, name: out, from: [flat, one]}
+        """
+    )
+    assert report.output.output == Shape(None, ())
 
 
 # -- overlap of the ones-kernel skeleton: compounded checkerboards (conv-arithmetic.md §3.3) -------

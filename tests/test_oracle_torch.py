@@ -6,6 +6,7 @@ Skipped when torch is not importable (CI installs it).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,63 @@ def test_overlap_pattern_matches_the_ones_skeleton(doc: dict[str, Any]) -> None:
     for u in middle:
         expected = float(m.overlap[u % m.period])
         assert abs(float(values[u]) - expected) <= 1e-9 * max(1.0, expected), (u, list(map(str, m.overlap)))
+
+
+# -- broadcasting with unknown sizes: what every concrete size makes torch do ------------------------
+BROADCASTS = [
+    # squeeze-and-excitation: [8, ?, ?] · [8, 1, 1]
+    """
+    input: [8, null, null]
+    layers:
+      - {op: conv, name: body, kernel: 3, padding: 1}
+      - {op: adaptive_avgpool, name: squeeze, size: 1}
+      - {op: conv, name: excite, kernel: 1}
+      - {op: mul, name: scaled, from: [body, excite]}
+      - {op: conv, name: after, out: 3, kernel: 3, padding: 1}
+    """,
+    # ? against 1 on H, ? against 5 on W, one channel against 4
+    """
+    input: [4, null, null]
+    layers:
+      - {op: adaptive_avgpool, name: pooled, size: [1, 5]}
+      - {op: conv, name: one, out: 1, kernel: 1}
+      - {op: add, name: out, from: [input, one]}
+    """,
+    # unknown features against one feature
+    """
+    input: [2, null]
+    layers:
+      - {op: flatten, name: flat}
+      - {op: linear, name: one, out: 1}
+      - {op: mul, name: out, from: [flat, one]}
+    """,
+]
+
+
+@pytest.mark.parametrize("text", BROADCASTS)
+def test_broadcast_with_unknown_sizes_is_what_every_size_gives(text: str) -> None:
+    """A size convcalc knows with an unknown input is the size torch gives at every input size it accepts;
+    a size convcalc leaves unknown differs between input sizes."""
+    spec = parse_stack(text, "<broadcast>")
+    report = analyze(spec)
+    rank = len(spec.input.spatial)
+    seen: dict[str, set[tuple[int, ...]]] = {layer.name: set() for layer in report.layers}
+    accepted = 0
+    for sizes in itertools.product([1, 2, 5], repeat=rank):
+        concrete = dataclasses.replace(spec, input=dataclasses.replace(spec.input, spatial=sizes))
+        try:
+            actual = _torch_shapes(concrete)
+        except RuntimeError:  # torch refuses these sizes (e.g. 2 against 5)
+            continue
+        accepted += 1
+        for name in seen:
+            seen[name].add(actual[name])
+    assert accepted > 1
+    for layer in report.layers:
+        shapes = seen[layer.name]
+        for i, dim in enumerate((layer.output.channels, *layer.output.spatial)):
+            values = {shape[i] for shape in shapes}
+            if dim is None:
+                assert len(values) > 1, f"{layer.name}: unknown, but torch always gives {values}"
+            else:
+                assert values == {dim}, f"{layer.name}: convcalc {dim}, torch {values}"
