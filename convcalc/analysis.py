@@ -21,7 +21,20 @@ from convcalc import arithmetic, diagnostics, overlap
 from convcalc.diagnostics import Diagnostic
 from convcalc.errors import Problem, ShapeError
 from convcalc.notation import counts_text, dims_text, fraction_text, ratio_text
-from convcalc.receptive import GLOBAL, IDENTITY, MAX_PERIOD, AxisMap, Resample, Step, Transposed, Window, compose, merge
+from convcalc.receptive import (
+    GLOBAL,
+    IDENTITY,
+    MAX_PERIOD,
+    MAX_UNITS,
+    AxisMap,
+    Resample,
+    Step,
+    Transposed,
+    Unmapped,
+    Window,
+    compose_map,
+    merge,
+)
 from convcalc.report import AxisField, LayerReport, Shape, StackReport
 from convcalc.spec import AXIS_NAMES, INPUT_NAME, SHAPE_PRESERVING, LayerSpec, StackSpec
 
@@ -64,6 +77,7 @@ class _LayerAnalysis:
         self.params: int | None = 0
         self.macs: int | None = 0
         self.own_overlap = Fraction(1)  # this layer's overlap ratio on its own (transposed convs)
+        self.unmapped: dict[int, Unmapped] = {}  # axes whose map this layer could not compute, and why
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -88,17 +102,27 @@ class _LayerAnalysis:
     def label(self, axis: int) -> str:
         return _axis_label(self.rank, axis)
 
-    def mapped(self, steps: list[Step | None], known: list[bool] | None = None) -> tuple[AxisMap | None, ...]:
-        """Compose each axis's step onto the input maps (None step = identity on that axis)."""
+    def mapped(
+        self, steps: list[Step | None], sizes: list[int | None], known: list[bool] | None = None
+    ) -> tuple[AxisMap | None, ...]:
+        """Compose each axis's step onto the input maps (None step = identity on that axis); `sizes` are
+        the layer's output sizes (an explicit map lists that many units)."""
         out: list[AxisMap | None] = []
         for axis, (inner, step) in enumerate(zip(self.source.maps, steps, strict=True)):
-            if inner is None:
-                out.append(None)
-            elif step is None:
+            if inner is None or step is None:
                 out.append(inner)
             else:
-                out.append(compose(inner, step, known[axis] if known else True))
+                out.append(
+                    self.known_map(axis, compose_map(inner, step, known[axis] if known else True, units=sizes[axis]))
+                )
         return tuple(out)
+
+    def known_map(self, axis: int, result: AxisMap | Unmapped) -> AxisMap | None:
+        """The map, or None after noting why there is none."""
+        if isinstance(result, Unmapped):
+            self.unmapped[axis] = result
+            return None
+        return result
 
     # -- ops -------------------------------------------------------------------------------------
     def run(self) -> _Node:
@@ -236,7 +260,7 @@ class _LayerAnalysis:
         if is_conv:
             out_channels = self.conv_channels(channels, transposed=False)
         shape = Shape(out_channels, tuple(out_sizes))
-        return _Node(shape, self.mapped(steps, known))
+        return _Node(shape, self.mapped(steps, out_sizes, known))
 
     def same_notes(self, port: list[tuple[int, int] | None], known: list[bool]) -> None:
         layer = self.layer
@@ -345,7 +369,7 @@ class _LayerAnalysis:
         self.kernel, self.effective_kernel, self.stride = layer.kernel, effs, layer.stride
         self.padding = tuple(layer.padding)
         out_channels = self.conv_channels(self.source.shape.channels, transposed=True)
-        return _Node(Shape(out_channels, tuple(out_sizes)), self.mapped(steps))
+        return _Node(Shape(out_channels, tuple(out_sizes)), self.mapped(steps, out_sizes))
 
     def adaptive(self) -> _Node:
         self.need_spatial()
@@ -370,7 +394,9 @@ class _LayerAnalysis:
             elif inner is None:
                 maps.append(None)
             elif size is not None:
-                maps.append(compose(inner, Resample(Fraction(size, want), "bins")))
+                maps.append(
+                    self.known_map(axis, compose_map(inner, Resample(Fraction(size, want), "bins"), units=want))
+                )
             else:
                 maps.append(None)
         return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), tuple(maps))
@@ -414,7 +440,7 @@ class _LayerAnalysis:
                 steps.append(Resample(ratio, "nearest"))
             else:
                 steps.append(Resample(ratio, "linear_ac" if align else "linear"))
-        maps = list(self.mapped(steps))
+        maps = list(self.mapped(steps, out_sizes))
         for axis in unknown:
             maps[axis] = None
         return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), tuple(maps))
@@ -434,7 +460,7 @@ class _LayerAnalysis:
                 None if channels is None else channels // (r * r),
                 tuple(None if s is None else s * r for s in sizes),
             )
-            return _Node(shape, self.mapped([Resample(Fraction(1, r), "nearest")] * self.rank))
+            return _Node(shape, self.mapped([Resample(Fraction(1, r), "nearest")] * self.rank, list(shape.spatial)))
         for axis, size in enumerate(sizes):
             if size is not None and size % r:
                 raise _LayerProblem(
@@ -445,7 +471,7 @@ class _LayerAnalysis:
             None if channels is None else channels * r * r,
             tuple(None if s is None else s // r for s in sizes),
         )
-        return _Node(shape, self.mapped([Window(r, 0, r)] * self.rank))
+        return _Node(shape, self.mapped([Window(r, 0, r)] * self.rank, list(shape.spatial)))
 
     def pad(self) -> _Node:
         self.need_spatial()
@@ -475,7 +501,7 @@ class _LayerAnalysis:
             out_sizes.append(out)
         self.padding = tuple(layer.padding)
         steps: list[Step | None] = [Window(1, b, 1) for b, _ in layer.padding]
-        return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), self.mapped(steps))
+        return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), self.mapped(steps, out_sizes))
 
     def merge(self) -> _Node:
         layer = self.layer
@@ -532,7 +558,7 @@ class _LayerAnalysis:
                 continue
             known_maps = [m for m in branch_maps if m is not None]
             self.check_alignment(axis, known_maps)
-            maps.append(merge(known_maps))
+            maps.append(self.known_map(axis, merge(known_maps, units=out_spatial[axis] if axis < rank else None)))
         return _Node(Shape(out_channels, tuple(out_spatial)), tuple(maps))
 
     def describe_inputs(self) -> str:
@@ -635,6 +661,13 @@ def _overlap_ratio(fields: tuple[AxisField, ...]) -> Fraction | None:
     return math.prod((f.overlap for f in fields if f.overlap is not None), start=Fraction(1))
 
 
+def _overlap_text(m: AxisMap) -> str:
+    """The per-phase overlap values in phase order; for a map listing every unit (no short period), their range."""
+    if m.explicit:
+        return f"from {fraction_text(min(m.overlap))} to {fraction_text(max(m.overlap))}, unit by unit"
+    return counts_text(m.overlap)
+
+
 def _compound_note(work: _LayerAnalysis, node: _Node, fields: tuple[AxisField, ...], inputs: list[_Node]) -> None:
     """A `checkerboard-compound` warning when this resampling layer makes the stack's overlap more uneven
     than both its input and its own kernel alone would (stacked transposed convs compound)."""
@@ -656,7 +689,7 @@ def _compound_note(work: _LayerAnalysis, node: _Node, fields: tuple[AxisField, .
         return
     patterns = diagnostics.by_axes(
         [
-            (_axis_label(len(fields), axis), counts_text(m.overlap))
+            (_axis_label(len(fields), axis), _overlap_text(m))
             for axis, m in enumerate(node.maps)
             if m is not None and not m.is_global and len(set(m.overlap)) > 1
         ]
@@ -669,6 +702,23 @@ def _compound_note(work: _LayerAnalysis, node: _Node, fields: tuple[AxisField, .
         ratio=fraction_text(total),
         own=fraction_text(own),
     )
+
+
+def _unknown_note(work: _LayerAnalysis, rank: int) -> None:
+    """The `rf-unknown` note of the first layer whose field is unknown, with the reason."""
+    reasons = {u.reason: (axis, u) for axis, u in sorted(work.unmapped.items())}
+    repeats = f"its pattern over output phases repeats only every more than {MAX_PERIOD} units"
+    if "units" in reasons:
+        axis, unmapped = reasons["units"]
+        why = (
+            f"is not computed: {repeats}, so convcalc lists every unit, but {_axis_label(rank, axis)} has "
+            f"{unmapped.units} units, more than the {MAX_UNITS} it lists per axis"
+        )
+    elif "period" in reasons:
+        why = f"depends on the unknown input size: {repeats}, and listing every unit needs the size; give it"
+    else:
+        why = "depends on the unknown input size; give the input size to compute it"
+    work.diag("rf-unknown", f"the receptive field from here on {why}", max_period=MAX_PERIOD, max_units=MAX_UNITS)
 
 
 def analyze(stack: StackSpec) -> StackReport:
@@ -726,14 +776,7 @@ def analyze(stack: StackSpec) -> StackReport:
             )
         if not reported_unknown and any(f.rf is None and not f.is_global for f in fields):
             reported_unknown = True
-            if None in stack.input.spatial:
-                why = "depends on the unknown input size; give the input size to compute it"
-            else:
-                why = (
-                    f"is not computed: its pattern over output phases repeats only every more than {MAX_PERIOD} "
-                    "units (resampling ratios such as align_corners' (in−1)/(out−1))"
-                )
-            work.diag("rf-unknown", f"the receptive field from here on {why}")
+            _unknown_note(work, len(fields))
         nodes[layer.name] = node
         reports.append(
             LayerReport(

@@ -13,6 +13,8 @@ import pytest
 from convcalc.analysis import analyze
 from convcalc.errors import ShapeError
 from convcalc.loader import load_stack, parse_stack
+from convcalc.notation import fraction_text
+from convcalc.receptive import MAX_PERIOD, MAX_UNITS
 from convcalc.report import Shape, StackReport
 
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -309,6 +311,104 @@ def test_bilinear_align_corners_zero_weight_reads_one_input() -> None:
     report = run("input: [1, 5]\nlayers:\n  - {op: upsample, size: 9, mode: linear, align_corners: true}\n")
     f = report.output.field[0]
     assert (f.rf, f.rf_min, f.jump) == (2, 1, Fraction(1, 2))
+
+
+def test_align_corners_with_a_known_size_gives_every_unit_its_field() -> None:
+    """3601 → 7202 with align_corners: source u·3600/7201, which repeats only every 7201 units (more than
+    MAX_PERIOD). Unit u reads floor and ceil of its source; a 3-tap conv padded 1 after it reads units −1
+    and 7202 beyond the borders, whose sources −3600/7201 and 3600 + 3600/7201 reach pixels −1 and 3601."""
+    report = run(
+        """
+        input: [1, 3601]
+        layers:
+          - {op: upsample, name: up, size: 7202, mode: linear, align_corners: true}
+          - {op: conv, name: conv, kernel: 3, padding: 1}
+        """
+    )
+    up, conv = report.layers
+    assert not [d for d in report.diagnostics if d.code == "rf-unknown"]
+    assert (up.field[0].rf, up.field[0].rf_min, up.field[0].jump) == (2, 1, Fraction(3600, 7201))
+    for u in range(7202):
+        source = Fraction(3600 * u, 7201)
+        assert up.region((u,)) == ((math.floor(source), math.ceil(source)),), u
+    assert (up.region((0,)), up.region((3,)), up.region((7201,))) == (((0, 0),), ((1, 2),), ((3600, 3600),))
+    assert conv.region((0,)) == ((-1, 1),)
+    assert conv.region((7201,)) == ((3599, 3601),)
+    assert (conv.field[0].rf, conv.field[0].rf_min) == (3, 2)
+
+
+def test_units_beyond_the_borders_of_a_map_listing_every_unit() -> None:
+    """k3 s2 p1 transposed conv (overlap 1 on even units, 2 on odd: seed_deconv), then align_corners to 7202
+    units (ratio 5998/7201, period 7201): units −3 and −2 have sources −2.4988 and −1.6659, i.e. low −3 with
+    weight 3592/7201 (odd unit: 2) and −2 with 3609/7201 (even: 1); low −2 with 4795/7201 (even: 1) and −1
+    with 2406/7201 (odd: 2). A 3-tap conv padded 1 reads −1..1: 13199/7201 + 1 + 13199/7201."""
+    report = run(
+        """
+        input: [1, 3000]
+        layers:
+          - {op: deconv, name: up2, kernel: 3, stride: 2, padding: 1}
+          - {op: upsample, name: up, size: 7202, mode: linear, align_corners: true}
+          - {op: conv, name: conv, kernel: 3, padding: 1}
+        """
+    )
+    up, conv = report.layers[1].maps[0], report.layers[2].maps[0]
+    assert up is not None
+    assert up.explicit
+    assert conv is not None
+    assert up.overlap_sum(-3, -2) == Fraction(3592 * 2 + 3609 + 4795 + 2406 * 2, 7201)
+    assert (up.at(-3), up.at(-2)) == ((-2, -1), (-1, 0))
+    assert conv.overlap_at(0) == Fraction(13199 * 2 + 7201, 7201)
+    assert conv.at(0) == (-1, 1)
+
+
+def test_rf_unknown_names_the_bound_on_units_listed() -> None:
+    """40000 → 80000 with align_corners repeats every 79999 units, and 80000 units are more than MAX_UNITS."""
+    report = run("input: [1, 40000]\nlayers:\n  - {op: upsample, scale: 2, mode: linear, align_corners: true}\n")
+    assert report.output.field[0].rf is None
+    (note,) = [d for d in report.diagnostics if d.code == "rf-unknown"]
+    assert f"L has 80000 units, more than the {MAX_UNITS} it lists per axis" in note.message
+    assert f"repeats only every more than {MAX_PERIOD} units" in note.message
+
+
+def test_rf_unknown_when_a_long_period_meets_an_unknown_size() -> None:
+    """Ratios 1000/1001 then 1000/999 repeat every 999999 units: listing them needs the size."""
+    report = run(
+        """
+        input: [1, null]
+        layers:
+          - {op: upsample, scale: 1.001}
+          - {op: upsample, scale: 0.999}
+        """
+    )
+    assert report.layers[0].field[0].rf == 1  # nearest: one source pixel per unit
+    (note,) = [d for d in report.diagnostics if d.code == "rf-unknown"]
+    assert note.layer == "upsample2"
+    assert "depends on the unknown input size: its pattern over output phases repeats only every more than" in (
+        note.message
+    )
+
+
+def test_compound_note_of_a_map_listing_every_unit_gives_the_range_of_values() -> None:
+    """A checkerboard resampled by nested align_corners, then a k3 s2 deconv: the overlap varies over all
+    751 units; the note gives its range, not 751 values."""
+    report = run(
+        """
+        input: [1, 48]
+        layers:
+          - {op: deconv, kernel: 3, stride: 2, padding: 1}
+          - {op: upsample, mode: linear, scale: 2, align_corners: true}
+          - {op: conv, kernel: 3}
+          - {op: upsample, mode: linear, scale: 2, align_corners: true}
+          - {op: conv, kernel: 3, padding: 1}
+          - {op: deconv, name: last, kernel: 3, stride: 2, padding: 1}
+        """
+    )
+    (m,) = report.output.maps
+    assert m is not None
+    (note,) = [d for d in report.diagnostics if d.code == "checkerboard-compound"]
+    low, high = fraction_text(min(m.overlap)), fraction_text(max(m.overlap))
+    assert f"per-phase values L: from {low} to {high}, unit by unit;" in note.message
+    assert len(note.message) < 400
 
 
 def test_nearest_upsample_then_conv_field() -> None:
