@@ -62,13 +62,55 @@ def _axis_label(rank: int, axis: int) -> str:
     return AXIS_NAMES.get(rank, tuple(str(i) for i in range(rank)))[axis]
 
 
+class _Graph:
+    """The layers analysed so far, for advice that looks up the branches of a merge."""
+
+    def __init__(self, layers: tuple[LayerSpec, ...]) -> None:
+        self.layers = {layer.name: layer for layer in layers}
+        self.nodes: dict[str, _Node | None] = {}
+        self.reports: dict[str, LayerReport] = {}
+
+    def ancestors(self, name: str) -> set[str]:
+        """`name` and every layer (and `input`) it reads, directly or not."""
+        seen = {name}
+        todo = [name]
+        while todo:
+            spec = self.layers.get(todo.pop())
+            for parent in spec.inputs if spec is not None else ():
+                if parent not in seen:
+                    seen.add(parent)
+                    todo.append(parent)
+        return seen
+
+    def branch_windows(self, branch: str, other: str, axis: int) -> list[tuple[LayerSpec, int, Fraction]]:
+        """The window layers (conv, pool, pad) on `branch` from the merge back to where it forks from
+        `other`, nearest first, with their padding before and their input's jump along `axis`."""
+        fork = self.ancestors(other)
+        found: list[tuple[LayerSpec, int, Fraction]] = []
+        current = branch
+        while current not in fork and current in self.layers:
+            spec = self.layers[current]
+            report = self.reports.get(current)
+            source = self.nodes.get(spec.inputs[0])
+            inner = None if source is None else source.maps[axis]
+            padding = None if report is None or report.padding is None else report.padding[axis]
+            window = spec.op in ("conv", "maxpool", "avgpool", "pad")
+            if window and padding is not None and inner is not None and not inner.is_global:
+                found.append((spec, padding[0], inner.jump))
+            if len(spec.inputs) != 1:
+                break
+            current = spec.inputs[0]
+        return found
+
+
 class _LayerAnalysis:
     """The analysis of one layer: fills shape, steps, numbers and diagnostics from its spec and inputs."""
 
-    def __init__(self, layer: LayerSpec, inputs: list[_Node], input_spec: Shape) -> None:
+    def __init__(self, layer: LayerSpec, inputs: list[_Node], input_spec: Shape, graph: _Graph) -> None:
         self.layer = layer
         self.inputs = inputs
         self.stack_input = input_spec
+        self.graph = graph
         self.diagnostics: list[Diagnostic] = []
         self.kernel: tuple[int, ...] | None = None
         self.effective_kernel: tuple[int, ...] | None = None
@@ -103,18 +145,28 @@ class _LayerAnalysis:
         return _axis_label(self.rank, axis)
 
     def mapped(
-        self, steps: list[Step | None], sizes: list[int | None], known: list[bool] | None = None
+        self,
+        steps: list[Step | None],
+        sizes: list[int | None],
+        known: list[bool] | None = None,
+        causal: list[bool] | None = None,
     ) -> tuple[AxisMap | None, ...]:
         """Compose each axis's step onto the input maps (None step = identity on that axis); `sizes` are
-        the layer's output sizes (an explicit map lists that many units)."""
+        the layer's output sizes (an explicit map lists that many units); `causal` says which axes' steps
+        pad only before (`_pads_only_before`)."""
         out: list[AxisMap | None] = []
         for axis, (inner, step) in enumerate(zip(self.source.maps, steps, strict=True)):
             if inner is None or step is None:
                 out.append(inner)
-            else:
-                out.append(
-                    self.known_map(axis, compose_map(inner, step, known[axis] if known else True, units=sizes[axis]))
-                )
+                continue
+            result = compose_map(
+                inner,
+                step,
+                known[axis] if known else True,
+                units=sizes[axis],
+                causal=causal[axis] if causal else False,
+            )
+            out.append(self.known_map(axis, result))
         return tuple(out)
 
     def known_map(self, axis: int, result: AxisMap | Unmapped) -> AxisMap | None:
@@ -161,6 +213,7 @@ class _LayerAnalysis:
         out_sizes: list[int | None] = []
         steps: list[Step | None] = []
         known: list[bool] = []
+        causal: list[bool] = []
         pads: list[tuple[int, int] | None] = []
         native = not isinstance(layer.padding, str) and all(b == a for b, a in layer.padding)
         k_effs = tuple(arithmetic.effective_kernel(k, d) for k, d in zip(layer.kernel, layer.dilation, strict=True))
@@ -182,6 +235,7 @@ class _LayerAnalysis:
                 before, after = layer.padding[axis]
             pads.append((before, after) if before is not None and after is not None else None)
             known.append(before is not None)
+            causal.append(_pads_only_before(before, after, k_eff) and not (layer.ceil_mode and not is_conv))
             steps.append(Window(s, before if before is not None else 0, k, d))
             if size is None:
                 out_sizes.append(None)
@@ -260,7 +314,7 @@ class _LayerAnalysis:
         if is_conv:
             out_channels = self.conv_channels(channels, transposed=False)
         shape = Shape(out_channels, tuple(out_sizes))
-        return _Node(shape, self.mapped(steps, out_sizes, known))
+        return _Node(shape, self.mapped(steps, out_sizes, known, causal))
 
     def same_notes(self, port: list[tuple[int, int] | None], known: list[bool]) -> None:
         layer = self.layer
@@ -501,7 +555,8 @@ class _LayerAnalysis:
             out_sizes.append(out)
         self.padding = tuple(layer.padding)
         steps: list[Step | None] = [Window(1, b, 1) for b, _ in layer.padding]
-        return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), self.mapped(steps, out_sizes))
+        causal = [_pads_only_before(b, a, 1) for b, a in layer.padding]
+        return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), self.mapped(steps, out_sizes, None, causal))
 
     def merge(self) -> _Node:
         layer = self.layer
@@ -567,30 +622,107 @@ class _LayerAnalysis:
         )
 
     def check_alignment(self, axis: int, maps: list[AxisMap]) -> None:
+        """Warn when a merge's branches look at different places.
+
+        Branches agree in jump and, if every layer on both pads only before along this axis (a causal
+        stack), in their last sample: unit i of each ends on the same input sample (their centres differ
+        whenever their fields differ in length). Otherwise they agree in jump and centre.
+        """
         local = [(name, m) for name, m in zip(self.layer.inputs, maps, strict=True) if not m.is_global]
         if len(local) < 2 or not all(m.offset_known for _, m in local):
             return
         first_name, first = local[0]
         label = _axis_label(len(self.stack_input.spatial), axis)
         for name, other in local[1:]:
-            if other.jump != first.jump:
-                what = "jump"
-            elif other.centre != first.centre:
-                what = "centre"
-            else:
-                continue
             assert first.centre is not None
             assert other.centre is not None
+            data: dict[str, object] = {
+                "axis": label,
+                "branches": [first_name, name],
+                "jumps": [fraction_text(first.jump), fraction_text(other.jump)],
+                "centres": [fraction_text(first.centre), fraction_text(other.centre)],
+            }
+            if other.jump != first.jump:
+                self.diag(
+                    "misaligned-merge",
+                    f"{label}: branches disagree in jump: {first_name} has jump {fraction_text(first.jump)}, "
+                    f"centre {fraction_text(first.centre)}; {name} has jump {fraction_text(other.jump)}, centre "
+                    f"{fraction_text(other.centre)}",
+                    rule="jump",
+                    **data,
+                )
+                continue
+            causal = first.causal and other.causal
+            mine, theirs = (first.end, other.end) if causal else (first.centre, other.centre)
+            assert mine is not None
+            assert theirs is not None
+            if mine == theirs:
+                continue
+            shift = theirs - mine
+            fix = self.alignment_fix(axis, first_name, name, shift, causal)
+            pixels = f"{fraction_text(abs(shift))} input pixel{'' if abs(shift) == 1 else 's'}"
+            if causal:
+                jump = fraction_text(first.jump)
+                message = (
+                    f"{label}: causal branches end on different samples: unit i of {first_name} ends at input "
+                    f"pixel {fraction_text(mine)} + i·{jump}, of {name} at {fraction_text(theirs)} + i·{jump}, "
+                    f"{pixels} {'later' if shift > 0 else 'earlier'}. Fix: {fix}"
+                )
+                data["ends"] = [fraction_text(mine), fraction_text(theirs)]
+            else:
+                message = (
+                    f"{label}: branches disagree in centre: {first_name} has centre {fraction_text(mine)}, {name} "
+                    f"{fraction_text(theirs)} (jump {fraction_text(first.jump)}): {name} is shifted by {pixels} "
+                    f"{'after' if shift > 0 else 'before'} {first_name}. Fix: {fix}"
+                )
             self.diag(
                 "misaligned-merge",
-                f"{label}: branches disagree in {what}: {first_name} has jump {fraction_text(first.jump)}, centre "
-                f"{fraction_text(first.centre)}; {name} has jump {fraction_text(other.jump)}, centre "
-                f"{fraction_text(other.centre)}",
-                axis=label,
-                branches=[first_name, name],
-                jumps=[fraction_text(first.jump), fraction_text(other.jump)],
-                centres=[fraction_text(first.centre), fraction_text(other.centre)],
+                message,
+                rule="last sample" if causal else "centre",
+                shift=fraction_text(shift),
+                **data,
             )
+
+    def alignment_fix(self, axis: int, first: str, other: str, shift: Fraction, causal: bool) -> str:
+        """How to remove a shift of `other` against `first` (in stack-input pixels): the padding change of
+        one window layer on either branch (below where they fork) that moves it by exactly that much, or
+        why there is none."""
+        whole = False  # some layer could move by the shift, but only by cropping
+        windows = {
+            branch: self.graph.branch_windows(branch, fixed, axis) for branch, fixed in ((other, first), (first, other))
+        }
+        for branch, move in ((other, shift), (first, -shift)):
+            for spec, before, jump in windows[branch]:
+                # More padding before moves the windows, and every unit after them, back by jump pixels each.
+                delta = move / jump
+                if delta.denominator != 1:
+                    continue
+                whole = True
+                if before + delta >= 0:
+                    change = int(delta)
+                    way = "more" if change > 0 else "less"
+                    pixels = f"{fraction_text(abs(move))} input pixel{'' if abs(move) == 1 else 's'}"
+                    return (
+                        f"pad {spec.name} {abs(change)} {way} before (padding before {before} → {before + change}), "
+                        f"which moves {branch} {pixels} {'earlier' if move > 0 else 'later'}"
+                    )
+        none = f"no padding change of one layer moves a branch by {fraction_text(abs(shift))} input pixels"
+        if whole:
+            return f"{none} without cropping"
+        if causal:
+            return f"{none}; give both branches windows that end on their unit's own sample"
+        even = [
+            f"{spec.name} (kernel {spec.kernel[axis]})"
+            for found in windows.values()
+            for spec, _, _ in found
+            if spec.op != "pad" and arithmetic.effective_kernel(spec.kernel[axis], spec.dilation[axis]) % 2 == 0
+        ]
+        if even:
+            return (
+                f"{none} (it is a fraction of every layer's input pixel): an even kernel is centred half a pixel "
+                f"after an odd one — {', '.join(even)}; give both branches odd kernels (e.g. kernel 3, padding 1)"
+            )
+        return f"{none} (it is a fraction of every layer's input pixel)"
 
     def flatten(self) -> _Node:
         shape = self.source.shape
@@ -613,6 +745,16 @@ class _LayerAnalysis:
         else:
             self.params = self.macs = features * out + (out if layer.bias else 0)
         return _Node(Shape(out, ()), tuple(GLOBAL for _ in self.source.maps))
+
+
+def _pads_only_before(before: int | None, after: int | None, k_eff: int) -> bool:
+    """Whether a window keeps a stack causal along an axis: it pads only before (after 0, before ≥ 0) and
+    so looks back, or reads only the sample at its own position (k_eff 1, no padding). A window of k_eff > 1
+    without padding reads ahead of its position; padding after, a crop or ceil_mode's partial last
+    window look ahead too."""
+    if before is None or after is None or after != 0 or before < 0:
+        return False
+    return before > 0 or k_eff == 1
 
 
 def _broadcast_size(sizes: list[int | None]) -> int | Literal[False] | None:
@@ -728,7 +870,9 @@ def analyze(stack: StackSpec) -> StackReport:
     would refuse a layer on this input; layers fed by a failing layer are not analysed further.
     """
     stack_input = Shape(stack.input.channels, stack.input.spatial)
-    nodes: dict[str, _Node | None] = {INPUT_NAME: _Node(stack_input, tuple(IDENTITY for _ in stack.input.spatial))}
+    graph = _Graph(stack.layers)
+    nodes = graph.nodes
+    nodes[INPUT_NAME] = _Node(stack_input, tuple(IDENTITY for _ in stack.input.spatial))
     reports: list[LayerReport] = []
     problems: list[Problem] = []
     reported_exceeds: set[int] = set()
@@ -738,7 +882,7 @@ def analyze(stack: StackSpec) -> StackReport:
         if any(node is None for node in inputs):
             nodes[layer.name] = None
             continue
-        work = _LayerAnalysis(layer, [n for n in inputs if n is not None], stack_input)
+        work = _LayerAnalysis(layer, [n for n in inputs if n is not None], stack_input, graph)
         try:
             node = work.run()
             if layer.op == "conv":
@@ -796,6 +940,7 @@ def analyze(stack: StackSpec) -> StackReport:
                 maps=node.maps,
             )
         )
+        graph.reports[layer.name] = reports[-1]
     if problems:
         raise ShapeError(problems)
     return StackReport(stack.name, stack.file, stack_input, tuple(reports))

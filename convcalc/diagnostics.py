@@ -39,7 +39,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "holes": (Severity.ERROR, "some outputs of a transposed conv receive no input at all (only the bias)"),
     "misaligned-merge": (
         Severity.WARNING,
-        "the branches of a merge disagree in jump or centre: the same output unit looks at different places",
+        "the branches of a merge disagree in jump or centre (in a causal stack: in their last sample): the same "
+        "output unit looks at different places",
     ),
     "rf-exceeds-input": (Severity.INFO, "the receptive field is larger than the input along an axis"),
     "same-strided": (

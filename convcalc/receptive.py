@@ -184,6 +184,8 @@ class AxisMap:
     unit listed, or one value for every unit. `offset_known` is False when an upstream padding depends
     on an unknown input size: the widths are still right but the absolute positions are not.
     `is_global` means every unit sees the whole input (flatten, linear, global pooling, broadcasting).
+    `causal` means every layer from the stack input pads only before along this axis (see `compose_map`),
+    so each unit's last sample is where it stands in time.
     """
 
     jump: Fraction
@@ -194,6 +196,7 @@ class AxisMap:
     is_global: bool = False
     overlap: tuple[Fraction, ...] = (Fraction(1),)
     explicit: bool = False
+    causal: bool = False
     source: Composed | Merged | None = dataclasses.field(default=None, compare=False, repr=False)
 
     # -- one unit ----------------------------------------------------------------------------------
@@ -309,6 +312,22 @@ class AxisMap:
             return None
         return Fraction(ends, 2 * count) - self.jump * Fraction(units, count)
 
+    @property
+    def end(self) -> Fraction | None:
+        """The last input pixel of unit 0: end(i) = end + i·jump (the mean over the units listed, shifted back
+        to unit 0, as for the centre). What a causal stack aligns on."""
+        if not self.offset_known:
+            return None
+        ends = units = count = 0
+        for u, hi in enumerate(self.hi):
+            if hi is not None:
+                ends += hi
+                units += u
+                count += 1
+        if not count:
+            return None
+        return Fraction(ends, count) - self.jump * Fraction(units, count)
+
     @cached_property
     def _period_shift(self) -> int:
         shift = self.period * self.jump
@@ -383,7 +402,7 @@ class AxisMap:
         return _hull([m.at(u) for m in source.maps]), sum((m.overlap_at(u) for m in source.maps), Fraction(0))
 
 
-IDENTITY = AxisMap(Fraction(1), 1, (0,), (0,))
+IDENTITY = AxisMap(Fraction(1), 1, (0,), (0,), causal=True)
 GLOBAL = AxisMap(Fraction(1), 1, (0,), (0,), is_global=True)
 
 
@@ -410,15 +429,16 @@ def _unit(inner: AxisMap, step: Step, u: int) -> tuple[Interval | None, Fraction
 
 
 def compose_map(
-    inner: AxisMap, step: Step, offset_known: bool = True, *, units: int | None = None
+    inner: AxisMap, step: Step, offset_known: bool = True, *, units: int | None = None, causal: bool = False
 ) -> AxisMap | Unmapped:
     """The map of a layer whose input has map `inner` and whose own step is `step`.
 
     `offset_known=False` says the step's left padding is a stand-in (size-dependent SAME with an
     unknown size). `units` is the layer's size along the axis (None if unknown): a map whose period
-    would exceed MAX_PERIOD lists every unit instead, which needs it. Unmapped says why there is
-    no map: an unknown offset in front of a phase-dependent map, or a long period with an unknown
-    size, or more than MAX_UNITS units.
+    would exceed MAX_PERIOD lists every unit instead, which needs it. `causal` says the step pads only
+    before (the caller knows the padding after): the result is causal when the inner map is too.
+    Unmapped says why there is no map: an unknown offset in front of a phase-dependent map, or a
+    long period with an unknown size, or more than MAX_UNITS units.
     """
     if inner.is_global:
         return inner
@@ -439,17 +459,19 @@ def compose_map(
                 lo.append(None if hull is None else hull[0])
                 hi.append(None if hull is None else hull[1])
                 overlap.append(value)
-            return AxisMap(jump, period, tuple(lo), tuple(hi), known, overlap=_uniform(overlap))
+            return AxisMap(
+                jump, period, tuple(lo), tuple(hi), known, overlap=_uniform(overlap), causal=causal and inner.causal
+            )
     if units is None:
         return Unmapped("period")
     if units > MAX_UNITS:
         return Unmapped("units", units)
-    return _explicit_compose(inner, step, jump, known, units)
+    return _explicit_compose(inner, step, jump, known, units, causal and inner.causal)
 
 
-def _explicit_compose(inner: AxisMap, step: Step, jump: Fraction, known: bool, units: int) -> AxisMap:
+def _explicit_compose(inner: AxisMap, step: Step, jump: Fraction, known: bool, units: int, causal: bool) -> AxisMap:
     if inner.explicit and isinstance(step, Window):
-        return _explicit_window(inner, step, jump, known, units)
+        return _explicit_window(inner, step, jump, known, units, causal)
     lo: list[int | None] = []
     hi: list[int | None] = []
     overlap: list[Fraction] = []
@@ -474,11 +496,19 @@ def _explicit_compose(inner: AxisMap, step: Step, jump: Fraction, known: bool, u
     if uniform is not None and len(scaled) == 1 and (not isinstance(step, Transposed) or units >= step.stride):
         values = (values[0],)
     return AxisMap(
-        jump, units, tuple(lo), tuple(hi), known, overlap=values, explicit=True, source=Composed(inner, step)
+        jump,
+        units,
+        tuple(lo),
+        tuple(hi),
+        known,
+        overlap=values,
+        explicit=True,
+        causal=causal,
+        source=Composed(inner, step),
     )
 
 
-def _explicit_window(inner: AxisMap, step: Window, jump: Fraction, known: bool, units: int) -> AxisMap:
+def _explicit_window(inner: AxisMap, step: Window, jump: Fraction, known: bool, units: int, causal: bool) -> AxisMap:
     """_explicit_compose for a window over an explicit map: units whose taps lie inside the inner map
     are slices of its lists (the common case, and the bulk of the work in long stacks)."""
     lo: list[int | None] = []
@@ -502,13 +532,23 @@ def _explicit_window(inner: AxisMap, step: Window, jump: Fraction, known: bool, 
         overlap.append(scaled if scaled is not None else sum(inner.overlap[start : start + span + 1 : d], Fraction(0)))
     values = (scaled,) if scaled is not None else tuple(overlap)
     return AxisMap(
-        jump, units, tuple(lo), tuple(hi), known, overlap=values, explicit=True, source=Composed(inner, step)
+        jump,
+        units,
+        tuple(lo),
+        tuple(hi),
+        known,
+        overlap=values,
+        explicit=True,
+        causal=causal,
+        source=Composed(inner, step),
     )
 
 
-def compose(inner: AxisMap, step: Step, offset_known: bool = True, *, units: int | None = None) -> AxisMap | None:
+def compose(
+    inner: AxisMap, step: Step, offset_known: bool = True, *, units: int | None = None, causal: bool = False
+) -> AxisMap | None:
     """compose_map, with None for every reason a map cannot be computed."""
-    result = compose_map(inner, step, offset_known, units=units)
+    result = compose_map(inner, step, offset_known, units=units, causal=causal)
     return result if isinstance(result, AxisMap) else None
 
 
@@ -523,9 +563,10 @@ def merge(maps: list[AxisMap], *, units: int | None = None) -> AxisMap | Unmappe
     """
     if any(m.is_global for m in maps):
         return GLOBAL
+    causal = all(m.causal for m in maps)
     if len({m.jump for m in maps}) > 1 or not all(m.offset_known for m in maps):
         widest = max(maps, key=lambda m: m.rf_max)
-        return dataclasses.replace(widest, offset_known=all(m.offset_known for m in maps))
+        return dataclasses.replace(widest, offset_known=all(m.offset_known for m in maps), causal=causal)
     if not any(m.explicit for m in maps):
         period = math.lcm(*(m.period for m in maps))
         if period <= MAX_PERIOD:
@@ -537,7 +578,7 @@ def merge(maps: list[AxisMap], *, units: int | None = None) -> AxisMap | Unmappe
                 lo.append(None if hull is None else hull[0])
                 hi.append(None if hull is None else hull[1])
                 overlap.append(sum((m.overlap[u % len(m.overlap)] for m in maps), Fraction(0)))
-            return AxisMap(maps[0].jump, period, tuple(lo), tuple(hi), overlap=_uniform(overlap))
+            return AxisMap(maps[0].jump, period, tuple(lo), tuple(hi), overlap=_uniform(overlap), causal=causal)
     if units is None:
         return Unmapped("period")
     if units > MAX_UNITS:
@@ -559,5 +600,6 @@ def merge(maps: list[AxisMap], *, units: int | None = None) -> AxisMap | Unmappe
         tuple(his),
         overlap=values,
         explicit=True,
+        causal=causal,
         source=Merged(tuple(maps)),
     )

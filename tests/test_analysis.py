@@ -177,6 +177,127 @@ def test_google_net4_same_padding_unknown_then_known_then_misaligned() -> None:
     assert [d for d in eight.diagnostics if d.code == "misaligned-merge"]
 
 
+# -- alignment of causal stacks: branches end on the same sample ------------------------------------
+TCN = """
+    input: [1, 1000]
+    blocks:
+      residual:
+        params: {dilation: 1, shortcut: false}
+        layers:
+          - {op: conv, name: conv1, out: 8, kernel: 3, dilation: "${dilation}", padding: [["${2 * dilation}", 0]]}
+          - {op: relu, name: relu1}
+          - {op: conv, name: conv2, out: 8, kernel: 3, dilation: "${dilation}", padding: [["${2 * dilation}", 0]]}
+          - {op: dropout, name: drop}
+          - {op: conv, name: down, from: input, out: 8, kernel: 1, when: "${shortcut}"}
+          - {op: add, name: add, from: [drop, down]}
+        output: add
+    layers:
+      - {block: residual, name: block, repeat: 4, with: {dilation: "${2 ** index}"}, first: {shortcut: true}}
+    """
+
+
+def test_causal_residual_branches_that_end_on_the_same_sample_are_aligned() -> None:
+    """A TCN (Bai et al. 2018: two width-3 causal dilated convs per block, a 1×1 conv or the identity on the
+    shortcut): unit u of both branches ends on sample u, though their centres differ (fields 1 and 4d+1)."""
+    report = run(TCN)
+    adds = [layer for layer in report.layers if layer.op == "add"]
+    assert len(adds) == 4
+    assert not [d for d in report.diagnostics if d.code == "misaligned-merge"]
+    block0 = {layer.name: layer for layer in report.layers}
+    conv2, down = block0["block.0.conv2"].field[0], block0["block.0.down"].field[0]
+    assert (conv2.rf, down.rf) == (5, 1)  # 1 + 2·(3 − 1)·1
+    assert (conv2.centre, down.centre) == (-2, 0)  # the centre rule would warn
+    assert block0["block.0.conv2"].region((10,)) == ((6, 10),)
+    assert block0["block.0.down"].region((10,)) == ((10, 10),)
+
+
+def test_causal_branches_that_end_on_different_samples_warn_with_the_fix() -> None:
+    """k2 s2 padded [1, 0] ends unit i on sample 2i; k3 s2 padded [1, 0] on 2i + 1: one sample later.
+    One more pixel before on the second (padding [2, 0]) ends it on 2i too."""
+    text = """
+        input: [1, 64]
+        layers:
+          - {{op: conv, name: a, kernel: 2, stride: 2, padding: [[1, 0]]}}
+          - {{op: conv, name: b, from: input, kernel: 3, stride: 2, padding: [[{before}, 0]]}}
+          - {{op: add, name: out, from: [a, b]}}
+        """
+    report = run(text.format(before=1))
+    (warning,) = [d for d in report.diagnostics if d.code == "misaligned-merge"]
+    assert (warning.data["rule"], warning.data["shift"], warning.data["ends"]) == ("last sample", "1", ["0", "1"])
+    assert "unit i of a ends at input pixel 0 + i·2, of b at 1 + i·2, 1 input pixel later" in warning.message
+    assert "Fix: pad b 1 more before (padding before 1 → 2), which moves b 1 input pixel earlier" in warning.message
+    fixed = run(text.format(before=2))
+    assert not [d for d in fixed.diagnostics if d.code == "misaligned-merge"]
+
+
+RESNET_D = """
+    input: [8, 64, 64]
+    layers:
+      - {op: conv, name: stem, out: 8, kernel: 3, stride: 2, padding: 1}
+      - {op: maxpool, name: pool, kernel: 3, stride: 2, padding: 1}
+      - {op: conv, name: conv1, out: 4, kernel: 1}
+      - {op: conv, name: conv2, out: 4, kernel: 3, stride: 2, padding: 1}
+      - {op: conv, name: conv3, out: 16, kernel: 1}
+      - {op: avgpool, name: down_pool, from: pool, kernel: 2, stride: 2, ceil_mode: true, count_include_pad: false}
+      - {op: conv, name: down_conv, out: 16, kernel: 1}
+      - {op: add, name: out, from: [conv3, down_conv]}
+    """
+
+
+def test_resnet_d_shortcut_still_warns_with_the_shift_in_input_pixels() -> None:
+    """timm's resnet50d downsampling block at jump 4: the 3×3 stride-2 conv padded 1 centres unit i on
+    8i (its input's 2i), the 2×2 average pool on its input's 2i + 1/2, i.e. 8i + 2: 2 input pixels after.
+    Half a pixel of the block input: no padding moves it; the even kernel is named."""
+    report = run(RESNET_D)
+    warnings = [d for d in report.diagnostics if d.code == "misaligned-merge"]
+    assert [w.data["axis"] for w in warnings] == ["H", "W"]
+    for w in warnings:
+        assert (w.data["rule"], w.data["shift"], w.data["centres"]) == ("centre", "2", ["0", "2"])
+        assert "down_conv is shifted by 2 input pixels after conv3" in w.message
+        assert "down_pool (kernel 2)" in w.message
+
+
+def test_centre_shift_fix_names_the_padding_that_aligns() -> None:
+    """Google's net4 at 8×8: SAME pads the stride-2 conv (0, 1), centring l3 one pixel after l1; one more
+    pixel before (padding 1, 1) centres both on 4i, as at 9×9."""
+    text = """
+        input: [1, 8, 8]
+        layers:
+          - {{op: conv, name: l1, from: input, kernel: 1, stride: 4}}
+          - {{op: conv, name: l2, from: input, kernel: 3, stride: 2, padding: {padding}}}
+          - {{op: conv, name: l3, kernel: 1, stride: 2}}
+          - {{op: add, name: out, from: [l1, l3]}}
+        """
+    (warning, _) = [d for d in run(text.format(padding="same")).diagnostics if d.code == "misaligned-merge"]
+    assert "l3 is shifted by 1 input pixel after l1" in warning.message
+    assert "Fix: pad l2 1 more before (padding before 0 → 1)" in warning.message
+    assert not [d for d in run(text.format(padding=1)).diagnostics if d.code == "misaligned-merge"]
+
+
+@pytest.mark.parametrize(
+    ("layers", "causal"),
+    [
+        (["{op: conv, kernel: 2, padding: [[1, 0]]}"], True),  # pads only before
+        (["{op: conv, kernel: 2, dilation: 4, padding: [[4, 0]]}", "{op: tanh}"], True),  # pointwise ops keep it
+        (["{op: conv, kernel: 1, stride: 2}"], True),  # one sample at its own position
+        (["{op: pad, padding: [[3, 0]]}"], True),
+        (["{op: maxpool, kernel: 2, stride: 2, padding: [[1, 0]]}"], True),
+        (["{op: conv, kernel: 3}"], False),  # no padding: reads two samples ahead
+        (["{op: conv, kernel: 3, padding: 1}"], False),  # pads after
+        (["{op: conv, kernel: 2, padding: same}"], False),  # same at stride 1: (0, 1)
+        (["{op: pad, padding: [[-1, 0]]}"], False),  # a crop
+        (["{op: avgpool, kernel: 2, padding: [[1, 0]], ceil_mode: true}"], False),  # a partial last window
+        (["{op: conv, kernel: 2, padding: [[1, 0]]}", "{op: upsample, scale: 2}"], False),  # resampling
+        (["{op: deconv, kernel: 2, stride: 2}"], False),  # transposed
+    ],
+)
+def test_which_layers_pad_only_before(layers: list[str], causal: bool) -> None:
+    report = run("input: [1, 32]\nlayers:\n" + "".join(f"  - {layer}\n" for layer in layers))
+    m = report.output.maps[0]
+    assert m is not None
+    assert m.causal is causal
+
+
 def test_google_net5_anisotropic() -> None:
     report = run(
         """

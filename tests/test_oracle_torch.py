@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -412,3 +413,53 @@ def test_broadcast_with_unknown_sizes_is_what_every_size_gives(text: str) -> Non
                 assert len(values) > 1, f"{layer.name}: unknown, but torch always gives {values}"
             else:
                 assert values == {dim}, f"{layer.name}: convcalc {dim}, torch {values}"
+
+
+# -- misaligned merges: the shift autograd measures ---------------------------------------------------
+MISALIGNED = {
+    # timm's resnet50d downsampling block: a 2×2 average pool beside a 3×3 stride-2 conv padded 1
+    "resnet_d": """
+    input: [8, 64, 64]
+    layers:
+      - {op: conv, name: stem, out: 8, kernel: 3, stride: 2, padding: 1}
+      - {op: maxpool, name: pool, kernel: 3, stride: 2, padding: 1}
+      - {op: conv, name: conv1, out: 4, kernel: 1}
+      - {op: conv, name: conv2, out: 4, kernel: 3, stride: 2, padding: 1}
+      - {op: conv, name: conv3, out: 16, kernel: 1}
+      - {op: avgpool, name: down_pool, from: pool, kernel: 2, stride: 2, ceil_mode: true, count_include_pad: false}
+      - {op: conv, name: down_conv, out: 16, kernel: 1}
+      - {op: add, name: out, from: [conv3, down_conv]}
+    """,
+    # a causal stack whose branches end one sample apart
+    "causal": """
+    input: [1, 64]
+    layers:
+      - {op: conv, name: a, kernel: 2, stride: 2, padding: [[1, 0]]}
+      - {op: conv, name: b, from: input, kernel: 3, stride: 2, padding: [[1, 0]]}
+      - {op: add, name: out, from: [a, b]}
+    """,
+}
+
+
+@pytest.mark.parametrize("name", MISALIGNED)
+def test_misaligned_merge_shift_is_what_autograd_measures(name: str) -> None:
+    """The shift a misaligned-merge warning gives is the distance between the two branches' units measured by
+    autograd: of their hulls' centres, or in a causal stack of their last samples."""
+    spec = parse_stack(MISALIGNED[name], f"<{name}>")
+    report = analyze(spec)
+    warnings = [d for d in report.diagnostics if d.code == "misaligned-merge"]
+    assert len(warnings) == len(spec.input.spatial)
+    slim = _slim(spec)
+    for axis, warning in enumerate(warnings):
+        first, other = warning.data["branches"]  # type: ignore[misc]
+        size = next(layer.output.spatial[axis] for layer in report.layers if layer.name == first)
+        assert size is not None
+        unit = tuple([size // 2] * len(spec.input.spatial))
+        a = torch_oracle.autograd_field(slim, first, [unit])[0][axis]
+        b = torch_oracle.autograd_field(slim, other, [unit])[0][axis]
+        if warning.data["rule"] == "last sample":
+            measured = Fraction(b[1] - a[1])
+        else:
+            measured = Fraction(b[0] + b[1], 2) - Fraction(a[0] + a[1], 2)
+        assert measured != 0
+        assert Fraction(str(warning.data["shift"])) == measured
