@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
-from typing import Literal
+from typing import Literal, TypeVar
 
 #: Periods above this are not enumerated; such a map lists every unit of the layer instead.
 MAX_PERIOD = 4096
@@ -35,6 +36,7 @@ MAX_PERIOD = 4096
 MAX_UNITS = 65536
 
 Interval = tuple[int, int]
+T = TypeVar("T")
 
 # Stand-ins for "no unit reached" in min/max scans (farther than any position a stack can reach).
 _FAR = 1 << 62
@@ -347,6 +349,17 @@ class AxisMap:
     def _beyond_cache(self) -> dict[int, tuple[Interval | None, Fraction]]:
         return {}
 
+    @cached_property
+    def _times_cache(self) -> dict[int, Fraction]:
+        return {}
+
+    def _uniform_times(self, total: int) -> Fraction:
+        """A uniform overlap times a unit's total weight, memoised (one Fraction product per weight)."""
+        cache = self._times_cache
+        if total not in cache:
+            cache[total] = self.overlap[0] * total
+        return cache[total]
+
     def _explicit_image(self, a: int, b: int) -> Interval | None:
         n = self.period
         lo, hi = _FAR, -_FAR
@@ -423,7 +436,7 @@ def _unit(inner: AxisMap, step: Step, u: int) -> tuple[Interval | None, Fraction
     taps = step.taps(u)
     hull = _hull([inner.image(a, b) for a, b in taps])
     if len(inner.overlap) == 1:  # uniform: c times the unit's total weight
-        return hull, inner.overlap[0] * _weight_total(step, taps)
+        return hull, inner._uniform_times(_weight_total(step, taps))
     overlap = sum((w * inner.overlap_sum(a, b) for a, b, w in weighted_taps(step, u)), Fraction(0))
     return hull, overlap
 
@@ -509,27 +522,46 @@ def _explicit_compose(inner: AxisMap, step: Step, jump: Fraction, known: bool, u
 
 
 def _explicit_window(inner: AxisMap, step: Window, jump: Fraction, known: bool, units: int, causal: bool) -> AxisMap:
-    """_explicit_compose for a window over an explicit map: units whose taps lie inside the inner map
-    are slices of its lists (the common case, and the bulk of the work in long stacks)."""
+    """_explicit_compose for a window over an explicit map. Away from the borders tap j of unit u is inner
+    unit u·stride − before + j·dilation, so each tap is a strided slice of the inner lists and a unit's
+    hull the min/max across the taps' slices (the bulk of the work in long stacks); the few units at
+    the borders go one by one."""
+    s, before, k, d = step.stride, step.before, step.kernel, step.dilation
+    span, n = (k - 1) * d, inner.period
+    first = max(-(-before // s), 0)  # the first unit whose taps start inside the inner map
+    last = min(units - 1, (n - 1 - span + before) // s)  # the last whose taps end inside it
+    count = max(last - first + 1, 0)
+    uniform = inner.overlap[0] if len(inner.overlap) == 1 else None
+    scaled = None if uniform is None else uniform * k
     lo: list[int | None] = []
     hi: list[int | None] = []
     overlap: list[Fraction] = []
-    uniform = inner.overlap[0] if len(inner.overlap) == 1 else None
-    scaled = None if uniform is None else uniform * step.kernel
-    span, d, n = (step.kernel - 1) * step.dilation, step.dilation, inner.period
-    lo_keys, hi_keys = inner._lo_keys, inner._hi_keys
-    for u in range(units):
-        start = u * step.stride - step.before
-        if start < 0 or start + span >= n:
+
+    def one_by_one(us: range) -> None:
+        for u in us:
             hull, value = _unit(inner, step, u)
             lo.append(None if hull is None else hull[0])
             hi.append(None if hull is None else hull[1])
-            overlap.append(value if scaled is None else scaled)
-            continue
-        low = min(lo_keys[start : start + span + 1 : d])
-        lo.append(None if low == _FAR else low)
-        hi.append(None if low == _FAR else max(hi_keys[start : start + span + 1 : d]))
-        overlap.append(scaled if scaled is not None else sum(inner.overlap[start : start + span + 1 : d], Fraction(0)))
+            overlap.append(value)
+
+    if not count:
+        one_by_one(range(units))
+    else:
+        one_by_one(range(first))
+        base, end = first * s - before, (count - 1) * s + 1
+
+        def taps(values: Sequence[T]) -> list[Sequence[T]]:
+            return [values[base + j * d : base + j * d + end : s] for j in range(k)]
+
+        lows = taps(inner._lo_keys)
+        highs = taps(inner._hi_keys)
+        mid_lo = lows[0] if k == 1 else list(map(min, *lows))
+        mid_hi = highs[0] if k == 1 else list(map(max, *highs))
+        lo.extend(None if v == _FAR else v for v in mid_lo)
+        hi.extend(None if v == -_FAR else v for v in mid_hi)
+        if scaled is None:
+            overlap.extend(sum(values, Fraction(0)) for values in zip(*taps(inner.overlap), strict=True))
+        one_by_one(range(last + 1, units))
     values = (scaled,) if scaled is not None else tuple(overlap)
     return AxisMap(
         jump,
