@@ -221,6 +221,21 @@ def _fields_everywhere(report: StackReport) -> bool:
         ],
     }
 )
+@example(  # a residual add of two maps listing every unit (identity and two padded convs), then resampling
+    {
+        "input": [1, 64],
+        "layers": [
+            {"op": "upsample", "mode": "linear", "scale": 2, "align_corners": True},
+            {"op": "maxpool", "kernel": 3, "stride": 2},
+            {"op": "upsample", "mode": "linear", "scale": 3, "align_corners": True},
+            {"op": "identity", "name": "res_in"},
+            {"op": "conv", "name": "res_a", "kernel": 3, "dilation": 2, "padding": 2},
+            {"op": "conv", "name": "res_b", "kernel": 3, "padding": 1},
+            {"op": "add", "name": "res_out", "from": ["res_b", "res_in"]},
+            {"op": "upsample", "mode": "linear", "size": 90, "align_corners": True},
+        ],
+    }
+)
 def test_random_align_corners_stack_fields_match_autograd(doc: dict[str, Any]) -> None:
     """Random 1-D stacks with linear align_corners upsampling (also nested): a field for every layer, and
     exact per-unit fields, also where the pattern never repeats within MAX_PERIOD units."""
