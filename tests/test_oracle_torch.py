@@ -202,7 +202,7 @@ def _fields_everywhere(report: StackReport) -> bool:
     return all(m is not None for layer in report.layers if layer.output.spatial for m in layer.maps)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.one_of(
         stacks.stack(rank=1, max_layers=4, size_range=(60, 160), align_corners=True),
@@ -248,7 +248,7 @@ def test_random_align_corners_stack_fields_match_autograd(doc: dict[str, Any]) -
     _check_fields(spec, report)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.one_of(
         stacks.stack(rank=2, max_layers=3, size_range=(12, 30), align_corners=True),
