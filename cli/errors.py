@@ -60,20 +60,26 @@ OPTION_FLAGS: dict[str, str] = {
     "ceil_mode": "--ceil",
     "explain": "--explain",
     "format": "--format",
+    "allow_rank_change": "--change-rank",
 }
+
+
+def flag_of(parameter: str | None) -> str | None:
+    """The option that carries a library parameter (`max_memory` → `--max-memory`)."""
+    if parameter is None:
+        return None
+    return OPTION_FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
 
 
 def option_of(problem: Problem) -> str | None:
     """The option a problem is about (`--max-memory`), or None for problems with a file or a layer."""
-    if problem.parameter is None:
-        return None
-    return OPTION_FLAGS.get(problem.parameter, "--" + problem.parameter.replace("_", "-"))
+    return flag_of(problem.parameter)
 
 
 def problem_text(problem: Problem) -> str:
     """One problem as the CLI prints it: options named as the user typed them."""
     option = option_of(problem)
-    return problem.render(None if option is None else f"option {option}")
+    return problem.render(None if option is None else f"option {option}", flag_of(problem.allowed_by))
 
 
 _KIND = {
@@ -133,6 +139,7 @@ def user_errors(json_errors: bool = False) -> Iterator[None]:
                             "layer": p.layer,
                             "field": p.field,
                             "option": option_of(p),
+                            "allowed_by": flag_of(p.allowed_by),
                             "message": p.message,
                         }
                         for p in exc.problems

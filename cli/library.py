@@ -9,7 +9,7 @@ import typer
 
 from cli.adapter import Command
 from cli.errors import user_errors
-from cli.options import FormatOpt, InputOpt, OutputFormat
+from cli.options import ChangeRankOpt, FormatOpt, InputOpt, OutputFormat
 
 if TYPE_CHECKING:
     from convcalc.spec import StackSpec
@@ -23,13 +23,13 @@ StackArg = Annotated[
 ]
 
 
-def _load(stack: str, input_shape: str | None) -> StackSpec:
+def _load(stack: str, input_shape: str | None, change_rank: bool) -> StackSpec:
     from convcalc.loader import load_stack, parse_input_shape, parse_stack
 
     override = parse_input_shape(input_shape) if input_shape is not None else None
     if stack == "-":
-        return parse_stack(sys.stdin.read(), "<stdin>", override)
-    return load_stack(stack, override)
+        return parse_stack(sys.stdin.read(), "<stdin>", override, allow_rank_change=change_rank)
+    return load_stack(stack, override, allow_rank_change=change_rank)
 
 
 def list_stacks(output_format: FormatOpt = OutputFormat.TABLE) -> None:
@@ -69,12 +69,12 @@ def list_stacks(output_format: FormatOpt = OutputFormat.TABLE) -> None:
                 print(f"{name:<{name_w}}  {shape:>{shape_w}}  {count:>4} layers  {text}")
 
 
-def expand(stack: StackArg, input_shape: InputOpt = None) -> None:
+def expand(stack: StackArg, input_shape: InputOpt = None, change_rank: ChangeRankOpt = False) -> None:
     """Print the stack as plain version-1 YAML: blocks expanded, names qualified, every value explicit."""
     with user_errors():
         from convcalc.blocks import dump_stack
 
-        sys.stdout.write(dump_stack(_load(stack, input_shape)))
+        sys.stdout.write(dump_stack(_load(stack, input_shape, change_rank)))
 
 
 def register(app: typer.Typer) -> None:

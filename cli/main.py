@@ -13,7 +13,7 @@ import typer
 
 from cli.adapter import Command, Group
 from cli.errors import ExitCode, user_errors
-from cli.options import ColorOpt, FailOn, FailOnOpt, FormatOpt, InputOpt, OutputFormat
+from cli.options import ChangeRankOpt, ColorOpt, FailOn, FailOnOpt, FormatOpt, InputOpt, OutputFormat
 from cli.terminal import ColorMode
 
 app = typer.Typer(
@@ -77,6 +77,7 @@ def rf(
     output_format: FormatOpt = OutputFormat.TABLE,
     fail_on: FailOnOpt = FailOn.ERROR,
     color: ColorOpt = ColorMode.AUTO,
+    change_rank: ChangeRankOpt = False,
 ) -> None:
     """Per layer: output shape, effective kernel, stride, jump, receptive field, centre/padding, params, MACs."""
     with user_errors(json_errors=output_format is OutputFormat.JSON):
@@ -85,7 +86,10 @@ def rf(
         from convcalc.loader import load_stack, parse_input_shape, parse_stack
 
         override = parse_input_shape(input_shape) if input_shape is not None else None
-        spec = parse_stack(sys.stdin.read(), "<stdin>", override) if stack == "-" else load_stack(stack, override)
+        if stack == "-":
+            spec = parse_stack(sys.stdin.read(), "<stdin>", override, allow_rank_change=change_rank)
+        else:
+            spec = load_stack(stack, override, allow_rank_change=change_rank)
         report = analyze(spec)
         render.emit(
             output_format,

@@ -53,3 +53,10 @@ ColorOpt = Annotated[
         case_sensitive=False,
     ),
 ]
+ChangeRankOpt = Annotated[
+    bool,
+    typer.Option(
+        "--change-rank",
+        help="Let --input change the number of spatial axes (e.g. 3x224 reads a 2-D stack as 1-D).",
+    ),
+]

@@ -13,7 +13,7 @@ import typer
 
 from cli.adapter import Command
 from cli.errors import user_errors
-from cli.options import ColorOpt, FormatOpt, InputOpt, OutputFormat
+from cli.options import ChangeRankOpt, ColorOpt, FormatOpt, InputOpt, OutputFormat
 from cli.terminal import ColorMode
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ def run(
         ),
     ] = "randn",
     input_shape: InputOpt = None,
+    change_rank: ChangeRankOpt = False,
     weights: Annotated[
         Weights,
         typer.Option(
@@ -150,7 +151,10 @@ def run(
         if save is not None:
             _check_save_target(save, force, [stack, data])
         override = parse_input_shape(input_shape) if input_shape is not None else None
-        spec = parse_stack(sys.stdin.read(), "<stdin>", override) if stack == "-" else load_stack(stack, override)
+        if stack == "-":
+            spec = parse_stack(sys.stdin.read(), "<stdin>", override, allow_rank_change=change_rank)
+        else:
+            spec = load_stack(stack, override, allow_rank_change=change_rank)
         report = analyze(spec)
         with _progress_bar(report, batch or 1) as progress:
             result = run_stack(

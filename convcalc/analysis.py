@@ -15,12 +15,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Literal
 
 from convcalc import arithmetic, collector, diagnostics, overlap
 from convcalc.diagnostics import Diagnostic
 from convcalc.errors import Problem, ShapeError
 from convcalc.notation import counts_text, dims_text, fraction_text, ratio_text
-from convcalc.receptive import GLOBAL, IDENTITY, MAX_PERIOD, AxisMap, Resample, Step, Transposed, Window, compose, merge
+from convcalc.receptive import (
+    GLOBAL,
+    IDENTITY,
+    MAX_PERIOD,
+    MAX_UNITS,
+    AxisMap,
+    Resample,
+    Step,
+    Transposed,
+    Unmapped,
+    Window,
+    compose_map,
+    merge,
+)
 from convcalc.report import AxisField, LayerReport, Shape, StackReport
 from convcalc.spec import AXIS_NAMES, INPUT_NAME, SHAPE_PRESERVING, LayerSpec, StackSpec
 
@@ -48,13 +62,55 @@ def _axis_label(rank: int, axis: int) -> str:
     return AXIS_NAMES.get(rank, tuple(str(i) for i in range(rank)))[axis]
 
 
+class _Graph:
+    """The layers analysed so far, for advice that looks up the branches of a merge."""
+
+    def __init__(self, layers: tuple[LayerSpec, ...]) -> None:
+        self.layers = {layer.name: layer for layer in layers}
+        self.nodes: dict[str, _Node | None] = {}
+        self.reports: dict[str, LayerReport] = {}
+
+    def ancestors(self, name: str) -> set[str]:
+        """`name` and every layer (and `input`) it reads, directly or not."""
+        seen = {name}
+        todo = [name]
+        while todo:
+            spec = self.layers.get(todo.pop())
+            for parent in spec.inputs if spec is not None else ():
+                if parent not in seen:
+                    seen.add(parent)
+                    todo.append(parent)
+        return seen
+
+    def branch_windows(self, branch: str, other: str, axis: int) -> list[tuple[LayerSpec, int, Fraction]]:
+        """The window layers (conv, pool, pad) on `branch` from the merge back to where it forks from
+        `other`, nearest first, with their padding before and their input's jump along `axis`."""
+        fork = self.ancestors(other)
+        found: list[tuple[LayerSpec, int, Fraction]] = []
+        current = branch
+        while current not in fork and current in self.layers:
+            spec = self.layers[current]
+            report = self.reports.get(current)
+            source = self.nodes.get(spec.inputs[0])
+            inner = None if source is None else source.maps[axis]
+            padding = None if report is None or report.padding is None else report.padding[axis]
+            window = spec.op in ("conv", "maxpool", "avgpool", "pad")
+            if window and padding is not None and inner is not None and not inner.is_global:
+                found.append((spec, padding[0], inner.jump))
+            if len(spec.inputs) != 1:
+                break
+            current = spec.inputs[0]
+        return found
+
+
 class _LayerAnalysis:
     """The analysis of one layer: fills shape, steps, numbers and diagnostics from its spec and inputs."""
 
-    def __init__(self, layer: LayerSpec, inputs: list[_Node], input_spec: Shape) -> None:
+    def __init__(self, layer: LayerSpec, inputs: list[_Node], input_spec: Shape, graph: _Graph) -> None:
         self.layer = layer
         self.inputs = inputs
         self.stack_input = input_spec
+        self.graph = graph
         self.diagnostics: list[Diagnostic] = []
         self.kernel: tuple[int, ...] | None = None
         self.effective_kernel: tuple[int, ...] | None = None
@@ -63,6 +119,7 @@ class _LayerAnalysis:
         self.params: int | None = 0
         self.macs: int | None = 0
         self.own_overlap = Fraction(1)  # this layer's overlap ratio on its own (transposed convs)
+        self.unmapped: dict[int, Unmapped] = {}  # axes whose map this layer could not compute, and why
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -87,17 +144,37 @@ class _LayerAnalysis:
     def label(self, axis: int) -> str:
         return _axis_label(self.rank, axis)
 
-    def mapped(self, steps: list[Step | None], known: list[bool] | None = None) -> tuple[AxisMap | None, ...]:
-        """Compose each axis's step onto the input maps (None step = identity on that axis)."""
+    def mapped(
+        self,
+        steps: list[Step | None],
+        sizes: list[int | None],
+        known: list[bool] | None = None,
+        causal: list[bool] | None = None,
+    ) -> tuple[AxisMap | None, ...]:
+        """Compose each axis's step onto the input maps (None step = identity on that axis); `sizes` are
+        the layer's output sizes (an explicit map lists that many units); `causal` says which axes' steps
+        pad only before (`_pads_only_before`)."""
         out: list[AxisMap | None] = []
         for axis, (inner, step) in enumerate(zip(self.source.maps, steps, strict=True)):
-            if inner is None:
-                out.append(None)
-            elif step is None:
+            if inner is None or step is None:
                 out.append(inner)
-            else:
-                out.append(compose(inner, step, known[axis] if known else True))
+                continue
+            result = compose_map(
+                inner,
+                step,
+                known[axis] if known else True,
+                units=sizes[axis],
+                causal=causal[axis] if causal else False,
+            )
+            out.append(self.known_map(axis, result))
         return tuple(out)
+
+    def known_map(self, axis: int, result: AxisMap | Unmapped) -> AxisMap | None:
+        """The map, or None after noting why there is none."""
+        if isinstance(result, Unmapped):
+            self.unmapped[axis] = result
+            return None
+        return result
 
     # -- ops -------------------------------------------------------------------------------------
     def run(self) -> _Node:
@@ -136,6 +213,7 @@ class _LayerAnalysis:
         out_sizes: list[int | None] = []
         steps: list[Step | None] = []
         known: list[bool] = []
+        causal: list[bool] = []
         pads: list[tuple[int, int] | None] = []
         native = not isinstance(layer.padding, str) and all(b == a for b, a in layer.padding)
         k_effs = tuple(arithmetic.effective_kernel(k, d) for k, d in zip(layer.kernel, layer.dilation, strict=True))
@@ -157,6 +235,7 @@ class _LayerAnalysis:
                 before, after = layer.padding[axis]
             pads.append((before, after) if before is not None and after is not None else None)
             known.append(before is not None)
+            causal.append(_pads_only_before(before, after, k_eff) and not (layer.ceil_mode and not is_conv))
             steps.append(Window(s, before if before is not None else 0, k, d))
             if size is None:
                 out_sizes.append(None)
@@ -235,7 +314,7 @@ class _LayerAnalysis:
         if is_conv:
             out_channels = self.conv_channels(channels, transposed=False)
         shape = Shape(out_channels, tuple(out_sizes))
-        return _Node(shape, self.mapped(steps, known))
+        return _Node(shape, self.mapped(steps, out_sizes, known, causal))
 
     def same_notes(self, port: list[tuple[int, int] | None], known: list[bool]) -> None:
         layer = self.layer
@@ -244,11 +323,14 @@ class _LayerAnalysis:
                 # F.pad takes the last axis first.
                 pairs = [p for p in reversed(port) if p is not None]
                 flat = ", ".join(f"{b}, {a}" for b, a in pairs)
+                # A max pool ignores TF's SAME padding: pad with −inf (as the runner does), not zeros.
+                value = ", value=float('-inf')" if layer.op == "maxpool" else ""
                 self.diag(
                     "same-strided",
                     f"padding 'same' with stride {'×'.join(map(str, layer.stride))}: PyTorch refuses it; "
-                    f"a port pads explicitly: F.pad(x, ({flat})) then padding=0",
+                    f"a port pads explicitly: F.pad(x, ({flat}){value}) then padding=0",
                     padding=[list(p) for p in port if p is not None],
+                    value="-inf" if layer.op == "maxpool" else "0",
                 )
             else:
                 self.diag(
@@ -341,7 +423,7 @@ class _LayerAnalysis:
         self.kernel, self.effective_kernel, self.stride = layer.kernel, effs, layer.stride
         self.padding = tuple(layer.padding)
         out_channels = self.conv_channels(self.source.shape.channels, transposed=True)
-        return _Node(Shape(out_channels, tuple(out_sizes)), self.mapped(steps))
+        return _Node(Shape(out_channels, tuple(out_sizes)), self.mapped(steps, out_sizes))
 
     def adaptive(self) -> _Node:
         self.need_spatial()
@@ -366,7 +448,9 @@ class _LayerAnalysis:
             elif inner is None:
                 maps.append(None)
             elif size is not None:
-                maps.append(compose(inner, Resample(Fraction(size, want), "bins")))
+                maps.append(
+                    self.known_map(axis, compose_map(inner, Resample(Fraction(size, want), "bins"), units=want))
+                )
             else:
                 maps.append(None)
         return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), tuple(maps))
@@ -410,7 +494,7 @@ class _LayerAnalysis:
                 steps.append(Resample(ratio, "nearest"))
             else:
                 steps.append(Resample(ratio, "linear_ac" if align else "linear"))
-        maps = list(self.mapped(steps))
+        maps = list(self.mapped(steps, out_sizes))
         for axis in unknown:
             maps[axis] = None
         return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), tuple(maps))
@@ -430,7 +514,7 @@ class _LayerAnalysis:
                 None if channels is None else channels // (r * r),
                 tuple(None if s is None else s * r for s in sizes),
             )
-            return _Node(shape, self.mapped([Resample(Fraction(1, r), "nearest")] * self.rank))
+            return _Node(shape, self.mapped([Resample(Fraction(1, r), "nearest")] * self.rank, list(shape.spatial)))
         for axis, size in enumerate(sizes):
             if size is not None and size % r:
                 raise _LayerProblem(
@@ -441,7 +525,7 @@ class _LayerAnalysis:
             None if channels is None else channels * r * r,
             tuple(None if s is None else s // r for s in sizes),
         )
-        return _Node(shape, self.mapped([Window(r, 0, r)] * self.rank))
+        return _Node(shape, self.mapped([Window(r, 0, r)] * self.rank, list(shape.spatial)))
 
     def pad(self) -> _Node:
         self.need_spatial()
@@ -471,7 +555,8 @@ class _LayerAnalysis:
             out_sizes.append(out)
         self.padding = tuple(layer.padding)
         steps: list[Step | None] = [Window(1, b, 1) for b, _ in layer.padding]
-        return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), self.mapped(steps))
+        causal = [_pads_only_before(b, a, 1) for b, a in layer.padding]
+        return _Node(Shape(self.source.shape.channels, tuple(out_sizes)), self.mapped(steps, out_sizes, None, causal))
 
     def merge(self) -> _Node:
         layer = self.layer
@@ -482,6 +567,7 @@ class _LayerAnalysis:
         rank = ranks.pop()
         out_spatial: list[int | None] = []
         broadcast: list[set[int]] = [set() for _ in range(rank)]
+        maybe: list[set[int]] = [set() for _ in range(rank)]
         for axis in range(rank):
             sizes = [s.spatial[axis] for s in shapes]
             known = {s for s in sizes if s is not None}
@@ -494,39 +580,40 @@ class _LayerAnalysis:
                     )
                 out_spatial.append(known.pop() if known else None)
                 continue
-            # add/mul broadcast like PyTorch: sizes equal, or 1.
-            big = known - {1}
-            if len(big) > 1:
+            size = _broadcast_size(sizes)
+            if size is False:
                 raise _LayerProblem(
                     "from",
                     f"{layer.op} needs equal sizes (or 1, broadcast), but {_axis_label(rank, axis)} differs: "
                     f"{self.describe_inputs()}",
                 )
-            size = big.pop() if big else (1 if known else None)
             out_spatial.append(size)
-            if size is not None and size > 1:
-                broadcast[axis] = {i for i, s in enumerate(sizes) if s == 1}
+            broadcast[axis], maybe[axis] = _broadcast_branches(sizes, size)
         channels = [s.channels for s in shapes]
         out_channels: int | None
         if layer.op == "concat":
             out_channels = None if None in channels else sum(c for c in channels if c is not None)
         else:
-            cs = {c for c in channels if c is not None}
-            if len(cs - {1}) > 1:
+            merged_channels = _broadcast_size(channels)
+            if merged_channels is False:
                 raise _LayerProblem("from", f"{layer.op} needs equal channels (or 1): {self.describe_inputs()}")
-            big_c = cs - {1}
-            out_channels = big_c.pop() if big_c else (1 if cs else None)
+            out_channels = merged_channels
         maps: list[AxisMap | None] = []
         for axis in range(len(self.stack_input.spatial)):
             branch_maps = [
                 GLOBAL if (axis < rank and i in broadcast[axis]) else n.maps[axis] for i, n in enumerate(self.inputs)
             ]
+            # A branch that is broadcast only if an unknown size is not 1: its units are seen by every
+            # unit, or unit by unit. Only a global branch answers both the same way.
+            if axis < rank and any(branch_maps[i] is not GLOBAL for i in maybe[axis]):
+                maps.append(None)
+                continue
             if any(m is None for m in branch_maps):
                 maps.append(None)
                 continue
             known_maps = [m for m in branch_maps if m is not None]
             self.check_alignment(axis, known_maps)
-            maps.append(merge(known_maps))
+            maps.append(self.known_map(axis, merge(known_maps, units=out_spatial[axis] if axis < rank else None)))
         return _Node(Shape(out_channels, tuple(out_spatial)), tuple(maps))
 
     def describe_inputs(self) -> str:
@@ -535,30 +622,107 @@ class _LayerAnalysis:
         )
 
     def check_alignment(self, axis: int, maps: list[AxisMap]) -> None:
+        """Warn when a merge's branches look at different places.
+
+        Branches agree in jump and, if every layer on both pads only before along this axis (a causal
+        stack), in their last sample: unit i of each ends on the same input sample (their centres differ
+        whenever their fields differ in length). Otherwise they agree in jump and centre.
+        """
         local = [(name, m) for name, m in zip(self.layer.inputs, maps, strict=True) if not m.is_global]
         if len(local) < 2 or not all(m.offset_known for _, m in local):
             return
         first_name, first = local[0]
         label = _axis_label(len(self.stack_input.spatial), axis)
         for name, other in local[1:]:
-            if other.jump != first.jump:
-                what = "jump"
-            elif other.centre != first.centre:
-                what = "centre"
-            else:
-                continue
             assert first.centre is not None
             assert other.centre is not None
+            data: dict[str, object] = {
+                "axis": label,
+                "branches": [first_name, name],
+                "jumps": [fraction_text(first.jump), fraction_text(other.jump)],
+                "centres": [fraction_text(first.centre), fraction_text(other.centre)],
+            }
+            if other.jump != first.jump:
+                self.diag(
+                    "misaligned-merge",
+                    f"{label}: branches disagree in jump: {first_name} has jump {fraction_text(first.jump)}, "
+                    f"centre {fraction_text(first.centre)}; {name} has jump {fraction_text(other.jump)}, centre "
+                    f"{fraction_text(other.centre)}",
+                    rule="jump",
+                    **data,
+                )
+                continue
+            causal = first.causal and other.causal
+            mine, theirs = (first.end, other.end) if causal else (first.centre, other.centre)
+            assert mine is not None
+            assert theirs is not None
+            if mine == theirs:
+                continue
+            shift = theirs - mine
+            fix = self.alignment_fix(axis, first_name, name, shift, causal)
+            pixels = f"{fraction_text(abs(shift))} input pixel{'' if abs(shift) == 1 else 's'}"
+            if causal:
+                jump = fraction_text(first.jump)
+                message = (
+                    f"{label}: causal branches end on different samples: unit i of {first_name} ends at input "
+                    f"pixel {fraction_text(mine)} + i·{jump}, of {name} at {fraction_text(theirs)} + i·{jump}, "
+                    f"{pixels} {'later' if shift > 0 else 'earlier'}. Fix: {fix}"
+                )
+                data["ends"] = [fraction_text(mine), fraction_text(theirs)]
+            else:
+                message = (
+                    f"{label}: branches disagree in centre: {first_name} has centre {fraction_text(mine)}, {name} "
+                    f"{fraction_text(theirs)} (jump {fraction_text(first.jump)}): {name} is shifted by {pixels} "
+                    f"{'after' if shift > 0 else 'before'} {first_name}. Fix: {fix}"
+                )
             self.diag(
                 "misaligned-merge",
-                f"{label}: branches disagree in {what}: {first_name} has jump {fraction_text(first.jump)}, centre "
-                f"{fraction_text(first.centre)}; {name} has jump {fraction_text(other.jump)}, centre "
-                f"{fraction_text(other.centre)}",
-                axis=label,
-                branches=[first_name, name],
-                jumps=[fraction_text(first.jump), fraction_text(other.jump)],
-                centres=[fraction_text(first.centre), fraction_text(other.centre)],
+                message,
+                rule="last sample" if causal else "centre",
+                shift=fraction_text(shift),
+                **data,
             )
+
+    def alignment_fix(self, axis: int, first: str, other: str, shift: Fraction, causal: bool) -> str:
+        """How to remove a shift of `other` against `first` (in stack-input pixels): the padding change of
+        one window layer on either branch (below where they fork) that moves it by exactly that much, or
+        why there is none."""
+        whole = False  # some layer could move by the shift, but only by cropping
+        windows = {
+            branch: self.graph.branch_windows(branch, fixed, axis) for branch, fixed in ((other, first), (first, other))
+        }
+        for branch, move in ((other, shift), (first, -shift)):
+            for spec, before, jump in windows[branch]:
+                # More padding before moves the windows, and every unit after them, back by jump pixels each.
+                delta = move / jump
+                if delta.denominator != 1:
+                    continue
+                whole = True
+                if before + delta >= 0:
+                    change = int(delta)
+                    way = "more" if change > 0 else "less"
+                    pixels = f"{fraction_text(abs(move))} input pixel{'' if abs(move) == 1 else 's'}"
+                    return (
+                        f"pad {spec.name} {abs(change)} {way} before (padding before {before} → {before + change}), "
+                        f"which moves {branch} {pixels} {'earlier' if move > 0 else 'later'}"
+                    )
+        none = f"no padding change of one layer moves a branch by {fraction_text(abs(shift))} input pixels"
+        if whole:
+            return f"{none} without cropping"
+        if causal:
+            return f"{none}; give both branches windows that end on their unit's own sample"
+        even = [
+            f"{spec.name} (kernel {spec.kernel[axis]})"
+            for found in windows.values()
+            for spec, _, _ in found
+            if spec.op != "pad" and arithmetic.effective_kernel(spec.kernel[axis], spec.dilation[axis]) % 2 == 0
+        ]
+        if even:
+            return (
+                f"{none} (it is a fraction of every layer's input pixel): an even kernel is centred half a pixel "
+                f"after an odd one — {', '.join(even)}; give both branches odd kernels (e.g. kernel 3, padding 1)"
+            )
+        return f"{none} (it is a fraction of every layer's input pixel)"
 
     def flatten(self) -> _Node:
         shape = self.source.shape
@@ -583,6 +747,43 @@ class _LayerAnalysis:
         return _Node(Shape(out, ()), tuple(GLOBAL for _ in self.source.maps))
 
 
+def _pads_only_before(before: int | None, after: int | None, k_eff: int) -> bool:
+    """Whether a window keeps a stack causal along an axis: it pads only before (after 0, before ≥ 0) and
+    so looks back, or reads only the sample at its own position (k_eff 1, no padding). A window of k_eff > 1
+    without padding reads ahead of its position; padding after, a crop or ceil_mode's partial last
+    window look ahead too."""
+    if before is None or after is None or after != 0 or before < 0:
+        return False
+    return before > 0 or k_eff == 1
+
+
+def _broadcast_size(sizes: list[int | None]) -> int | Literal[False] | None:
+    """The size PyTorch's broadcasting gives (add, mul) when some sizes are unknown (None), or False
+    when no input size makes it legal.
+
+    Sizes broadcast when equal or 1. A known size above 1 wins: an unknown one must be 1 or that size
+    (torch refuses anything else). Without one, an unknown size stays unknown, even against 1 (it is
+    1 only if the unknown is). All 1: 1.
+    """
+    big = {s for s in sizes if s is not None and s != 1}
+    if len(big) > 1:
+        return False
+    if big:
+        return big.pop()
+    return None if None in sizes else 1
+
+
+def _broadcast_branches(sizes: list[int | None], size: int | None) -> tuple[set[int], set[int]]:
+    """Which branches of a broadcasting merge are spread over every unit: (surely, only if an unknown
+    size is not 1). A size-1 branch spreads when the result is larger than 1; against an unknown
+    result it spreads unless the unknown is 1, and so does an unknown branch against a known result."""
+    if size is None:
+        return set(), {i for i, s in enumerate(sizes) if s == 1}
+    if size == 1:
+        return set(), set()
+    return {i for i, s in enumerate(sizes) if s == 1}, {i for i, s in enumerate(sizes) if s is None}
+
+
 def _fmt_shape(shape: Shape) -> str:
     return dims_text([shape.channels, *shape.spatial])
 
@@ -600,6 +801,13 @@ def _overlap_ratio(fields: tuple[AxisField, ...]) -> Fraction | None:
     if any(f.overlap is None for f in fields):
         return None
     return math.prod((f.overlap for f in fields if f.overlap is not None), start=Fraction(1))
+
+
+def _overlap_text(m: AxisMap) -> str:
+    """The per-phase overlap values in phase order; for a map listing every unit (no short period), their range."""
+    if m.explicit:
+        return f"from {fraction_text(min(m.overlap))} to {fraction_text(max(m.overlap))}, unit by unit"
+    return counts_text(m.overlap)
 
 
 def _compound_note(work: _LayerAnalysis, node: _Node, fields: tuple[AxisField, ...], inputs: list[_Node]) -> None:
@@ -623,7 +831,7 @@ def _compound_note(work: _LayerAnalysis, node: _Node, fields: tuple[AxisField, .
         return
     patterns = diagnostics.by_axes(
         [
-            (_axis_label(len(fields), axis), counts_text(m.overlap))
+            (_axis_label(len(fields), axis), _overlap_text(m))
             for axis, m in enumerate(node.maps)
             if m is not None and not m.is_global and len(set(m.overlap)) > 1
         ]
@@ -654,6 +862,23 @@ def _field_of(cache: _FieldCache, m: AxisMap | None, size: int | None) -> AxisFi
     return found[1]
 
 
+def _unknown_note(work: _LayerAnalysis, rank: int) -> None:
+    """The `rf-unknown` note of the first layer whose field is unknown, with the reason."""
+    reasons = {u.reason: (axis, u) for axis, u in sorted(work.unmapped.items())}
+    repeats = f"its pattern over output phases repeats only every more than {MAX_PERIOD} units"
+    if "units" in reasons:
+        axis, unmapped = reasons["units"]
+        why = (
+            f"is not computed: {repeats}, so convcalc lists every unit, but {_axis_label(rank, axis)} has "
+            f"{unmapped.units} units, more than the {MAX_UNITS} it lists per axis"
+        )
+    elif "period" in reasons:
+        why = f"depends on the unknown input size: {repeats}, and listing every unit needs the size; give it"
+    else:
+        why = "depends on the unknown input size; give the input size to compute it"
+    work.diag("rf-unknown", f"the receptive field from here on {why}", max_period=MAX_PERIOD, max_units=MAX_UNITS)
+
+
 def analyze(stack: StackSpec) -> StackReport:
     """Analyse every layer of `stack` in file order.
 
@@ -669,7 +894,9 @@ def _analyze(stack: StackSpec) -> StackReport:
     """The analysis itself (analyze runs it with the collector paused)."""
     stack_input = Shape(stack.input.channels, stack.input.spatial)
     field_cache: _FieldCache = {}
-    nodes: dict[str, _Node | None] = {INPUT_NAME: _Node(stack_input, tuple(IDENTITY for _ in stack.input.spatial))}
+    graph = _Graph(stack.layers)
+    nodes = graph.nodes
+    nodes[INPUT_NAME] = _Node(stack_input, tuple(IDENTITY for _ in stack.input.spatial))
     reports: list[LayerReport] = []
     problems: list[Problem] = []
     reported_exceeds: set[int] = set()
@@ -679,7 +906,7 @@ def _analyze(stack: StackSpec) -> StackReport:
         if any(node is None for node in inputs):
             nodes[layer.name] = None
             continue
-        work = _LayerAnalysis(layer, [n for n in inputs if n is not None], stack_input)
+        work = _LayerAnalysis(layer, [n for n in inputs if n is not None], stack_input, graph)
         try:
             node = work.run()
             if layer.op == "conv":
@@ -717,14 +944,7 @@ def _analyze(stack: StackSpec) -> StackReport:
             )
         if not reported_unknown and any(f.rf is None and not f.is_global for f in fields):
             reported_unknown = True
-            if None in stack.input.spatial:
-                why = "depends on the unknown input size; give the input size to compute it"
-            else:
-                why = (
-                    f"is not computed: its pattern over output phases repeats only every more than {MAX_PERIOD} "
-                    "units (resampling ratios such as align_corners' (in−1)/(out−1))"
-                )
-            work.diag("rf-unknown", f"the receptive field from here on {why}")
+            _unknown_note(work, len(fields))
         nodes[layer.name] = node
         reports.append(
             LayerReport(
@@ -744,6 +964,7 @@ def _analyze(stack: StackSpec) -> StackReport:
                 maps=node.maps,
             )
         )
+        graph.reports[layer.name] = reports[-1]
     if problems:
         raise ShapeError(problems)
     return StackReport(stack.name, stack.file, stack_input, tuple(reports))

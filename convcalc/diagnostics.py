@@ -9,6 +9,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from convcalc.notation import counts_text, fraction_text, ratio_text
+from convcalc.receptive import MAX_PERIOD, MAX_UNITS
 
 
 class Severity(StrEnum):
@@ -38,7 +39,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "holes": (Severity.ERROR, "some outputs of a transposed conv receive no input at all (only the bias)"),
     "misaligned-merge": (
         Severity.WARNING,
-        "the branches of a merge disagree in jump or centre: the same output unit looks at different places",
+        "the branches of a merge disagree in jump or centre (in a causal stack: in their last sample): the same "
+        "output unit looks at different places",
     ),
     "rf-exceeds-input": (Severity.INFO, "the receptive field is larger than the input along an axis"),
     "same-strided": (
@@ -61,7 +63,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     ),
     "rf-unknown": (
         Severity.INFO,
-        "the receptive field depends on an unknown input size, or its phase pattern is too long to enumerate",
+        "the receptive field depends on an unknown input size, or a layer to be mapped unit by unit (its phase "
+        f"pattern repeats only beyond {MAX_PERIOD} units) has more than {MAX_UNITS} units along an axis",
     ),
     "scale-rounding": (
         Severity.INFO,

@@ -13,6 +13,8 @@ class Problem:
     `#index` when it has none yet); `field` is the key in the layer mapping. `parameter` names the
     argument of a library function the problem is about (`max_memory`, `input`), for problems with
     what a caller passed rather than with a stack file; the CLI shows it as its option (`--max-memory`).
+    `allowed_by` names the argument that lets through what was refused (`allow_rank_change`); it is
+    rendered after the message, as an option by the CLI.
     """
 
     message: str
@@ -22,12 +24,14 @@ class Problem:
     layer: str | None = None
     field: str | None = None
     parameter: str | None = None
+    allowed_by: str | None = None
 
     def __str__(self) -> str:
         return self.render()
 
-    def render(self, parameter_name: str | None = None) -> str:
-        """The problem as one line; `parameter_name` replaces `parameter 'x'` (the CLI passes `option --x`)."""
+    def render(self, parameter_name: str | None = None, allowed_by_name: str | None = None) -> str:
+        """The problem as one line; `parameter_name` replaces `parameter 'x'` (the CLI passes `option --x`),
+        `allowed_by_name` likewise for `allowed_by`."""
         where = ""
         if self.file is not None:
             where = self.file
@@ -46,7 +50,10 @@ class Problem:
             who = f"field '{self.field}': "
         if self.parameter is not None:
             who = f"{parameter_name or f'parameter {self.parameter!r}'}: {who}"
-        return f"{where}{who}{self.message}"
+        allowed = ""
+        if self.allowed_by is not None:
+            allowed = f" ({allowed_by_name or f'parameter {self.allowed_by!r}'} allows it)"
+        return f"{where}{who}{self.message}{allowed}"
 
 
 class ConvCalcError(Exception):

@@ -29,6 +29,7 @@ import yaml
 
 from convcalc import blocks, collector
 from convcalc.errors import FileProblemError, Problem, SpecError
+from convcalc.notation import dims_text
 from convcalc.spec import (
     COMMON_FIELDS,
     CONV_PADDING_MODES,
@@ -380,7 +381,9 @@ def _compose(text: str, file: str | None) -> yaml.MappingNode:
 # --------------------------------------------------------------------------- public API
 
 
-def load_stack(path: str | os.PathLike[str], input_override: InputSpec | None = None) -> StackSpec:
+def load_stack(
+    path: str | os.PathLike[str], input_override: InputSpec | None = None, allow_rank_change: bool = False
+) -> StackSpec:
     """Read and validate the stack file at `path` (see parse_stack); a `path` that does not exist
     may name a bundled stack (`resnet50`, see convcalc.library).
 
@@ -424,19 +427,25 @@ def load_stack(path: str | os.PathLike[str], input_override: InputSpec | None = 
                 column,
             )
         ) from None
-    return parse_stack(text.removeprefix("\ufeff"), file=label, input_override=input_override)
+    return parse_stack(
+        text.removeprefix("\ufeff"), file=label, input_override=input_override, allow_rank_change=allow_rank_change
+    )
 
 
-def parse_stack(text: str, file: str | None = None, input_override: InputSpec | None = None) -> StackSpec:
+def parse_stack(
+    text: str, file: str | None = None, input_override: InputSpec | None = None, allow_rank_change: bool = False
+) -> StackSpec:
     """Validate stack YAML `text` (from `file`, used in messages) into a StackSpec.
 
     Raises SpecError carrying every problem found, or FileProblemError if the text is not a YAML
     mapping at all. With `input_override` the file's `input` may be omitted (if present it is still
-    checked), the override is the stack's input, and the rank comes from it.
+    checked), the override is the stack's input, and the rank comes from it. An override with another
+    number of spatial axes than the file's `input` is refused (parameter `input`) unless
+    `allow_rank_change`: the layers are then read at the override's rank.
     """
     with collector.paused():
         root = _compose(text, file)
-        spec = _StackParser(_Reader(file), input_override).parse(root)
+        spec = _StackParser(_Reader(file), input_override, allow_rank_change).parse(root)
         # Freed now by reference counting: alive when the collector resumes, it would be walked once.
         del root
     return spec
@@ -1217,9 +1226,10 @@ class _Names:
 class _StackParser:
     """Validates a composed stack mapping: top-level keys, input, then layers in two passes."""
 
-    def __init__(self, reader: _Reader, input_override: InputSpec | None) -> None:
+    def __init__(self, reader: _Reader, input_override: InputSpec | None, allow_rank_change: bool = False) -> None:
         self.r = reader
         self.override = input_override
+        self.allow_rank_change = allow_rank_change
         self.rank: int | None = None
         # Appended to rank messages so the user knows the count is not the file's own `input`.
         self.rank_source = " (from the input override)" if input_override is not None else ""
@@ -1270,9 +1280,15 @@ class _StackParser:
 
         file_input = self._input(root, top.value("input"))
         stack_input = self.override if self.override is not None else file_input
-        if self.override is not None:
-            self.rank = self.override.rank
         input_node = top.value("input")
+        if self.override is not None:
+            if file_input is None or file_input.rank == self.override.rank or self.allow_rank_change:
+                self.rank = self.override.rank
+            else:
+                # The layers stay at the file's rank, so the file's other problems are still reported.
+                assert input_node is not None
+                self._refuse_rank_change(file_input, self.override, input_node)
+                self.rank_source = ""
         input_location = r.location(input_node) if input_node is not None and self.override is None else Location()
 
         self.expander = _Expander(r, top.value("blocks"))
@@ -1285,6 +1301,25 @@ class _StackParser:
             problems = sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
             raise SpecError(problems)
         return StackSpec(stack_input, tuple(layers), name, r.file, input_location, description)
+
+    def _refuse_rank_change(self, file_input: InputSpec, override: InputSpec, node: yaml.Node) -> None:
+        file_shape = dims_text([file_input.channels, *file_input.spatial])
+        given = dims_text([override.channels, *override.spatial])
+        example = dims_text([override.channels, *(override.spatial * file_input.rank)[: file_input.rank]])
+        where = self.r.location(node)
+        self.r.problems.append(
+            Problem(
+                f"the stack's input {file_shape} has {_axes(file_input.rank)} but the given input {given} has "
+                f"{override.rank}, which would read every layer as {override.rank}-D (other kernels, strides and "
+                f"parameters); give {_plural(file_input.rank, 'spatial size')} (e.g. {example}), unless the rank "
+                "change is meant",
+                where.file,
+                where.line,
+                where.column,
+                parameter="input",
+                allowed_by="allow_rank_change",
+            )
+        )
 
     def _input(self, root: yaml.MappingNode, node: yaml.Node | None) -> InputSpec | None:
         r = self.r

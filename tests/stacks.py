@@ -54,14 +54,21 @@ def pool_layer(draw: st.DrawFn, rank: int) -> Layer:
 
 @st.composite
 def deconv_layer(draw: st.DrawFn, rank: int) -> Layer:
+    """A transposed conv whose padding crops nothing: padding ≤ d(k−1).
+
+    A larger padding crops the full output, and then the padding positions of later layers map back
+    onto real input pixels: convcalc counts them (positions in the padding count), autograd cannot see
+    them, so the fields tests could not compare those units.
+    """
     s = draw(st.integers(1, 3))
     d = draw(st.integers(1, 2))
+    k = draw(st.integers(1, 5))
     return {
         "op": "deconv",
-        "kernel": draw(st.integers(1, 5)),
+        "kernel": k,
         "stride": s,
         "dilation": d,
-        "padding": draw(st.integers(0, 2)),
+        "padding": draw(st.integers(0, min(2, d * (k - 1)))),
         "output_padding": draw(st.integers(0, max(s, d) - 1)),
     }
 
@@ -77,6 +84,21 @@ def upsample_layer(draw: st.DrawFn, rank: int, sizes: bool = False) -> Layer:
         layer["scale"] = draw(st.sampled_from([2, 3, 4, 0.5] if sizes else [2, 3, 4]))
     if mode == "linear":
         layer["align_corners"] = draw(st.booleans())
+    return layer
+
+
+@st.composite
+def align_corners_layer(draw: st.DrawFn, rank: int) -> Layer:
+    """Linear upsampling with align_corners (source ratio (in−1)/(out−1)), by a scale or to a size.
+
+    Nested ones, or one after a layer that changes the size, repeat only after thousands of units
+    (convcalc then lists every unit)."""
+    layer: Layer = {"op": "upsample", "mode": "linear", "align_corners": True}
+    if draw(st.booleans()):
+        layer["scale"] = draw(st.sampled_from([2, 3]))
+    else:
+        # Not down to a few units: every unit of such a layer is a border unit.
+        layer["size"] = draw(st.integers(16, 90) if rank == 1 else st.integers(8, 30))
     return layer
 
 
@@ -133,20 +155,27 @@ def stack(
     max_layers: int = 5,
     size_range: tuple[int, int] = (24, 80),
     every_op: bool = False,
+    align_corners: bool = False,
 ) -> dict[str, Any]:
     """A random stack; the sizes may make PyTorch refuse a layer (the tests check both agree).
 
     every_op adds the ops checked for shapes only (adaptive pooling, pad, pixel shuffle, activations,
     concat/mul branches, resizing by size, flatten + linear at the end) and several input channels.
+    align_corners adds one to three linear align_corners upsamplings among the layers.
     """
     layers: list[Layer] = []
     n = draw(st.integers(1, max_layers))
     kinds = ["conv", "conv", "pool", "deconv", "upsample", "residual"]
     if every_op:
         kinds += ["other", "other", "concat"]
-    for i in range(n):
-        kind = draw(st.sampled_from(kinds))
-        if kind == "conv":
+    chosen = [draw(st.sampled_from(kinds)) for _ in range(n)]
+    if align_corners:
+        for _ in range(draw(st.integers(1, 3))):
+            chosen.insert(draw(st.integers(0, len(chosen))), "align_corners")
+    for i, kind in enumerate(chosen):
+        if kind == "align_corners":
+            layers.append(draw(align_corners_layer(rank)))
+        elif kind == "conv":
             layers.append(draw(conv_layer(rank)))
         elif kind == "pool":
             layers.append(draw(pool_layer(rank)))
@@ -168,3 +197,28 @@ def stack(
     size = draw(st.integers(*size_range))
     channels = draw(st.integers(1, 4)) if every_op else 1
     return {"input": [channels] + [size] * rank, "layers": layers}
+
+
+@st.composite
+def nested_align_corners_stack(
+    draw: st.DrawFn, rank: int = 1, size_range: tuple[int, int] = (24, 80)
+) -> dict[str, Any]:
+    """Two or three align_corners upsamplings with size-changing layers between them: their ratios
+    ((in−1)/(out−1) each) then repeat only after thousands of units, so convcalc lists every unit."""
+    between = [
+        st.builds(lambda k, s: {"op": "conv", "kernel": k, "stride": s}, st.integers(2, 4), st.integers(1, 2)),
+        pool_layer(rank),
+        deconv_layer(rank),
+    ]
+    upsample = st.one_of(
+        st.builds(lambda scale: {"scale": scale}, st.sampled_from([2, 3])),
+        st.builds(lambda size: {"size": size}, st.integers(20, 60 if rank == 1 else 48)),
+    ).map(lambda how: {"op": "upsample", "mode": "linear", "align_corners": True, **how})
+    layers: list[Layer] = []
+    for i in range(draw(st.integers(2, 3))):
+        if i:
+            layers += draw(st.lists(st.one_of(between), min_size=1, max_size=2))
+        layers.append(draw(upsample))
+    layers += draw(st.lists(st.one_of(conv_layer(rank), pool_layer(rank)), max_size=2))
+    size = draw(st.integers(*size_range))
+    return {"input": [1] + [size] * rank, "layers": layers}

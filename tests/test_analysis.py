@@ -3,6 +3,7 @@ networks, worked examples and hand derivations (shared reference receptive-field
 
 from __future__ import annotations
 
+import math
 import textwrap
 from fractions import Fraction
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 from convcalc.analysis import analyze
 from convcalc.errors import ShapeError
 from convcalc.loader import load_stack, parse_stack
-from convcalc.report import StackReport
+from convcalc.notation import fraction_text
+from convcalc.receptive import MAX_PERIOD, MAX_UNITS
+from convcalc.report import Shape, StackReport
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 
@@ -174,6 +177,127 @@ def test_google_net4_same_padding_unknown_then_known_then_misaligned() -> None:
     assert [d for d in eight.diagnostics if d.code == "misaligned-merge"]
 
 
+# -- alignment of causal stacks: branches end on the same sample ------------------------------------
+TCN = """
+    input: [1, 1000]
+    blocks:
+      residual:
+        params: {dilation: 1, shortcut: false}
+        layers:
+          - {op: conv, name: conv1, out: 8, kernel: 3, dilation: "${dilation}", padding: [["${2 * dilation}", 0]]}
+          - {op: relu, name: relu1}
+          - {op: conv, name: conv2, out: 8, kernel: 3, dilation: "${dilation}", padding: [["${2 * dilation}", 0]]}
+          - {op: dropout, name: drop}
+          - {op: conv, name: down, from: input, out: 8, kernel: 1, when: "${shortcut}"}
+          - {op: add, name: add, from: [drop, down]}
+        output: add
+    layers:
+      - {block: residual, name: block, repeat: 4, with: {dilation: "${2 ** index}"}, first: {shortcut: true}}
+    """
+
+
+def test_causal_residual_branches_that_end_on_the_same_sample_are_aligned() -> None:
+    """A TCN (Bai et al. 2018: two width-3 causal dilated convs per block, a 1×1 conv or the identity on the
+    shortcut): unit u of both branches ends on sample u, though their centres differ (fields 1 and 4d+1)."""
+    report = run(TCN)
+    adds = [layer for layer in report.layers if layer.op == "add"]
+    assert len(adds) == 4
+    assert not [d for d in report.diagnostics if d.code == "misaligned-merge"]
+    block0 = {layer.name: layer for layer in report.layers}
+    conv2, down = block0["block.0.conv2"].field[0], block0["block.0.down"].field[0]
+    assert (conv2.rf, down.rf) == (5, 1)  # 1 + 2·(3 − 1)·1
+    assert (conv2.centre, down.centre) == (-2, 0)  # the centre rule would warn
+    assert block0["block.0.conv2"].region((10,)) == ((6, 10),)
+    assert block0["block.0.down"].region((10,)) == ((10, 10),)
+
+
+def test_causal_branches_that_end_on_different_samples_warn_with_the_fix() -> None:
+    """k2 s2 padded [1, 0] ends unit i on sample 2i; k3 s2 padded [1, 0] on 2i + 1: one sample later.
+    One more pixel before on the second (padding [2, 0]) ends it on 2i too."""
+    text = """
+        input: [1, 64]
+        layers:
+          - {{op: conv, name: a, kernel: 2, stride: 2, padding: [[1, 0]]}}
+          - {{op: conv, name: b, from: input, kernel: 3, stride: 2, padding: [[{before}, 0]]}}
+          - {{op: add, name: out, from: [a, b]}}
+        """
+    report = run(text.format(before=1))
+    (warning,) = [d for d in report.diagnostics if d.code == "misaligned-merge"]
+    assert (warning.data["rule"], warning.data["shift"], warning.data["ends"]) == ("last sample", "1", ["0", "1"])
+    assert "unit i of a ends at input pixel 0 + i·2, of b at 1 + i·2, 1 input pixel later" in warning.message
+    assert "Fix: pad b 1 more before (padding before 1 → 2), which moves b 1 input pixel earlier" in warning.message
+    fixed = run(text.format(before=2))
+    assert not [d for d in fixed.diagnostics if d.code == "misaligned-merge"]
+
+
+RESNET_D = """
+    input: [8, 64, 64]
+    layers:
+      - {op: conv, name: stem, out: 8, kernel: 3, stride: 2, padding: 1}
+      - {op: maxpool, name: pool, kernel: 3, stride: 2, padding: 1}
+      - {op: conv, name: conv1, out: 4, kernel: 1}
+      - {op: conv, name: conv2, out: 4, kernel: 3, stride: 2, padding: 1}
+      - {op: conv, name: conv3, out: 16, kernel: 1}
+      - {op: avgpool, name: down_pool, from: pool, kernel: 2, stride: 2, ceil_mode: true, count_include_pad: false}
+      - {op: conv, name: down_conv, out: 16, kernel: 1}
+      - {op: add, name: out, from: [conv3, down_conv]}
+    """
+
+
+def test_resnet_d_shortcut_still_warns_with_the_shift_in_input_pixels() -> None:
+    """timm's resnet50d downsampling block at jump 4: the 3×3 stride-2 conv padded 1 centres unit i on
+    8i (its input's 2i), the 2×2 average pool on its input's 2i + 1/2, i.e. 8i + 2: 2 input pixels after.
+    Half a pixel of the block input: no padding moves it; the even kernel is named."""
+    report = run(RESNET_D)
+    warnings = [d for d in report.diagnostics if d.code == "misaligned-merge"]
+    assert [w.data["axis"] for w in warnings] == ["H", "W"]
+    for w in warnings:
+        assert (w.data["rule"], w.data["shift"], w.data["centres"]) == ("centre", "2", ["0", "2"])
+        assert "down_conv is shifted by 2 input pixels after conv3" in w.message
+        assert "down_pool (kernel 2)" in w.message
+
+
+def test_centre_shift_fix_names_the_padding_that_aligns() -> None:
+    """Google's net4 at 8×8: SAME pads the stride-2 conv (0, 1), centring l3 one pixel after l1; one more
+    pixel before (padding 1, 1) centres both on 4i, as at 9×9."""
+    text = """
+        input: [1, 8, 8]
+        layers:
+          - {{op: conv, name: l1, from: input, kernel: 1, stride: 4}}
+          - {{op: conv, name: l2, from: input, kernel: 3, stride: 2, padding: {padding}}}
+          - {{op: conv, name: l3, kernel: 1, stride: 2}}
+          - {{op: add, name: out, from: [l1, l3]}}
+        """
+    (warning, _) = [d for d in run(text.format(padding="same")).diagnostics if d.code == "misaligned-merge"]
+    assert "l3 is shifted by 1 input pixel after l1" in warning.message
+    assert "Fix: pad l2 1 more before (padding before 0 → 1)" in warning.message
+    assert not [d for d in run(text.format(padding=1)).diagnostics if d.code == "misaligned-merge"]
+
+
+@pytest.mark.parametrize(
+    ("layers", "causal"),
+    [
+        (["{op: conv, kernel: 2, padding: [[1, 0]]}"], True),  # pads only before
+        (["{op: conv, kernel: 2, dilation: 4, padding: [[4, 0]]}", "{op: tanh}"], True),  # pointwise ops keep it
+        (["{op: conv, kernel: 1, stride: 2}"], True),  # one sample at its own position
+        (["{op: pad, padding: [[3, 0]]}"], True),
+        (["{op: maxpool, kernel: 2, stride: 2, padding: [[1, 0]]}"], True),
+        (["{op: conv, kernel: 3}"], False),  # no padding: reads two samples ahead
+        (["{op: conv, kernel: 3, padding: 1}"], False),  # pads after
+        (["{op: conv, kernel: 2, padding: same}"], False),  # same at stride 1: (0, 1)
+        (["{op: pad, padding: [[-1, 0]]}"], False),  # a crop
+        (["{op: avgpool, kernel: 2, padding: [[1, 0]], ceil_mode: true}"], False),  # a partial last window
+        (["{op: conv, kernel: 2, padding: [[1, 0]]}", "{op: upsample, scale: 2}"], False),  # resampling
+        (["{op: deconv, kernel: 2, stride: 2}"], False),  # transposed
+    ],
+)
+def test_which_layers_pad_only_before(layers: list[str], causal: bool) -> None:
+    report = run("input: [1, 32]\nlayers:\n" + "".join(f"  - {layer}\n" for layer in layers))
+    m = report.output.maps[0]
+    assert m is not None
+    assert m.causal is causal
+
+
 def test_google_net5_anisotropic() -> None:
     report = run(
         """
@@ -310,6 +434,104 @@ def test_bilinear_align_corners_zero_weight_reads_one_input() -> None:
     assert (f.rf, f.rf_min, f.jump) == (2, 1, Fraction(1, 2))
 
 
+def test_align_corners_with_a_known_size_gives_every_unit_its_field() -> None:
+    """3601 → 7202 with align_corners: source u·3600/7201, which repeats only every 7201 units (more than
+    MAX_PERIOD). Unit u reads floor and ceil of its source; a 3-tap conv padded 1 after it reads units −1
+    and 7202 beyond the borders, whose sources −3600/7201 and 3600 + 3600/7201 reach pixels −1 and 3601."""
+    report = run(
+        """
+        input: [1, 3601]
+        layers:
+          - {op: upsample, name: up, size: 7202, mode: linear, align_corners: true}
+          - {op: conv, name: conv, kernel: 3, padding: 1}
+        """
+    )
+    up, conv = report.layers
+    assert not [d for d in report.diagnostics if d.code == "rf-unknown"]
+    assert (up.field[0].rf, up.field[0].rf_min, up.field[0].jump) == (2, 1, Fraction(3600, 7201))
+    for u in range(7202):
+        source = Fraction(3600 * u, 7201)
+        assert up.region((u,)) == ((math.floor(source), math.ceil(source)),), u
+    assert (up.region((0,)), up.region((3,)), up.region((7201,))) == (((0, 0),), ((1, 2),), ((3600, 3600),))
+    assert conv.region((0,)) == ((-1, 1),)
+    assert conv.region((7201,)) == ((3599, 3601),)
+    assert (conv.field[0].rf, conv.field[0].rf_min) == (3, 2)
+
+
+def test_units_beyond_the_borders_of_a_map_listing_every_unit() -> None:
+    """k3 s2 p1 transposed conv (overlap 1 on even units, 2 on odd: seed_deconv), then align_corners to 7202
+    units (ratio 5998/7201, period 7201): units −3 and −2 have sources −2.4988 and −1.6659, i.e. low −3 with
+    weight 3592/7201 (odd unit: 2) and −2 with 3609/7201 (even: 1); low −2 with 4795/7201 (even: 1) and −1
+    with 2406/7201 (odd: 2). A 3-tap conv padded 1 reads −1..1: 13199/7201 + 1 + 13199/7201."""
+    report = run(
+        """
+        input: [1, 3000]
+        layers:
+          - {op: deconv, name: up2, kernel: 3, stride: 2, padding: 1}
+          - {op: upsample, name: up, size: 7202, mode: linear, align_corners: true}
+          - {op: conv, name: conv, kernel: 3, padding: 1}
+        """
+    )
+    up, conv = report.layers[1].maps[0], report.layers[2].maps[0]
+    assert up is not None
+    assert up.explicit
+    assert conv is not None
+    assert up.overlap_sum(-3, -2) == Fraction(3592 * 2 + 3609 + 4795 + 2406 * 2, 7201)
+    assert (up.at(-3), up.at(-2)) == ((-2, -1), (-1, 0))
+    assert conv.overlap_at(0) == Fraction(13199 * 2 + 7201, 7201)
+    assert conv.at(0) == (-1, 1)
+
+
+def test_rf_unknown_names_the_bound_on_units_listed() -> None:
+    """40000 → 80000 with align_corners repeats every 79999 units, and 80000 units are more than MAX_UNITS."""
+    report = run("input: [1, 40000]\nlayers:\n  - {op: upsample, scale: 2, mode: linear, align_corners: true}\n")
+    assert report.output.field[0].rf is None
+    (note,) = [d for d in report.diagnostics if d.code == "rf-unknown"]
+    assert f"L has 80000 units, more than the {MAX_UNITS} it lists per axis" in note.message
+    assert f"repeats only every more than {MAX_PERIOD} units" in note.message
+
+
+def test_rf_unknown_when_a_long_period_meets_an_unknown_size() -> None:
+    """Ratios 1000/1001 then 1000/999 repeat every 999999 units: listing them needs the size."""
+    report = run(
+        """
+        input: [1, null]
+        layers:
+          - {op: upsample, scale: 1.001}
+          - {op: upsample, scale: 0.999}
+        """
+    )
+    assert report.layers[0].field[0].rf == 1  # nearest: one source pixel per unit
+    (note,) = [d for d in report.diagnostics if d.code == "rf-unknown"]
+    assert note.layer == "upsample2"
+    assert "depends on the unknown input size: its pattern over output phases repeats only every more than" in (
+        note.message
+    )
+
+
+def test_compound_note_of_a_map_listing_every_unit_gives_the_range_of_values() -> None:
+    """A checkerboard resampled by nested align_corners, then a k3 s2 deconv: the overlap varies over all
+    751 units; the note gives its range, not 751 values."""
+    report = run(
+        """
+        input: [1, 48]
+        layers:
+          - {op: deconv, kernel: 3, stride: 2, padding: 1}
+          - {op: upsample, mode: linear, scale: 2, align_corners: true}
+          - {op: conv, kernel: 3}
+          - {op: upsample, mode: linear, scale: 2, align_corners: true}
+          - {op: conv, kernel: 3, padding: 1}
+          - {op: deconv, name: last, kernel: 3, stride: 2, padding: 1}
+        """
+    )
+    (m,) = report.output.maps
+    assert m is not None
+    (note,) = [d for d in report.diagnostics if d.code == "checkerboard-compound"]
+    low, high = fraction_text(min(m.overlap)), fraction_text(max(m.overlap))
+    assert f"per-phase values L: from {low} to {high}, unit by unit;" in note.message
+    assert len(note.message) < 400
+
+
 def test_nearest_upsample_then_conv_field() -> None:
     """×2 nearest then 3-tap conv: units 2m and 2m+1 read two input pixels (units u−1..u+1 span 2 sources)."""
     report = run("input: [1, 8]\nlayers:\n  - {op: upsample, scale: 2}\n  - {op: conv, kernel: 3, padding: 1}\n")
@@ -430,6 +652,85 @@ def test_squeeze_excitation_broadcast_makes_the_field_global() -> None:
     assert report.output.field[0].rf == 16
 
 
+def test_squeeze_excitation_with_an_unknown_size_keeps_the_size_unknown() -> None:
+    """[8, ?, ?] · [8, 1, 1] is 8×?×? (the gate is broadcast unless the unknown size is 1), not 8×1×1;
+    every later layer keeps the unknown size and the global field."""
+    report = run(
+        """
+        input: [8, null, null]
+        layers:
+          - {op: conv, name: body, kernel: 3, padding: 1}
+          - {op: adaptive_avgpool, name: squeeze, size: 1}
+          - {op: conv, name: excite, kernel: 1}
+          - {op: sigmoid, name: gate}
+          - {op: mul, name: scaled, from: [body, gate]}
+          - {op: conv, name: after, out: 4, kernel: 3, padding: 1}
+        """
+    )
+    scaled, after = report.layers[-2:]
+    assert scaled.output == Shape(8, (None, None))
+    assert after.output == Shape(4, (None, None))
+    assert all(f.is_global for f in scaled.field + after.field)
+    assert after.macs is None  # depends on the unknown size
+
+
+@pytest.mark.parametrize(
+    ("sizes", "expected"),
+    [
+        # (first branch, second branch) per axis: ? = unknown, 1, or adaptive 5; hand-derived broadcasting.
+        (("null", 1), None),  # ? against 1: ? (1 only if the unknown is 1)
+        ((1, "null"), None),
+        (("null", 5), 5),  # ? against 5: the unknown must be 1 or 5; either way 5
+        ((1, 5), 5),
+        ((1, 1), 1),
+        ((5, 5), 5),
+    ],
+)
+def test_broadcast_size_with_unknown_sizes(sizes: tuple[object, object], expected: int | None) -> None:
+    def branch(size: object, name: str) -> str:
+        if size == "null":
+            return f"{{op: identity, name: {name}, from: input}}"
+        return f"{{op: adaptive_avgpool, name: {name}, from: input, size: {size}}}"
+
+    report = run(
+        f"""
+        input: [2, null]
+        layers:
+          - {branch(sizes[0], "a")}
+          - {branch(sizes[1], "b")}
+          - {{op: add, name: out, from: [a, b]}}
+        """
+    )
+    assert report.output.output == Shape(2, (expected,))
+
+
+def test_broadcast_refuses_two_different_known_sizes_beside_an_unknown_one() -> None:
+    with pytest.raises(ShapeError, match="add needs equal sizes"):
+        run(
+            """
+            input: [1, null]
+            layers:
+              - {op: adaptive_avgpool, name: five, size: 5}
+              - {op: adaptive_avgpool, name: seven, from: input, size: 7}
+              - {op: add, from: [input, five, seven]}
+            """
+        )
+
+
+def test_broadcast_channels_with_an_unknown_feature_count() -> None:
+    """flatten of an unknown size has unknown features; against 1 feature they stay unknown."""
+    report = run(
+        """
+        input: [2, null]
+        layers:
+          - {op: flatten, name: flat}
+          - {op: linear, name: one, out: 1}
+          - {op: add, name: out, from: [flat, one]}
+        """
+    )
+    assert report.output.output == Shape(None, ())
+
+
 # -- overlap of the ones-kernel skeleton: compounded checkerboards (conv-arithmetic.md §3.3) -------
 @pytest.mark.parametrize(
     ("layers", "pattern", "ratio_2d"),
@@ -489,3 +790,37 @@ def test_a_divisible_second_deconv_cancels_without_a_compound_warning() -> None:
     )
     assert [d.code for d in report.diagnostics] == ["checkerboard"]
     assert report.output.field[0].overlap == 1
+
+
+# -- same-strided: the explicit padding a PyTorch port needs ----------------------------------------
+SAME_STRIDED = """
+    input: [1, 7, 8]
+    layers:
+      - {{op: {op}, kernel: 3, stride: 2, padding: same}}
+    """
+
+
+@pytest.mark.parametrize(("op", "value"), [("maxpool", ", value=float('-inf')"), ("avgpool", ""), ("conv", "")])
+def test_same_strided_port_pads_a_max_pool_with_minus_infinity(op: str, value: str) -> None:
+    """TF SAME at stride 2, k3: H 7 → (1, 1), W 8 → (0, 1); F.pad lists the last axis first."""
+    (note,) = [d for d in run(SAME_STRIDED.format(op=op)).diagnostics if d.code == "same-strided"]
+    assert f"F.pad(x, (0, 1, 1, 1){value}) then padding=0" in note.message
+
+
+def test_same_strided_max_pool_port_matches_tf_same() -> None:
+    """The advised port on an all −1 input gives −1 everywhere, as TF's SAME max pool does (every window
+    holds an input pixel); padding with zeros would put 0 in the border windows."""
+    torch = pytest.importorskip("torch")
+    import re
+
+    import torch.nn.functional as F
+
+    (note,) = [d for d in run(SAME_STRIDED.format(op="maxpool")).diagnostics if d.code == "same-strided"]
+    match = re.search(r"F\.pad\(x, \(([-0-9, ]+)\)(, value=float\('-inf'\))?\)", note.message)
+    assert match is not None
+    pads = [int(v) for v in match.group(1).split(",")]
+    fill = -math.inf if match.group(2) else 0.0
+    x = -torch.ones((1, 1, 7, 8), dtype=torch.float64)
+    y = F.max_pool2d(F.pad(x, pads, value=fill), 3, 2)
+    assert tuple(y.shape[2:]) == (4, 4)  # ceil(7/2), ceil(8/2)
+    assert bool((y == -1).all())

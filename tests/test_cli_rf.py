@@ -199,6 +199,14 @@ def test_fail_on_levels() -> None:
     assert invoke("rf", deconv, "--fail-on", "never")[0] == 0
 
 
+@pytest.mark.parametrize("name", ["wavenet", "wavenet_tcn"])
+def test_causal_audio_networks_pass_fail_on_warning(name: str) -> None:
+    """Causal convs (padding [d(k−1), 0]) end every branch on the same sample: no misaligned-merge."""
+    code, out, _ = invoke("rf", name, "--fail-on", "warning", "-f", "json")
+    assert code == 0
+    assert not [d for d in json.loads(out)["diagnostics"] if d["severity"] != "info"]
+
+
 def test_holes_fail_by_default(tmp_path: Path) -> None:
     path = tmp_path / "holes.yaml"
     path.write_text("input: [1, 8]\nlayers:\n  - {op: deconv, kernel: 1, stride: 2}\n")

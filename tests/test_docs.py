@@ -78,3 +78,15 @@ def test_readme_line_counts_of_configs_are_true() -> None:
     assert claims
     for path, count in claims:
         assert len((ROOT / path).read_text(encoding="utf-8").splitlines()) == int(count), path
+
+
+def test_readme_states_the_bounds_on_mapping_receptive_fields() -> None:
+    from convcalc.receptive import MAX_PERIOD, MAX_UNITS
+
+    what = README.split("## What the numbers mean", 1)[1].split("\n## ", 1)[0]
+    assert f"more than {MAX_PERIOD} units" in what
+    assert f"at most {MAX_UNITS} units per axis" in what
+    row = re.search(r"^\| `rf-unknown` \|.*$", README, flags=re.M)
+    assert row is not None
+    assert f"{MAX_PERIOD} units" in row.group(0)
+    assert f"{MAX_UNITS} units" in row.group(0)

@@ -507,15 +507,45 @@ def test_scalar_broadcasts_to_rank() -> None:
 
 def test_input_override_sets_the_rank_and_the_input() -> None:
     override = InputSpec(1, (16,))
-    stack = parse(layers("{op: conv, kernel: 3}"), input_override=override)
+    stack = parse(layers("{op: conv, kernel: 3}"), input_override=override, allow_rank_change=True)
     assert stack.input == override
     assert stack.layers[0].kernel == (3,)
     assert stack.input_location == Location()
 
 
 def test_input_override_rank_is_named_in_length_errors() -> None:
-    problem = only_problem(layers("{op: conv, kernel: [3, 3]}"), input_override=InputSpec(3, (8, 8, 8)))
+    problem = only_problem(
+        layers("{op: conv, kernel: [3, 3]}"), input_override=InputSpec(3, (8, 8, 8)), allow_rank_change=True
+    )
     assert "kernel has 2 entries but the input (from the input override) has 3 spatial axes" in problem.message
+
+
+def test_input_override_may_not_change_the_rank_silently() -> None:
+    """A 2-D file with a 1-D override would read every layer as 1-D: refused, naming both ranks."""
+    problem = only_problem(layers("{op: conv, out: 8, kernel: 3}"), input_override=InputSpec(3, (224,)))
+    assert problem.parameter == "input"
+    assert problem.allowed_by == "allow_rank_change"
+    assert (problem.file, problem.line) == ("s.yaml", 1)  # the file's `input`
+    assert "input 3×32×32 has 2 spatial axes but the given input 3×224 has 1" in problem.message
+    assert "give 2 spatial sizes (e.g. 3×224×224)" in problem.message
+    assert str(problem).endswith("(parameter 'allow_rank_change' allows it)")
+
+
+def test_refused_rank_change_still_reports_the_file_at_its_own_rank() -> None:
+    found = problems(layers("{op: conv, kernel: [3, 3]}", "{op: conv, kernel: [3]}"), input_override=InputSpec(1, (8,)))
+    assert [p.parameter for p in found] == ["input", None]
+    assert "kernel has 1 entry but the input has 2 spatial axes" in found[1].message
+
+
+def test_input_override_changes_the_rank_when_allowed() -> None:
+    stack = parse(layers("{op: conv, out: 8, kernel: 3}"), input_override=InputSpec(3, (224,)), allow_rank_change=True)
+    assert stack.input == InputSpec(3, (224,))
+    assert stack.layers[0].kernel == (3,)
+
+
+def test_input_override_of_the_same_rank_needs_no_permission() -> None:
+    stack = parse(layers("{op: conv, kernel: 3}"), input_override=InputSpec(1, (None, 9)))
+    assert stack.input == InputSpec(1, (None, 9))
 
 
 def test_input_override_makes_file_input_optional() -> None:
