@@ -17,9 +17,9 @@ import statistics
 import time
 from collections.abc import Callable
 
-from convcalc.analysis import analyze
-from convcalc.loader import parse_stack
-from convcalc.spec import StackSpec
+from convcalc.analysis.engine import analyze
+from convcalc.format.loader import parse_stack
+from convcalc.stack.spec import StackSpec
 
 
 def decoder(mode: str, size: int) -> str:

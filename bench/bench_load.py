@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # Imported after the path set-up, so that the checkout is measured.
 from cli import render
-from convcalc.analysis import analyze
-from convcalc.loader import load_stack
+from convcalc.analysis.engine import analyze
+from convcalc.format.loader import load_stack
 
 STAGES = ("compose", "compose, collector off", "load", "analyze", "json document", "csv", "json text")
 #: The stages the goal counts (load includes composing the file).

@@ -1,6 +1,6 @@
 """One-layer calculators: convcalc conv, deconv and pool.
 
-Each command parses its options, calls convcalc.layer_calc (or convcalc.solver with --target) and
+Each command parses its options, calls convcalc.analysis.calculators (or convcalc.analysis.solver with --target) and
 renders. Only typer is imported at module level; the library and Rich come in inside the
 commands, and numpy never (a test checks sys.modules).
 """
@@ -16,9 +16,9 @@ from cli.options import ColorOpt, FailOn, FailOnOpt, FormatOpt, OutputFormat
 from cli.terminal import ColorMode
 
 if TYPE_CHECKING:
+    from convcalc.analysis.calculators import LayerKind
     from convcalc.errors import ConvCalcError
-    from convcalc.layer_calc import LayerKind
-    from convcalc.spec import PaddingMode
+    from convcalc.stack.spec import PaddingMode
 
 _AXES = "one value for every axis or one per axis, e.g. 3 or 3,5 (the number of values sets 1-D/2-D/3-D)"
 
@@ -119,7 +119,7 @@ def _run(
             raise _option_error("explain", "the derivation has no CSV form; use --format table, markdown or json")
         if target is not None and explain:
             raise _option_error("explain", "--explain explains one layer; drop --target to see it")
-        from convcalc.layer_calc import calculate, layer_settings
+        from convcalc.analysis.calculators import calculate, layer_settings
 
         settings = layer_settings(
             kind,
@@ -136,7 +136,7 @@ def _run(
             rank=dims,
         )
         if target is not None:
-            from convcalc.solver import solve
+            from convcalc.analysis.solver import solve
 
             solution = solve(settings, _ints("target", target) or [])
         else:
@@ -156,7 +156,7 @@ def _run(
         else:
             derivations = None
             if explain:
-                from convcalc.explain import explain as derive
+                from convcalc.analysis.explain import explain as derive
 
                 derivations = derive(result)
             render.emit(

@@ -12,7 +12,7 @@ from cli.errors import user_errors
 from cli.options import ChangeRankOpt, FormatOpt, InputOpt, OutputFormat
 
 if TYPE_CHECKING:
-    from convcalc.spec import StackSpec
+    from convcalc.stack.spec import StackSpec
 
 StackArg = Annotated[
     str,
@@ -24,7 +24,7 @@ StackArg = Annotated[
 
 
 def _load(stack: str, input_shape: str | None, change_rank: bool) -> StackSpec:
-    from convcalc.loader import load_stack, parse_input_shape, parse_stack
+    from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
 
     override = parse_input_shape(input_shape) if input_shape is not None else None
     if stack == "-":
@@ -39,8 +39,8 @@ def list_stacks(output_format: FormatOpt = OutputFormat.TABLE) -> None:
     """
     with user_errors(json_errors=output_format is OutputFormat.JSON):
         from cli import render
-        from convcalc.library import list_configs
-        from convcalc.loader import load_stack
+        from convcalc.format.library import list_configs
+        from convcalc.format.loader import load_stack
 
         rows = []
         for path in list_configs():
@@ -72,7 +72,7 @@ def list_stacks(output_format: FormatOpt = OutputFormat.TABLE) -> None:
 def expand(stack: StackArg, input_shape: InputOpt = None, change_rank: ChangeRankOpt = False) -> None:
     """Print the stack as plain version-1 YAML: blocks expanded, names qualified, every value explicit."""
     with user_errors():
-        from convcalc.blocks import dump_stack
+        from convcalc.format.blocks import dump_stack
 
         sys.stdout.write(dump_stack(_load(stack, input_shape, change_rank)))
 

@@ -82,8 +82,8 @@ def rf(
     """Per layer: output shape, effective kernel, stride, jump, receptive field, centre/padding, params, MACs."""
     with user_errors(json_errors=output_format is OutputFormat.JSON):
         from cli import render
-        from convcalc.analysis import analyze
-        from convcalc.loader import load_stack, parse_input_shape, parse_stack
+        from convcalc.analysis.engine import analyze
+        from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
 
         override = parse_input_shape(input_shape) if input_shape is not None else None
         if stack == "-":

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from cli import grid
 from cli.terminal import ColorMode, Terminal, open_terminal, printable
+from convcalc.analysis.report import AxisField, LayerReport, Shape, StackReport
 from convcalc.diagnostics import Diagnostic, Severity
 from convcalc.notation import dims_text, fraction_text, ratio_text
-from convcalc.report import AxisField, LayerReport, Shape, StackReport
-from convcalc.spec import AXIS_NAMES
+from convcalc.stack.spec import AXIS_NAMES
 
 if TYPE_CHECKING:
     from cli.options import OutputFormat

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 from cli import grid
 from cli.render import SCHEMA_VERSION, diagnostic_json, frac, frac_json, markdown_table, print_diagnostics
 from cli.terminal import Terminal
-from convcalc.layer_calc import AxisResult, LayerResult, LayerSettings, SamePadding
+from convcalc.analysis.calculators import AxisResult, LayerResult, LayerSettings, SamePadding
+from convcalc.geometry.overlap import Counts
 from convcalc.notation import counts_text, dims_text, ratio_text
-from convcalc.overlap import Counts
 
 if TYPE_CHECKING:
     # Type-only: the solver and the derivations are loaded by the commands that use them.
-    from convcalc.explain import Derivation, Step
-    from convcalc.solver import AxisSolution, Setting, Solution
+    from convcalc.analysis.explain import Derivation, Step
+    from convcalc.analysis.solver import AxisSolution, Setting, Solution
 
 #: The whole overlap map is drawn when every drawn axis of the output is at most this long.
 MAP_MAX = 32
@@ -237,7 +237,7 @@ def summary_lines(result: LayerResult) -> list[str]:
 # -- overlap map ----------------------------------------------------------------------------------
 def map_data(result: LayerResult) -> tuple[str, tuple[tuple[int, ...], ...], str]:
     """(kind, values, caption) for a transposed conv: the whole output when small, else one period."""
-    from convcalc.overlap import outer
+    from convcalc.geometry.overlap import outer
 
     axes = result.axes
     drawn = axes[-2:]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from contextlib import AbstractContextManager
 
-    from convcalc.report import StackReport
+    from convcalc.analysis.report import StackReport
     from convcalc.runner import LayerRun, Progress
 
 #: A progress bar appears (on a terminal) above this many layers or this many multiply-accumulates.
@@ -142,9 +142,9 @@ def run(
     time and output statistics. Exit 4 when a shape differs from the prediction, 5 over --max-memory."""
     with user_errors(json_errors=output_format is OutputFormat.JSON):
         from cli import render, render_run
-        from convcalc.analysis import analyze
+        from convcalc.analysis.engine import analyze
         from convcalc.errors import MismatchError, Problem
-        from convcalc.loader import load_stack, parse_input_shape, parse_stack
+        from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
         from convcalc.runner import check_result, run_stack, save_outputs
 
         limit = parse_size(max_memory)

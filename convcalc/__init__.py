@@ -1,5 +1,90 @@
-"""convcalc: exact convolution arithmetic — shapes, receptive fields, checkerboards — for layer stacks."""
+"""convcalc: exact convolution arithmetic — shapes, receptive fields, checkerboards — for layer stacks.
+
+The public API, imported on first use (so `import convcalc` stays cheap and loads no numpy or yaml):
+
+- `load_stack(path)`, `parse_stack(text)`: a stack file (or a bundled name) as a validated StackSpec;
+- `analyze(stack)`: every layer's shape, receptive field, params, MACs and diagnostics (StackReport);
+- `calculate(...)`: one conv, transposed conv or pooling layer, with what the calculators add;
+- `run_stack(stack)`: the stack executed by the NumPy reference ops, every shape checked;
+- `report_document(report)` and friends: the JSON documents the command line prints;
+- the errors: ConvCalcError and its kinds.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from convcalc.analysis.calculators import calculate, layer_settings
+    from convcalc.analysis.engine import analyze
+    from convcalc.analysis.report import LayerReport, StackReport
+    from convcalc.errors import (
+        ConvCalcError,
+        FileProblemError,
+        MismatchError,
+        Problem,
+        ResourceError,
+        ShapeError,
+        SpecError,
+    )
+    from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
+    from convcalc.runner import run_stack
+    from convcalc.stack.spec import InputSpec, LayerSpec, StackSpec
+
+#: Public name → the module that defines it.
+_PUBLIC = {
+    "load_stack": "convcalc.format.loader",
+    "parse_stack": "convcalc.format.loader",
+    "parse_input_shape": "convcalc.format.loader",
+    "analyze": "convcalc.analysis.engine",
+    "calculate": "convcalc.analysis.calculators",
+    "layer_settings": "convcalc.analysis.calculators",
+    "run_stack": "convcalc.runner",
+    "StackReport": "convcalc.analysis.report",
+    "LayerReport": "convcalc.analysis.report",
+    "StackSpec": "convcalc.stack.spec",
+    "LayerSpec": "convcalc.stack.spec",
+    "InputSpec": "convcalc.stack.spec",
+    "ConvCalcError": "convcalc.errors",
+    "SpecError": "convcalc.errors",
+    "ShapeError": "convcalc.errors",
+    "FileProblemError": "convcalc.errors",
+    "ResourceError": "convcalc.errors",
+    "MismatchError": "convcalc.errors",
+    "Problem": "convcalc.errors",
+}
+
+__all__ = [
+    "__version__",
+    "ConvCalcError",
+    "FileProblemError",
+    "InputSpec",
+    "LayerReport",
+    "LayerSpec",
+    "MismatchError",
+    "Problem",
+    "ResourceError",
+    "ShapeError",
+    "SpecError",
+    "StackReport",
+    "StackSpec",
+    "analyze",
+    "calculate",
+    "layer_settings",
+    "load_stack",
+    "parse_input_shape",
+    "parse_stack",
+    "run_stack",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'convcalc' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 
+from convcalc.geometry.receptive import MAX_PERIOD, MAX_UNITS
 from convcalc.notation import counts_text, fraction_text, ratio_text
-from convcalc.receptive import MAX_PERIOD, MAX_UNITS
 
 
 class Severity(StrEnum):

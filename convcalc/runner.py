@@ -28,12 +28,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from convcalc import arithmetic, ops
-from convcalc.analysis import analyze
+from convcalc import ops
+from convcalc.analysis.engine import analyze
+from convcalc.analysis.report import Shape, StackReport
 from convcalc.errors import FileProblemError, MismatchError, Problem, ResourceError, SpecError
+from convcalc.geometry import arithmetic
 from convcalc.notation import dims_text
-from convcalc.report import Shape, StackReport
-from convcalc.spec import INPUT_NAME, LayerSpec, StackSpec
+from convcalc.stack.spec import INPUT_NAME, LayerSpec, StackSpec
 
 Array = npt.NDArray[Any]
 WeightKind = Literal["randn", "ones"]
@@ -274,7 +275,7 @@ def estimate_memory(
 ) -> MemoryEstimate:
     """Bytes the run of `stack` would need at this batch and dtype (see MemoryEstimate), from `report`.
 
-    >>> from convcalc.spec import InputSpec, LayerSpec
+    >>> from convcalc.stack.spec import InputSpec, LayerSpec
     >>> s = StackSpec(InputSpec(1, (4, 4)), (LayerSpec(0, "r", "relu", ("input",)),))
     >>> m = estimate_memory(s, analyze(s), 2, "float32", keep_outputs=True)
     >>> (m.data, m.activations, m.weights, m.workspace)   # 2·16 floats of 4 bytes, twice, and a temp

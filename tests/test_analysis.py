@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from convcalc.analysis import analyze
+from convcalc.analysis.engine import analyze
+from convcalc.analysis.report import Shape, StackReport
 from convcalc.errors import ShapeError
-from convcalc.loader import load_stack, parse_stack
+from convcalc.format.loader import load_stack, parse_stack
+from convcalc.geometry.receptive import MAX_PERIOD, MAX_UNITS
 from convcalc.notation import fraction_text
-from convcalc.receptive import MAX_PERIOD, MAX_UNITS
-from convcalc.report import Shape, StackReport
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 

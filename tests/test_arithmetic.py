@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from convcalc import arithmetic as ar
+from convcalc.geometry import arithmetic as ar
 
 
 @pytest.mark.parametrize(

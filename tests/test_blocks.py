@@ -17,11 +17,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convcalc import blocks
 from convcalc.errors import FileProblemError, Problem, SpecError
-from convcalc.library import list_configs
-from convcalc.loader import load_stack, parse_stack
-from convcalc.spec import LayerSpec, StackSpec
+from convcalc.format import blocks
+from convcalc.format.library import list_configs
+from convcalc.format.loader import load_stack, parse_stack
+from convcalc.stack.spec import LayerSpec, StackSpec
 from tests import stacks
 
 DATA = Path(__file__).parent / "data"

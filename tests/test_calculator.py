@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from convcalc.analysis.calculators import calculate, deconv_same_padding, layer_settings
+from convcalc.analysis.explain import explain
+from convcalc.analysis.solver import solve
 from convcalc.errors import ShapeError, SpecError
-from convcalc.explain import explain
-from convcalc.layer_calc import calculate, deconv_same_padding, layer_settings
-from convcalc.overlap import outer, transposed_counts, window_counts
-from convcalc.solver import solve
+from convcalc.geometry.overlap import outer, transposed_counts, window_counts
 
 
 # -- independent formulas (PyTorch docs), written here rather than imported ----------------------
@@ -508,7 +508,7 @@ def test_periodic_counts_equal_counting_every_pair(
     length: int, n: int, kernel: int, stride: int, dilation: int, offset: int
 ) -> None:
     """Law: head + period × repeats + tail is the count of (i, j) pairs at every position, counted naively."""
-    from convcalc.overlap import tap_counts
+    from convcalc.geometry.overlap import tap_counts
 
     naive = [
         sum(1 for i in range(n) for j in range(kernel) if x + offset == i * stride + j * dilation)

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from convcalc.analysis.calculators import LayerKind, calculate, layer_settings
+from convcalc.analysis.solver import solve
 from convcalc.errors import ConvCalcError
-from convcalc.layer_calc import LayerKind, calculate, layer_settings
-from convcalc.overlap import outer
-from convcalc.solver import solve
+from convcalc.geometry.overlap import outer
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

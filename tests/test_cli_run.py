@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 from cli import render_run
 from cli.main import app
 from cli.run import parse_size
-from convcalc import analysis
-from convcalc.loader import load_stack, parse_input_shape
-from convcalc.report import Shape
+from convcalc.analysis import engine as analysis
+from convcalc.analysis.report import Shape
+from convcalc.format.loader import load_stack, parse_input_shape
 from convcalc.runner import RunResult, run_stack
 
 ROOT = Path(__file__).parent.parent

@@ -12,7 +12,7 @@ import typer
 from cli.errors import ExitCode
 from cli.main import app
 from convcalc.diagnostics import CODES
-from convcalc.spec import OP_FIELDS
+from convcalc.stack.spec import OP_FIELDS
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -81,7 +81,7 @@ def test_readme_line_counts_of_configs_are_true() -> None:
 
 
 def test_readme_states_the_bounds_on_mapping_receptive_fields() -> None:
-    from convcalc.receptive import MAX_PERIOD, MAX_UNITS
+    from convcalc.geometry.receptive import MAX_PERIOD, MAX_UNITS
 
     what = README.split("## What the numbers mean", 1)[1].split("\n## ", 1)[0]
     assert f"more than {MAX_PERIOD} units" in what

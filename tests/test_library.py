@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from convcalc.errors import FileProblemError
-from convcalc.library import bundled_config, find_config, list_configs
-from convcalc.loader import load_stack, parse_stack
+from convcalc.format.library import bundled_config, find_config, list_configs
+from convcalc.format.loader import load_stack, parse_stack
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -177,8 +177,8 @@ def test_dcgan_fields_match_autograd_on_a_larger_latent() -> None:
     """From the 1×1 latent every field covers the whole input, so the config-wide oracle finds no interior
     unit; on a 16×16 latent map (the generator is fully convolutional) interior units exist."""
     pytest.importorskip("torch")
-    from convcalc.analysis import analyze
-    from convcalc.loader import parse_input_shape
+    from convcalc.analysis.engine import analyze
+    from convcalc.format.loader import parse_input_shape
     from tests.test_oracle_torch import _check_fields
 
     spec = load_stack("dcgan_generator", parse_input_shape("100x16x16"))

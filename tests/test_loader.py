@@ -1,4 +1,4 @@
-"""Tests for convcalc.loader: every validation rule pins its message (line, layer, field, value, hint)."""
+"""Tests for convcalc.format.loader: every validation rule pins its message (line, layer, field, value, hint)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcalc.errors import FileProblemError, Problem, SpecError
-from convcalc.loader import _BAD, TOP_LEVEL_KEYS, _Reader, load_stack, parse_input_shape, parse_stack
-from convcalc.spec import OP_ALIASES, OP_FIELDS, REQUIRED_FIELDS, InputSpec, Location, StackSpec
+from convcalc.format.loader import _BAD, TOP_LEVEL_KEYS, _Reader, load_stack, parse_input_shape, parse_stack
+from convcalc.stack.spec import OP_ALIASES, OP_FIELDS, REQUIRED_FIELDS, InputSpec, Location, StackSpec
 
 HEADER = "input: [3, 32, 32]\nlayers:\n"  # layers written after it start on line 3
 
@@ -862,12 +862,12 @@ def test_scalars_are_typed_exactly_as_pyyaml_types_them(tag: str, text: str) -> 
 def test_pure_python_loader_reports_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     text = layers("{op: conv, kernel: 3, stride: 0}", "{op: relu, strid: 1}")
     with_libyaml = problems(text)
-    monkeypatch.setattr("convcalc.loader._Loader", yaml.SafeLoader)
+    monkeypatch.setattr("convcalc.format.loader._Loader", yaml.SafeLoader)
     assert problems(text) == with_libyaml
 
 
 def test_absurd_nesting_is_a_file_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     # The pure-Python composer recurses once per level; that must not escape as RecursionError.
-    monkeypatch.setattr("convcalc.loader._Loader", yaml.SafeLoader)
+    monkeypatch.setattr("convcalc.format.loader._Loader", yaml.SafeLoader)
     with pytest.raises(FileProblemError, match="nested too deeply"):
         parse_stack("input: " + "[" * 5000 + "]" * 5000 + "\n")

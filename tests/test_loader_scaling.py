@@ -27,9 +27,9 @@ import pytest
 import cli
 import convcalc
 from cli import render
-from convcalc.analysis import analyze
+from convcalc.analysis.engine import analyze
 from convcalc.errors import ShapeError, SpecError
-from convcalc.loader import parse_stack
+from convcalc.format.loader import parse_stack
 
 _OWN_CODE = (str(Path(convcalc.__file__).parent), str(Path(cli.__file__).parent))
 

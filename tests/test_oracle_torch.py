@@ -17,11 +17,11 @@ import yaml
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from convcalc.analysis import analyze
+from convcalc.analysis.engine import analyze
+from convcalc.analysis.report import Shape, StackReport
 from convcalc.errors import ShapeError
-from convcalc.loader import load_stack, parse_input_shape, parse_stack
-from convcalc.report import Shape, StackReport
-from convcalc.spec import StackSpec
+from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
+from convcalc.stack.spec import StackSpec
 from tests import stacks
 
 torch = pytest.importorskip("torch")

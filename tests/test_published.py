@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from convcalc.analysis import analyze
-from convcalc.loader import load_stack, parse_input_shape, parse_stack
-from convcalc.report import LayerReport, StackReport
+from convcalc.analysis.engine import analyze
+from convcalc.analysis.report import LayerReport, StackReport
+from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 

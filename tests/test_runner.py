@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from convcalc import runner
-from convcalc.analysis import analyze
+from convcalc.analysis.engine import analyze
+from convcalc.analysis.report import Shape
 from convcalc.errors import FileProblemError, MismatchError, ResourceError, ShapeError, SpecError
-from convcalc.loader import load_stack, parse_input_shape, parse_stack
-from convcalc.report import Shape
+from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
 from convcalc.runner import estimate_memory, init_params, run_stack, save_outputs
-from convcalc.spec import StackSpec
+from convcalc.stack.spec import StackSpec
 from tests import stacks
 
 CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.yaml"))
@@ -259,7 +259,7 @@ def test_every_op_runs_with_the_predicted_shapes(text: str) -> None:
 
 
 def test_every_op_of_the_format_is_covered() -> None:
-    from convcalc.spec import OP_FIELDS
+    from convcalc.stack.spec import OP_FIELDS
 
     used = {layer.op for text in EVERY_OP.values() for layer in _stack(text).layers}
     assert used == set(OP_FIELDS)

@@ -53,7 +53,9 @@ def test_help_imports_no_yaml() -> None:
 
 
 def test_library_imports_no_cli_toolkit() -> None:
-    loaded = modules_after("import convcalc, convcalc.analysis, convcalc.loader, convcalc.receptive")
+    loaded = modules_after(
+        "import convcalc, convcalc.analysis.engine, convcalc.format.loader, convcalc.geometry.receptive"
+    )
     assert not {"typer", "rich", "click", "numpy"} & loaded
 
 

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from cli import grid, render
 from cli.terminal import Terminal, cell_width
-from convcalc.analysis import analyze
-from convcalc.loader import load_stack, parse_input_shape
-from convcalc.report import StackReport
+from convcalc.analysis.engine import analyze
+from convcalc.analysis.report import StackReport
+from convcalc.format.loader import load_stack, parse_input_shape
 from tests.pty_run import in_terminal, strip_colour
 
 ROOT = Path(__file__).parent.parent

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from convcalc.spec import INPUT_NAME, LayerSpec, StackSpec
+from convcalc.stack.spec import INPUT_NAME, LayerSpec, StackSpec
 
 Tensor = torch.Tensor
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from convcalc.layer_calc import AxisResult, LayerResult
+from convcalc.analysis.calculators import AxisResult, LayerResult
 from convcalc.notation import counts_text, fraction_text, ratio_text
 
 
@@ -318,7 +318,7 @@ def _layer_steps(result: LayerResult) -> list[Step]:
 def explain(result: LayerResult) -> tuple[Derivation, ...]:
     """The derivation of every number of `result`, axes with the same numbers sharing one.
 
-    >>> from convcalc.layer_calc import calculate, layer_settings
+    >>> from convcalc.analysis.calculators import calculate, layer_settings
     >>> d = explain(calculate(layer_settings("conv", [3], [2], [1], input_size=[224])))
     >>> d[0].axes, d[0].steps[0].numbers[-1], d[0].steps[0].result
     (('H', 'W'), '111 + 1', '112')

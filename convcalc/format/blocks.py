@@ -44,7 +44,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from convcalc.spec import INPUT_NAME, OP_FIELDS, LayerSpec, StackSpec
+from convcalc.stack.spec import INPUT_NAME, OP_FIELDS, LayerSpec, StackSpec
 
 __all__ = [
     "BLOCK_FIELDS",

@@ -8,7 +8,7 @@ from fractions import Fraction
 from functools import cached_property
 
 from convcalc.diagnostics import Diagnostic, Severity
-from convcalc.receptive import AxisMap
+from convcalc.geometry.receptive import AxisMap
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,17 @@ class StackReport:
     def total_macs(self) -> int | None:
         values = [layer.macs for layer in self.layers]
         return None if None in values else sum(v for v in values if v is not None)
+
+    @cached_property
+    def _by_name(self) -> dict[str, LayerReport]:
+        return {layer.name: layer for layer in self.layers}
+
+    def layer(self, name: str) -> LayerReport:
+        """The report of the layer called `name` (KeyError naming the layers if there is none)."""
+        found = self._by_name.get(name)
+        if found is None:
+            raise KeyError(f"no layer {name!r} in {self.name or self.file or 'the stack'}")
+        return found
 
     def worst_severity(self) -> Severity | None:
         """The most severe diagnostic level present, or None when there are none."""

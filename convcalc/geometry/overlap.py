@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from convcalc import arithmetic
+from convcalc.geometry import arithmetic
 
 
 @dataclass(frozen=True)

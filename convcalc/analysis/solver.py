@@ -3,7 +3,7 @@
 The unknowns are the ones people tune to make shapes meet (a decoder's upsampled map matching a
 skip connection): the symmetric padding PyTorch's `padding=p` takes, plus output_padding for a
 transposed conv and ceil_mode for pooling. Kernel, stride and dilation stay as given. Every
-candidate size comes from `convcalc.arithmetic`, so an answer is exactly what PyTorch computes.
+candidate size comes from `convcalc.geometry.arithmetic`, so an answer is exactly what PyTorch computes.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from convcalc import arithmetic
+from convcalc.analysis.calculators import LayerSettings
 from convcalc.errors import Problem, SpecError
-from convcalc.layer_calc import LayerSettings
+from convcalc.geometry import arithmetic
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def solve_axis(settings: LayerSettings, axis: int, target: int) -> AxisSolution:
 def solve(settings: LayerSettings, target: Sequence[int]) -> Solution:
     """Solve every axis for `target` (one value for all axes, or one per axis).
 
-    >>> from convcalc.layer_calc import layer_settings
+    >>> from convcalc.analysis.calculators import layer_settings
     >>> sol = solve(layer_settings("deconv", [3], [2], input_size=[8]), [16])
     >>> sol.axes[0].exact
     (Setting(padding=1, output=16, output_padding=1, ceil_mode=False),)

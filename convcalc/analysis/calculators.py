@@ -4,7 +4,7 @@ Conventions: sizes are pixels along each axis, in PyTorch's order (D, H, W); pad
 (before, after) pairs; receptive-field growth and centre shift are in units of `jump_in`, the
 input-pixel spacing of this layer's input, as the layer contributes them to a stack
 (RF_out = RF_in + growth·jump_in, jump_out = jump_in·jump_factor). Every size comes from
-`convcalc.arithmetic`; every number is an exact int or Fraction.
+`convcalc.geometry.arithmetic`; every number is an exact int or Fraction.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from convcalc import arithmetic, diagnostics, overlap
+from convcalc import diagnostics
 from convcalc.diagnostics import Diagnostic
 from convcalc.errors import Problem, ShapeError, SpecError
+from convcalc.geometry import arithmetic, overlap
+from convcalc.geometry.overlap import AxisOverlap
+from convcalc.geometry.receptive import IDENTITY, Transposed, Window, compose
 from convcalc.notation import fraction_text
-from convcalc.overlap import AxisOverlap
-from convcalc.receptive import IDENTITY, Transposed, Window, compose
-from convcalc.spec import AXIS_NAMES, PaddingMode
+from convcalc.stack.spec import AXIS_NAMES, PaddingMode
 
 LayerKind = Literal["conv", "deconv", "maxpool", "avgpool"]
 

@@ -20,8 +20,8 @@ BUNDLED_PREFIX = "bundled:"
 
 def config_dir() -> Path | None:
     """The directory holding the bundled stack files, or None if this install has none."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "configs", here.parent / "configs"):
+    package = Path(__file__).resolve().parent.parent  # convcalc/
+    for candidate in (package / "configs", package.parent / "configs"):
         if candidate.is_dir():
             return candidate
     return None

@@ -27,10 +27,11 @@ from typing import Any, Final, TypeGuard
 
 import yaml
 
-from convcalc import blocks, collector
+from convcalc import collector
 from convcalc.errors import FileProblemError, Problem, SpecError
+from convcalc.format import blocks
 from convcalc.notation import dims_text
-from convcalc.spec import (
+from convcalc.stack.spec import (
     COMMON_FIELDS,
     CONV_PADDING_MODES,
     FORMAT_VERSION,
@@ -385,7 +386,7 @@ def load_stack(
     path: str | os.PathLike[str], input_override: InputSpec | None = None, allow_rank_change: bool = False
 ) -> StackSpec:
     """Read and validate the stack file at `path` (see parse_stack); a `path` that does not exist
-    may name a bundled stack (`resnet50`, see convcalc.library).
+    may name a bundled stack (`resnet50`, see convcalc.format.library).
 
     FileProblemError (one Problem naming the file) when the file cannot be read as a YAML mapping;
     SpecError with every problem when its content is invalid.
@@ -395,7 +396,7 @@ def load_stack(
     if not os.path.exists(file):
         # A bundled architecture by name (`convcalc rf resnet50`, or `bundled:resnet50` as reports name
         # it); a real path always wins. Reports say `bundled:resnet50`, not the install path.
-        from convcalc.library import BUNDLED_PREFIX, bundled_config, list_configs
+        from convcalc.format.library import BUNDLED_PREFIX, bundled_config, list_configs
 
         bundled = bundled_config(file.removeprefix(BUNDLED_PREFIX))
         if bundled is not None:
@@ -573,7 +574,7 @@ class _Env:
 
 
 class _Expander:
-    """Expands block uses in `layers` into plain layer mappings (see convcalc.blocks for the rules).
+    """Expands block uses in `layers` into plain layer mappings (see convcalc.format.blocks for the rules).
 
     Every expanded layer gets an explicit qualified `name` and an explicit, resolved `from`; values
     with `${...}` are replaced by nodes placed where the expression was written, so the ordinary

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from convcalc import arithmetic, collector, diagnostics, overlap
+from convcalc import collector, diagnostics
+from convcalc.analysis.report import AxisField, LayerReport, Shape, StackReport
 from convcalc.diagnostics import Diagnostic
 from convcalc.errors import Problem, ShapeError
-from convcalc.notation import counts_text, dims_text, fraction_text, ratio_text
-from convcalc.receptive import (
+from convcalc.geometry import arithmetic, overlap
+from convcalc.geometry.receptive import (
     GLOBAL,
     IDENTITY,
     MAX_PERIOD,
@@ -35,8 +36,8 @@ from convcalc.receptive import (
     compose_map,
     merge,
 )
-from convcalc.report import AxisField, LayerReport, Shape, StackReport
-from convcalc.spec import AXIS_NAMES, INPUT_NAME, SHAPE_PRESERVING, LayerSpec, StackSpec
+from convcalc.notation import counts_text, dims_text, fraction_text, ratio_text
+from convcalc.stack.spec import AXIS_NAMES, INPUT_NAME, SHAPE_PRESERVING, LayerSpec, StackSpec
 
 
 class _LayerProblem(Exception):
