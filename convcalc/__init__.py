@@ -58,7 +58,6 @@ _PUBLIC = {
 }
 
 __all__ = [
-    "__version__",
     "ConvCalcError",
     "FileProblemError",
     "InputSpec",
@@ -71,6 +70,7 @@ __all__ = [
     "SpecError",
     "StackReport",
     "StackSpec",
+    "__version__",
     "analyze",
     "calculate",
     "layer_settings",
