@@ -21,7 +21,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -366,12 +366,32 @@ def init_params(
     return LayerParams(w, b)
 
 
-def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = False) -> None:
+def overwritten_input(path: str, inputs: Iterable[str]) -> str | None:
+    """The first of `inputs` (files a run reads) that writing `path` would replace, or None.
+
+    Files are compared, not names (os.path.samefile): relative and absolute spellings, `..`,
+    symlinks either way and hard links of one file are that file.
+    """
+    if not os.path.exists(path):
+        return None
+    for given in inputs:
+        try:
+            if os.path.samefile(given, path):
+                return given
+        except OSError:  # an input that is gone, or cannot be looked at, cannot be replaced either
+            continue
+    return None
+
+
+def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = False, keep: Iterable[str] = ()) -> None:
     """Write `outputs` to the .npz file `path`, one array per name (np.load(path)[name]).
 
-    Written to a temporary file next to `path` and renamed, so a failed write leaves nothing
-    behind; an existing file is refused (FileProblemError) unless `overwrite`.
+    Written to a temporary file next to `path` and renamed, so a failed write leaves nothing behind.
+    An existing file is refused (FileProblemError) unless `overwrite`; the files in `keep` (a run's
+    stack and data) are never replaced, whatever `overwrite` says.
     """
+    keep = tuple(keep)
+    _refuse_inputs(path, keep)
     if os.path.exists(path) and (not overwrite or os.path.isdir(path)):
         what = "a directory" if os.path.isdir(path) else "an existing file"
         raise FileProblemError(
@@ -387,12 +407,23 @@ def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = Fals
             np.savez(handle, **dict(outputs))  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
         if not overwrite and os.path.exists(path):
             raise FileProblemError(Problem("appeared while the run was writing; not overwritten", path))
+        _refuse_inputs(path, keep)  # again: the name may have been pointed at an input meanwhile
         os.replace(tmp, path)
     except OSError as exc:
         raise FileProblemError(Problem(f"cannot write the file: {exc.strerror or exc}", path)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _refuse_inputs(path: str, keep: tuple[str, ...]) -> None:
+    clash = overwritten_input(path, keep)
+    if clash is not None:
+        raise FileProblemError(
+            Problem(
+                f"would overwrite {clash}, one of the run's own inputs; choose another name", path, parameter="path"
+            )
+        )
 
 
 # -- execution ------------------------------------------------------------------------------------

@@ -601,6 +601,34 @@ def test_save_outputs_round_trips_and_refuses_to_overwrite(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]  # no temporary left behind
 
 
+def test_overwritten_input_compares_files_not_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    stack = tmp_path / "d" / "net.yaml"
+    stack.write_text("input: [1, 4, 4]\n")
+    (tmp_path / "link.yaml").symlink_to(stack)
+    (tmp_path / "other.npz").write_bytes(b"")
+    inputs = ["d/net.yaml", "x.npy"]  # the data file does not exist: it cannot be overwritten
+    for spelling in (str(stack), "d/net.yaml", "./d/../d/net.yaml", "link.yaml"):
+        assert runner.overwritten_input(spelling, inputs) == "d/net.yaml", spelling
+    assert runner.overwritten_input("link.yaml", [str(stack)]) == str(stack)
+    assert runner.overwritten_input(str(stack), ["link.yaml"]) == "link.yaml"  # the input given as a symlink
+    assert runner.overwritten_input("other.npz", inputs) is None
+    assert runner.overwritten_input("new.npz", inputs) is None
+
+
+def test_save_outputs_never_replaces_a_kept_file_even_with_overwrite(tmp_path: Path) -> None:
+    stack = tmp_path / "net.yaml"
+    stack.write_text("input: [1, 4, 4]\n")
+    (tmp_path / "out.npz").symlink_to(stack)
+    with pytest.raises(FileProblemError, match="one of the run's own inputs") as info:
+        save_outputs({"x": np.zeros(2)}, str(tmp_path / "out.npz"), overwrite=True, keep=[str(stack)])
+    assert info.value.problems[0].parameter == "path"
+    assert stack.read_text() == "input: [1, 4, 4]\n"
+    assert (tmp_path / "out.npz").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.yaml", "out.npz"]  # no temporary left behind
+
+
 def test_progress_is_called_once_per_layer_in_order() -> None:
     calls: list[tuple[int, int, str]] = []
     run_stack(_stack(TWO_CONVS), progress=lambda done, total, layer: calls.append((done, total, layer.name)))
