@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -386,9 +387,11 @@ def overwritten_input(path: str, inputs: Iterable[str]) -> str | None:
 def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = False, keep: Iterable[str] = ()) -> None:
     """Write `outputs` to the .npz file `path`, one array per name (np.load(path)[name]).
 
-    Written to a temporary file next to `path` and renamed, so a failed write leaves nothing behind.
-    An existing file is refused (FileProblemError) unless `overwrite`; the files in `keep` (a run's
-    stack and data) are never replaced, whatever `overwrite` says.
+    Written to a temporary file next to `path` and renamed, so a failed write leaves nothing behind
+    and nobody can read a half-written file. The file gets the permissions of a newly created one
+    (0666 less the umask), or keeps those of the file it replaces. An existing file is refused
+    (FileProblemError) unless `overwrite`; the files in `keep` (a run's stack and data) are never
+    replaced, whatever `overwrite` says.
     """
     keep = tuple(keep)
     _refuse_inputs(path, keep)
@@ -397,6 +400,7 @@ def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = Fals
         raise FileProblemError(
             Problem(f"would overwrite {what}; choose another name or pass overwrite=True", path, parameter="path")
         )
+    mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777 if os.path.isfile(path) else 0o666 & ~_umask()
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".convcalc-", suffix=".npz", dir=directory)
@@ -405,6 +409,9 @@ def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = Fals
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **dict(outputs))  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
+            handle.flush()
+            # mkstemp made it 0600; only now that it is complete may others read it, as the umask allows.
+            os.fchmod(handle.fileno(), mode)
         if not overwrite and os.path.exists(path):
             raise FileProblemError(Problem("appeared while the run was writing; not overwritten", path))
         _refuse_inputs(path, keep)  # again: the name may have been pointed at an input meanwhile
@@ -424,6 +431,25 @@ def _refuse_inputs(path: str, keep: tuple[str, ...]) -> None:
                 f"would overwrite {clash}, one of the run's own inputs; choose another name", path, parameter="path"
             )
         )
+
+
+_PROC_STATUS = "/proc/self/status"
+
+
+def _umask() -> int:
+    """The process's umask, from /proc on Linux. Elsewhere os.umask has to set a mask to read the
+    old one: it sets the strictest for that moment, so a file another thread creates meanwhile is
+    more private, never less."""
+    try:
+        with open(_PROC_STATUS, encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o777)
+    os.umask(mask)
+    return mask
 
 
 # -- execution ------------------------------------------------------------------------------------

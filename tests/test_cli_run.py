@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -249,6 +250,17 @@ def test_save_never_overwrites_the_data_however_spelled(
     assert out == ""
     assert f"would overwrite {data}, one of the run's own inputs" in err
     np.testing.assert_array_equal(np.load(data), np.arange(25.0).reshape(1, 5, 5))
+
+
+def test_save_writes_a_file_readable_as_the_umask_allows(tmp_path: Path) -> None:
+    """A new file gets 0666 less the umask (mkstemp alone would leave 0600)."""
+    old = os.umask(0o022)
+    try:
+        code, _, err = invoke("run", config("seed_two_layer"), "--save", str(tmp_path / "out.npz"))
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert stat.S_IMODE((tmp_path / "out.npz").stat().st_mode) == 0o644
 
 
 def test_save_into_a_missing_directory(tmp_path: Path) -> None:

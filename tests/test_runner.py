@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
+import stat
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -627,6 +631,56 @@ def test_save_outputs_never_replaces_a_kept_file_even_with_overwrite(tmp_path: P
     assert stack.read_text() == "input: [1, 4, 4]\n"
     assert (tmp_path / "out.npz").is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.yaml", "out.npz"]  # no temporary left behind
+
+
+@contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("proc", [True, False], ids=["from /proc", "from os.umask"])
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_saved_files_get_the_mode_the_umask_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mask: int, mode: int, proc: bool
+) -> None:
+    """0666 less the umask, as open() would give a new file; mkstemp alone gives 0600 whatever the umask."""
+    if not proc:
+        monkeypatch.setattr(runner, "_PROC_STATUS", str(tmp_path / "no-such-status"))
+    path = tmp_path / "out.npz"
+    with _umask(mask):
+        save_outputs({"x": np.zeros(2)}, str(path))
+        assert os.umask(mask) == mask  # reading the umask left it as it was
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "out.npz"
+    path.write_bytes(b"old")
+    path.chmod(0o640)
+    with _umask(0o022):
+        save_outputs({"x": np.zeros(2)}, str(path), overwrite=True)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # --force replaces the content, not who may read it
+    with np.load(path) as saved:
+        assert saved.files == ["x"]
+
+
+def test_nobody_else_can_read_the_file_while_it_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    modes: list[int] = []
+    savez = np.savez
+
+    def watched(file: Any, **arrays: Any) -> None:
+        savez(file, **arrays)
+        modes.append(stat.S_IMODE(os.fstat(file.fileno()).st_mode))
+
+    monkeypatch.setattr(runner.np, "savez", watched)
+    with _umask(0o022):
+        save_outputs({"x": np.zeros(2)}, str(tmp_path / "out.npz"))
+    assert modes == [0o600]
+    assert stat.S_IMODE((tmp_path / "out.npz").stat().st_mode) == 0o644
 
 
 def test_progress_is_called_once_per_layer_in_order() -> None:
