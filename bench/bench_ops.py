@@ -1,6 +1,6 @@
 """Benchmark convcalc.ops against torch.nn.functional (CPU, float32, same process, same threads).
 
-Usage: python3 bench/bench_ops.py [--quick] [--json PATH] [--threads N] [--filter TEXT]
+Usage: python3 bench/bench_ops.py [--quick] [--json PATH] [--threads N] [--filter TEXT] [--baseline OPS.py]
 
 For every case both implementations get the same float32 inputs; each is warmed up, then
 timed `repeat` times and the median is reported. Columns: torch ms, convcalc ms, ratio
@@ -8,11 +8,16 @@ timed `repeat` times and the median is reported. Columns: torch ms, convcalc ms,
 GFLOP/s of a bare ``np.matmul`` of the equivalent im2col GEMM (M×K×N per batch item and group),
 the practical ceiling for a GEMM-based NumPy implementation. Summary: the geometric-mean
 ratio and the worst case. torch is required (exit status 2 without it).
+
+``--baseline`` loads another version of convcalc/ops.py (e.g. ``git show main:convcalc/ops.py``)
+and times it against this one on the same inputs, case by case in the same run: the column
+"vs base" is convcalc / baseline (lower is better), the speed change on a noisy machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -23,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -54,6 +60,7 @@ def _rand(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray[Any, A
 
 
 def conv_case(
+    impl: ModuleType,
     rng: np.random.Generator,
     name: str,
     n: int,
@@ -71,7 +78,7 @@ def conv_case(
     w = _rand(rng, (cout, cin // groups, *(k,) * nd)) * np.float32(1 / math.sqrt(cin // groups * k**nd))
     b = _rand(rng, (cout,))
     tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
-    ours_fn = {1: ops.conv1d, 2: ops.conv2d, 3: ops.conv3d}[nd]
+    ours_fn = {1: impl.conv1d, 2: impl.conv2d, 3: impl.conv3d}[nd]
     torch_fn = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nd]
     out = [(s + 2 * padding - dilation * (k - 1) - 1) // stride + 1 for s in size]
     npos = math.prod(out)
@@ -87,6 +94,7 @@ def conv_case(
 
 
 def convt_case(
+    impl: ModuleType,
     rng: np.random.Generator,
     name: str,
     n: int,
@@ -105,14 +113,15 @@ def convt_case(
     macs = n * cin * cout * k * k * math.prod(size)
     return Case(
         f"{name} b{n}",
-        lambda: ops.conv_transpose2d(x, w, b, stride, padding, output_padding),
+        lambda: impl.conv_transpose2d(x, w, b, stride, padding, output_padding),
         lambda: F.conv_transpose2d(tx, tw, tb, stride, padding, output_padding),
         2.0 * macs,
         (n, cout * k * k, cin, math.prod(size)),
     )
 
 
-def build_cases(batches: list[int]) -> list[Case]:
+def build_cases(batches: list[int], impl: ModuleType = ops) -> list[Case]:
+    """Every case, timing `impl` (convcalc.ops, or a baseline version of it) on seeded inputs."""
     rng = np.random.default_rng(0)
     cases: list[Case] = []
     # ResNet-50 (torchvision v1.5: stride on the 3×3): every distinct convolution at 224×224 input.
@@ -144,23 +153,23 @@ def build_cases(batches: list[int]) -> list[Case]:
     ]
     for n in batches:
         for name, cin, cout, size, k, s, p in resnet:
-            cases.append(conv_case(rng, name, n, cin, cout, (size, size), k, s, p))
+            cases.append(conv_case(impl, rng, name, n, cin, cout, (size, size), k, s, p))
     for n in batches:
-        cases.append(conv_case(rng, "depthwise 3x3 144ch @56", n, 144, 144, (56, 56), 3, 1, 1, groups=144))
-        cases.append(conv_case(rng, "depthwise 3x3s2 144ch @56", n, 144, 144, (56, 56), 3, 2, 1, groups=144))
-        cases.append(conv_case(rng, "stem 7x7s2 3->32 @128", n, 3, 32, (128, 128), 7, 2, 3))
-        cases.append(conv_case(rng, "dilated 3x3 d4 256ch @33", n, 256, 256, (33, 33), 3, 1, 4, 4))
-        cases.append(conv_case(rng, "grouped 3x3 g32 256ch @28", n, 256, 256, (28, 28), 3, 1, 1, 1, 32))
-        cases.append(convt_case(rng, "convT k4s2p1 128->64 @32", n, 128, 64, (32, 32), 4, 2, 1))
-        cases.append(convt_case(rng, "convT k3s2p1op1 128->64 @32", n, 128, 64, (32, 32), 3, 2, 1, 1))
-        cases.append(conv_case(rng, "wavenet 1d k2 d256 64ch L16000", n, 64, 64, (16000,), 2, 1, 0, 256))
-        cases.append(conv_case(rng, "conv3d 3x3x3 32->32 @16^3", n, 32, 32, (16, 16, 16), 3, 1, 1))
+        cases.append(conv_case(impl, rng, "depthwise 3x3 144ch @56", n, 144, 144, (56, 56), 3, 1, 1, groups=144))
+        cases.append(conv_case(impl, rng, "depthwise 3x3s2 144ch @56", n, 144, 144, (56, 56), 3, 2, 1, groups=144))
+        cases.append(conv_case(impl, rng, "stem 7x7s2 3->32 @128", n, 3, 32, (128, 128), 7, 2, 3))
+        cases.append(conv_case(impl, rng, "dilated 3x3 d4 256ch @33", n, 256, 256, (33, 33), 3, 1, 4, 4))
+        cases.append(conv_case(impl, rng, "grouped 3x3 g32 256ch @28", n, 256, 256, (28, 28), 3, 1, 1, 1, 32))
+        cases.append(convt_case(impl, rng, "convT k4s2p1 128->64 @32", n, 128, 64, (32, 32), 4, 2, 1))
+        cases.append(convt_case(impl, rng, "convT k3s2p1op1 128->64 @32", n, 128, 64, (32, 32), 3, 2, 1, 1))
+        cases.append(conv_case(impl, rng, "wavenet 1d k2 d256 64ch L16000", n, 64, 64, (16000,), 2, 1, 0, 256))
+        cases.append(conv_case(impl, rng, "conv3d 3x3x3 32->32 @16^3", n, 32, 32, (16, 16, 16), 3, 1, 1))
         x = _rand(rng, (n, 64, 112, 112))
         tx = torch.from_numpy(x)
         cases.append(
             Case(
                 f"maxpool 3x3s2p1 64ch @112 b{n}",
-                lambda x=x: ops.max_pool2d(x, 3, 2, 1),
+                lambda x=x: impl.max_pool2d(x, 3, 2, 1),
                 lambda tx=tx: F.max_pool2d(tx, 3, 2, 1),
                 0.0,
             )
@@ -168,7 +177,7 @@ def build_cases(batches: list[int]) -> list[Case]:
         cases.append(
             Case(
                 f"avgpool 3x3s2p1 64ch @112 b{n}",
-                lambda x=x: ops.avg_pool2d(x, 3, 2, 1),
+                lambda x=x: impl.avg_pool2d(x, 3, 2, 1),
                 lambda tx=tx: F.avg_pool2d(tx, 3, 2, 1),
                 0.0,
             )
@@ -178,7 +187,7 @@ def build_cases(batches: list[int]) -> list[Case]:
         cases.append(
             Case(
                 f"avgpool 2x2s2 256ch @28 b{n}",
-                lambda y=y: ops.avg_pool2d(y, 2),
+                lambda y=y: impl.avg_pool2d(y, 2),
                 lambda ty=ty: F.avg_pool2d(ty, 2),
                 0.0,
             )
@@ -188,7 +197,7 @@ def build_cases(batches: list[int]) -> list[Case]:
         cases.append(
             Case(
                 f"adaptive avgpool 2048ch 7->1 b{n}",
-                lambda z=z: ops.adaptive_avg_pool2d(z, 1),
+                lambda z=z: impl.adaptive_avg_pool2d(z, 1),
                 lambda tz=tz: F.adaptive_avg_pool2d(tz, 1),
                 0.0,
             )
@@ -238,6 +247,16 @@ def _gemm_gflops(gemm: tuple[int, int, int, int], repeat: int, budget_s: float) 
     return 2.0 * batch * m * k * n / (ms * 1e-3) / 1e9
 
 
+def _load_ops(path: Path) -> ModuleType:
+    """Another version of convcalc/ops.py as a module of its own (it imports only numpy and the stdlib)."""
+    spec = importlib.util.spec_from_file_location("convcalc_ops_baseline", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"--baseline: cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="batch 1 only, fewer repetitions")
@@ -247,14 +266,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ops-threads", type=int, default=None, help="threads for convcalc.ops' copy stages (default: cores)"
     )
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="another convcalc/ops.py to time against this one, case by case"
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    baseline = _load_ops(args.baseline) if args.baseline is not None else None
     if args.ops_threads is not None:
-        ops.set_num_threads(args.ops_threads)
+        for impl in (ops, baseline):
+            if impl is not None:
+                impl.set_num_threads(args.ops_threads)
     repeat, warmup, budget, rounds = (7, 2, 0.5, 2) if args.quick else (15, 3, 1.0, 3)
     batches = [1] if args.quick else [1, 8]
     cases = [c for c in build_cases(batches) if args.filter in c.name]
+    # The same seeded inputs again, timed with the baseline's functions.
+    base_cases = [c for c in build_cases(batches, baseline) if args.filter in c.name] if baseline else []
 
     blas = "unknown"
     try:
@@ -269,10 +296,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} cores; torch threads {torch.get_num_threads()}; BLAS env {env or 'unset'}"
     )
     header = f"{'case':42s} {'torch ms':>9s} {'ours ms':>9s} {'ratio':>6s} {'GFLOP/s':>8s} {'GEMM GF/s':>9s}"
+    if baseline is not None:
+        header += f" {'base ms':>9s} {'vs base':>7s}"
     print(header)
     print("-" * len(header))
-    rows = []
-    for case in cases:
+    rows: list[dict[str, Any]] = []
+    for i, case in enumerate(cases):
         # Correctness guard: a fast wrong answer is worthless.
         ours_out = np.asarray(case.ours())
         ref = case.theirs().numpy()
@@ -298,7 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         g1 = f"{gflops:8.1f}" if gflops is not None else f"{'-':>8s}"
         g2 = f"{gemm:9.1f}" if gemm is not None else f"{'-':>9s}"
-        print(f"{case.name:42s} {t_torch:9.3f} {t_ours:9.3f} {ratio:6.2f} {g1} {g2}", flush=True)
+        line = f"{case.name:42s} {t_torch:9.3f} {t_ours:9.3f} {ratio:6.2f} {g1} {g2}"
+        if base_cases:
+            # Timed in blocks next to each other, like torch and convcalc: the ratio of the pair.
+            t_base, t_again = _paired_ms(base_cases[i].ours, case.ours, repeat, warmup, budget, rounds)
+            rows[-1] |= {"baseline_ms": t_base, "vs_baseline": t_again / t_base}
+            line += f" {t_base:9.3f} {t_again / t_base:7.2f}"
+        print(line, flush=True)
     if not rows:
         print("no cases selected")
         return 1
@@ -307,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     print(f"geometric-mean ratio (convcalc/torch): {geo:.3f} over {len(rows)} cases")
     print(f"worst case: {worst['case']} ratio {worst['ratio']:.2f}")
+    vs_base = None
+    if base_cases:
+        vs_base = math.exp(statistics.fmean(math.log(r["vs_baseline"]) for r in rows))
+        slowest = max(rows, key=lambda r: r["vs_baseline"])
+        print(f"geometric-mean time against the baseline (convcalc/baseline): {vs_base:.3f}")
+        print(f"largest slow-down: {slowest['case']} {slowest['vs_baseline']:.2f}")
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -320,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
                     "blas_env": env,
                     "geomean_ratio": geo,
                     "worst": {"case": worst["case"], "ratio": worst["ratio"]},
+                    "baseline": None if args.baseline is None else str(args.baseline),
+                    "geomean_vs_baseline": vs_base,
                     "rows": rows,
                 },
                 indent=2,

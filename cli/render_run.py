@@ -143,6 +143,8 @@ def run_json(result: RunResult, saved: str | None) -> dict[str, Any]:
             "activation_bytes": m.activations,
             "weight_bytes": m.weights,
             "workspace_bytes": m.workspace,
+            "bookkeeping_bytes": m.bookkeeping,
+            "peak_layer": m.layer,
         },
         "layers": [layer_json(layer) for layer in result.layers],
         "summary": {

@@ -144,17 +144,22 @@ def run(
         from cli import render, render_run
         from convcalc.analysis.engine import analyze
         from convcalc.errors import MismatchError, Problem
+        from convcalc.format.library import resolve_bundled
         from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
-        from convcalc.runner import check_result, run_stack, save_outputs
+        from convcalc.runner import DATA_KINDS, check_result, run_stack, save_outputs
 
         limit = parse_size(max_memory)
-        if save is not None:
-            _check_save_target(save, force, [stack, data])
         override = parse_input_shape(input_shape) if input_shape is not None else None
         if stack == "-":
             spec = parse_stack(sys.stdin.read(), "<stdin>", override, allow_rank_change=change_rank)
         else:
             spec = load_stack(stack, override, allow_rank_change=change_rank)
+        # The files the run reads, as the loader found them: a bundled name (`bundled:resnet50` in the
+        # report) is the file it resolved to.
+        stack_file = None if stack == "-" or spec.file is None else str(resolve_bundled(spec.file) or spec.file)
+        inputs = [f for f in (stack_file, None if data in DATA_KINDS else data) if f]
+        if save is not None:
+            _check_save_target(save, force, inputs)
         report = analyze(spec)
         with _progress_bar(report, batch or 1) as progress:
             result = run_stack(
@@ -172,7 +177,7 @@ def run(
             )
         saved = None
         if save is not None and result.ok:
-            save_outputs(result.outputs, save, overwrite=force)
+            save_outputs(result.outputs, save, overwrite=force, keep=inputs)
             saved = save
         render.emit(
             output_format,
@@ -195,15 +200,21 @@ def run(
                 raise MismatchError(problems) from None
 
 
-def _check_save_target(save: str, force: bool, user_files: list[str]) -> None:
-    """Refuse before running: an existing file without --force, a directory, or one of the user's inputs."""
+def _check_save_target(save: str, force: bool, inputs: list[str]) -> None:
+    """Refuse before running: a directory, one of the run's inputs (--force or not), an existing file
+    without --force, or a missing directory."""
     from convcalc.errors import FileProblemError, Problem
+    from convcalc.runner import overwritten_input
 
     if os.path.isdir(save):
         raise FileProblemError(Problem("names a directory; give a file name such as out.npz", save, parameter="save"))
-    for given in user_files:
-        if os.path.isfile(given) and os.path.exists(save) and os.path.samefile(given, save):
-            raise FileProblemError(Problem("would overwrite one of the run's own inputs", save, parameter="save"))
+    clash = overwritten_input(save, inputs)
+    if clash is not None:
+        raise FileProblemError(
+            Problem(
+                f"would overwrite {clash}, one of the run's own inputs; choose another name", save, parameter="save"
+            )
+        )
     if os.path.exists(save) and not force:
         raise FileProblemError(
             Problem("would overwrite an existing file; choose another name or pass --force", save, parameter="save")

@@ -13,8 +13,13 @@ The shape and index rules follow ATen's code (see the project's conv-arithmetic 
 
 Speed: convolutions are an im2col built from strided slices followed by one BLAS matmul
 (groups batched through ``np.matmul`` broadcasting); depthwise convolutions and pooling are
-a loop over kernel taps of whole-array operations; no Python loop ever runs over the batch,
-the channels or the output positions.
+a loop over kernel taps of whole-array operations; no Python loop ever runs over the batch
+or the channels. Loops run over kernel taps, over fixed-size chunks of elements (multi-step
+elementwise formulas, to keep their temporaries small), and in adaptive pooling over the
+offsets within a bin or, when there are fewer of them, over the bins of one axis.
+
+Memory: besides the ``torch.nn.functional`` names, the ``*_workspace`` functions state the
+bytes of temporaries each op allocates besides its input and output (convcalc run's estimate).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +43,7 @@ __all__ = [
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
     "adaptive_max_pool3d",
+    "adaptive_pool_workspace",
     "add",
     "avg_pool1d",
     "avg_pool2d",
@@ -50,10 +56,14 @@ __all__ = [
     "conv_transpose1d",
     "conv_transpose2d",
     "conv_transpose3d",
+    "conv_transpose_workspace",
+    "conv_workspace",
     "dropout",
+    "elementwise_workspace",
     "flatten",
     "gelu",
     "interpolate",
+    "interpolate_workspace",
     "leaky_relu",
     "linear",
     "max_pool1d",
@@ -61,8 +71,10 @@ __all__ = [
     "max_pool3d",
     "mul",
     "pad",
+    "pad_workspace",
     "pixel_shuffle",
     "pixel_unshuffle",
+    "pool_workspace",
     "relu",
     "relu6",
     "set_num_threads",
@@ -198,6 +210,27 @@ def _parallel(fn: Callable[[slice], None], size: int, work: int) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# elementwise chunks
+#
+# Elementwise formulas with several steps (sigmoid, GELU, ...) would hold several input-sized
+# temporaries at once. They run over chunks of the flattened input instead, so their
+# temporaries are chunk-sized and the op's memory is its input and its output (see
+# elementwise_workspace). A chunk is a fixed number of elements, not a batch item or a channel.
+
+_CHUNK = 1 << 15  # elements
+
+
+def _map_chunks(x: Array, fn: Callable[[Array], Array]) -> Array:
+    """fn applied to consecutive chunks of x (flattened), written into one output of x's shape and dtype."""
+    out = np.empty(x.shape, dtype=x.dtype)
+    src = np.ascontiguousarray(x).reshape(-1)
+    dst = out.reshape(-1)
+    for start in range(0, src.size, _CHUNK):
+        dst[start : start + _CHUNK] = fn(src[start : start + _CHUNK])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # padding
 
 
@@ -330,6 +363,79 @@ def _conv_padding(
 # convolution
 
 
+class _ConvGeometry(NamedTuple):
+    """A convolution's sizes and the code path `_conv` takes (shared with `conv_workspace`)."""
+
+    n: int
+    cin: int
+    cout: int
+    groups: int
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pre_pad: list[tuple[int, int]] | None  # padding_mode padding, applied to the input first
+    pairs: list[tuple[int, int]]  # zero padding applied by the kernel path itself
+    padded: tuple[int, ...]
+    out_sp: tuple[int, ...]
+    path: str  # depthwise | pointwise | flat | im2col
+
+
+def _conv_geometry(
+    op: str,
+    nd: int,
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: IntArg,
+    padding: ConvPadding,
+    dilation: IntArg,
+    groups: int,
+    padding_mode: str,
+) -> _ConvGeometry:
+    if len(w_shape) != nd + 2:
+        raise ValueError(f"{op}: weight must be {nd + 2}-D (C_out, C_in/groups, *kernel), got shape {w_shape}")
+    groups = _int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups}")
+    n, cin = x_shape[:2]
+    cout = w_shape[0]
+    if cout % groups:
+        raise ValueError(f"{op}: out_channels ({cout}) must be divisible by groups ({groups})")
+    if w_shape[1] * groups != cin:
+        raise ValueError(
+            f"{op}: weight of shape {w_shape} with groups={groups} expects {w_shape[1] * groups} input "
+            f"channels, but the input has {cin} (shape {x_shape})"
+        )
+    kernel = tuple(w_shape[2:])
+    if any(k < 1 for k in kernel):
+        raise ValueError(f"{op}: kernel sizes must be positive, got weight shape {w_shape}")
+    s = _ints(stride, nd, "stride", minimum=1)
+    d = _ints(dilation, nd, "dilation", minimum=1)
+    if padding_mode not in _PADDING_MODES:
+        raise ValueError(f"{op}: padding_mode must be one of {_PADDING_MODES}, got padding_mode={padding_mode!r}")
+    pairs = _conv_padding(padding, nd, x_shape[2:], kernel, s, d)
+    pre_pad = None
+    if padding_mode != "zeros":
+        pre_pad, pairs = pairs, [(0, 0)] * nd
+    padded = tuple(size + b + a for size, (b, a) in zip(x_shape[2:], pre_pad or pairs, strict=True))
+    keff = tuple(di * (k - 1) + 1 for di, k in zip(d, kernel, strict=True))
+    if any(p < k for p, k in zip(padded, keff, strict=True)):
+        raise ValueError(
+            f"{op}: calculated padded input size per channel {padded} is smaller than the effective "
+            f"kernel size {keff}; the kernel can't be greater than the actual input size"
+        )
+    out_sp = tuple((p - k) // si + 1 for p, k, si in zip(padded, keff, s, strict=True))
+    ktaps = math.prod(kernel)
+    if groups > 1 and cin // groups == 1 and ktaps > 1:
+        path = "depthwise"
+    elif ktaps == 1 and all(si == 1 for si in s) and not any(b or a for b, a in pairs):
+        path = "pointwise"
+    elif _use_flat(s, d, kernel, out_sp, padded):
+        path = "flat"
+    else:
+        path = "im2col"
+    return _ConvGeometry(n, cin, cout, groups, kernel, s, d, pre_pad, pairs, padded, out_sp, path)
+
+
 def _conv(
     op: str,
     nd: int,
@@ -345,50 +451,22 @@ def _conv(
     x, unbatched = _batched(_as_float(input), nd, op)
     dt = x.dtype
     w = np.asarray(weight, dtype=dt)
-    if w.ndim != nd + 2:
-        raise ValueError(f"{op}: weight must be {nd + 2}-D (C_out, C_in/groups, *kernel), got shape {w.shape}")
-    groups = _int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups}")
-    n, cin = x.shape[:2]
-    cout = w.shape[0]
-    if cout % groups:
-        raise ValueError(f"{op}: out_channels ({cout}) must be divisible by groups ({groups})")
-    if w.shape[1] * groups != cin:
-        raise ValueError(
-            f"{op}: weight of shape {w.shape} with groups={groups} expects {w.shape[1] * groups} input "
-            f"channels, but the input has {cin} (shape {x.shape})"
-        )
-    kernel = tuple(w.shape[2:])
-    if any(k < 1 for k in kernel):
-        raise ValueError(f"{op}: kernel sizes must be positive, got weight shape {w.shape}")
-    s = _ints(stride, nd, "stride", minimum=1)
-    d = _ints(dilation, nd, "dilation", minimum=1)
-    if padding_mode not in _PADDING_MODES:
-        raise ValueError(f"{op}: padding_mode must be one of {_PADDING_MODES}, got padding_mode={padding_mode!r}")
-    pairs = _conv_padding(padding, nd, x.shape[2:], kernel, s, d)
-    if padding_mode != "zeros":
-        x = _pad_pairs(x, pairs, padding_mode)
-        pairs = [(0, 0)] * nd
-    padded = tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pairs, strict=True))
-    keff = tuple(di * (k - 1) + 1 for di, k in zip(d, kernel, strict=True))
-    if any(p < k for p, k in zip(padded, keff, strict=True)):
-        raise ValueError(
-            f"{op}: calculated padded input size per channel {padded} is smaller than the effective "
-            f"kernel size {keff}; the kernel can't be greater than the actual input size"
-        )
-    out_sp = tuple((p - k) // si + 1 for p, k, si in zip(padded, keff, s, strict=True))
+    geo = _conv_geometry(op, nd, x.shape, w.shape, stride, padding, dilation, groups, padding_mode)
+    n, cin, cout, groups = geo.n, geo.cin, geo.cout, geo.groups
+    kernel, s, d, pairs, out_sp = geo.kernel, geo.stride, geo.dilation, geo.pairs, geo.out_sp
+    if geo.pre_pad is not None:
+        x = _pad_pairs(x, geo.pre_pad, padding_mode)
     npos = math.prod(out_sp)
     cg, og = cin // groups, cout // groups
     ktaps = math.prod(kernel)
 
-    if groups > 1 and cg == 1 and ktaps > 1:
+    if geo.path == "depthwise":
         out = _depthwise(x, w.reshape((groups, og, *kernel)), s, d, out_sp, pairs)
-    elif ktaps == 1 and all(si == 1 for si in s) and not any(b or a for b, a in pairs):
+    elif geo.path == "pointwise":
         cols = x[_lead(2) + tuple(slice(0, o) for o in out_sp)]
         cols = np.ascontiguousarray(cols).reshape(n, groups, cg, npos)
         out = _grouped_matmul(w.reshape(groups, og, cg), cols)
-    elif _use_flat(s, d, kernel, out_sp, padded):
+    elif geo.path == "flat":
         flat = _FlatTaps(x, kernel, s, d, out_sp, pairs)
         cols = np.empty((n, cin, ktaps, flat.length), dtype=dt)
         taps = list(_taps(kernel))
@@ -398,8 +476,9 @@ def _conv(
                 cols[:, ch, ti] = flat.view(tap)[:, ch]
 
         _parallel(fill_flat, cin, cols.size)
-        out = _grouped_matmul(w.reshape(groups, og, cg * ktaps), cols.reshape(n, groups, cg * ktaps, -1))
-        out = flat.crop(out.reshape(n, cout, -1))
+        ext = _grouped_matmul(w.reshape(groups, og, cg * ktaps), cols.reshape(n, groups, cg * ktaps, -1))
+        del cols  # the columns go before the crop copies the output (conv_workspace counts on it)
+        out = flat.crop(ext.reshape(n, cout, -1))
     else:
         x = _pad_pairs(x, pairs, "constant")
         cols = np.empty((n, cin, *kernel, *out_sp), dtype=dt)
@@ -447,6 +526,31 @@ def _flat_length(stride: Sequence[int], padded: Sequence[int], out_sp: Sequence[
     return out_sp[0] * math.prod(q[1:])
 
 
+def _flat_layout(
+    padded: Sequence[int], kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
+) -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
+    """The phase image's size per axis and the stride phases the kernel taps read (see _FlatTaps)."""
+    q = tuple(-(-p // s) for p, s in zip(padded, stride, strict=True))
+    phases = sorted(
+        {tuple(t * di % si for t, di, si in zip(tap, dilation, stride, strict=True)) for tap in _taps(kernel)}
+    )
+    return q, phases
+
+
+def _flat_sizes(
+    lead: int,
+    padded: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    out_sp: Sequence[int],
+) -> tuple[int, int, bool]:
+    """Elements of a _FlatTaps buffer over `lead` = N·C images, its row length, and whether crop copies."""
+    q, phases = _flat_layout(padded, kernel, stride, dilation)
+    qflat = math.prod(q)
+    return lead * len(phases) * qflat + qflat, out_sp[0] * math.prod(q[1:]), tuple(q[1:]) != tuple(out_sp[1:])
+
+
 class _FlatTaps:
     """Every kernel tap's input as one contiguous slice of a flat buffer.
 
@@ -471,7 +575,7 @@ class _FlatTaps:
         lead = x.shape[:2]
         pads = [(0, 0)] * (x.ndim - 2) if pads is None else list(pads)
         padded = tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads, strict=True))
-        q = tuple(-(-p // s) for p, s in zip(padded, stride, strict=True))
+        q, phases = _flat_layout(padded, kernel, stride, dilation)
         self.out_sp = tuple(out_sp)
         self.q = q
         self.stride = tuple(stride)
@@ -479,9 +583,6 @@ class _FlatTaps:
         self.qstrides = tuple(math.prod(q[a + 1 :]) for a in range(len(q)))
         self.length = out_sp[0] * self.qstrides[0]
         qflat = math.prod(q)
-        phases = sorted(
-            {tuple(t * di % si for t, di, si in zip(tap, dilation, stride, strict=True)) for tap in _taps(kernel)}
-        )
         self.phase_index = {ph: i for i, ph in enumerate(phases)}
         nph = len(phases)
         self.total = math.prod(lead) * nph * qflat
@@ -553,13 +654,21 @@ def _depthwise(
 
     views = [flat.view(tap) for tap in taps]
     tap_index: list[tuple[Any, ...]] = [(slice(None), slice(None), *tap) for tap in taps]
-    weights = [w[index][:, :, None] for index in tap_index]
+    _multiply_add_taps(out, views, [w[index][:, :, None] for index in tap_index])
+    return flat.crop(out.reshape(n, g * m, flat.length))
+
+
+def _multiply_add_taps(out: Array, views: list[Array], weights: list[Array]) -> None:
+    """out[:, c] = Σ_taps views[t][:, c, None]·weights[t][c], the channels split over the threads."""
+    # One tap's products for every thread's channels, allocated before the threads start: the peak
+    # memory does not depend on how their runs overlap.
+    products = np.empty_like(out)
 
     def run(ch: slice) -> None:
         # Whole-array multiply-adds over the batch and this thread's channels: no Python loop over
         # batch items or channels (a loop over kernel taps only).
         acc = out[:, ch]
-        tmp = np.empty_like(acc)
+        tmp = products[:, ch]
         for i, (view, wt) in enumerate(zip(views, weights, strict=True)):
             if i == 0:
                 np.multiply(view[:, ch, None], wt[ch], out=acc)
@@ -567,8 +676,7 @@ def _depthwise(
                 np.multiply(view[:, ch, None], wt[ch], out=tmp)
                 acc += tmp
 
-    _parallel(run, g, out.size * len(taps))
-    return flat.crop(out.reshape(n, g * m, flat.length))
+    _parallel(run, out.shape[1], out.size * len(views))
 
 
 def conv1d(
@@ -632,6 +740,89 @@ def conv3d(
     return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
 
 
+class _ConvTransposeGeometry(NamedTuple):
+    """A transposed convolution's sizes (shared by `_conv_transpose` and `conv_transpose_workspace`)."""
+
+    n: int
+    cin: int
+    cout: int
+    groups: int
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    in_sp: tuple[int, ...]
+    full: tuple[int, ...]  # the uncropped output: (i - 1)·s + d·(k - 1) + 1
+    out_sp: tuple[int, ...]
+
+    @property
+    def direct(self) -> bool:
+        """A 1×1 stride-1 kernel: the GEMM's columns are the output, no col2im."""
+        return math.prod(self.kernel) == 1 and all(si == 1 for si in self.stride)
+
+    @property
+    def buffer(self) -> tuple[int, ...]:
+        """Spatial size of the buffer the columns are scattered into (cropped to out_sp after)."""
+        if self.direct:
+            return self.in_sp
+        return tuple(max(f, pi + o) for f, pi, o in zip(self.full, self.padding, self.out_sp, strict=True))
+
+    @property
+    def grown(self) -> tuple[int, ...] | None:
+        """The buffer enlarged so output_padding's extra row fits, or None when it already does."""
+        buf = self.buffer
+        if all(pi + o <= b for pi, o, b in zip(self.padding, self.out_sp, buf, strict=True)):
+            return None
+        return tuple(max(b, pi + o) for b, pi, o in zip(buf, self.padding, self.out_sp, strict=True))
+
+    @property
+    def cropped(self) -> bool:
+        return self.buffer != self.out_sp or any(self.padding)
+
+
+def _conv_transpose_geometry(
+    op: str,
+    nd: int,
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: IntArg,
+    padding: IntArg,
+    output_padding: IntArg,
+    groups: int,
+    dilation: IntArg,
+) -> _ConvTransposeGeometry:
+    if len(w_shape) != nd + 2:
+        raise ValueError(f"{op}: weight must be {nd + 2}-D (C_in, C_out/groups, *kernel), got shape {w_shape}")
+    groups = _int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups}")
+    n, cin = x_shape[:2]
+    if w_shape[0] != cin:
+        raise ValueError(f"{op}: weight of shape {w_shape} expects {w_shape[0]} input channels, got {cin}")
+    if cin % groups:
+        raise ValueError(f"{op}: in_channels ({cin}) must be divisible by groups ({groups})")
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int or a sequence of ints (no 'same'/'valid'), got {padding!r}")
+    kernel = tuple(w_shape[2:])
+    if any(k < 1 for k in kernel):
+        raise ValueError(f"{op}: kernel sizes must be positive, got weight shape {w_shape}")
+    s = _ints(stride, nd, "stride", minimum=1)
+    p = _ints(padding, nd, "padding", minimum=0)
+    op_ = _ints(output_padding, nd, "output_padding", minimum=0)
+    d = _ints(dilation, nd, "dilation", minimum=1)
+    if any(o >= si and o >= di for o, si, di in zip(op_, s, d, strict=True)):
+        raise ValueError(
+            f"{op}: output padding must be smaller than either stride or dilation, but got "
+            f"output_padding={op_}, stride={s}, dilation={d}"
+        )
+    in_sp = tuple(x_shape[2:])
+    full = tuple((i - 1) * si + di * (k - 1) + 1 for i, si, di, k in zip(in_sp, s, d, kernel, strict=True))
+    out_sp = tuple(f - 2 * pi + o for f, pi, o in zip(full, p, op_, strict=True))
+    if any(o < 1 for o in out_sp):
+        raise ValueError(f"{op}: output size {out_sp} is too small (input {in_sp}, padding {p})")
+    return _ConvTransposeGeometry(n, cin, w_shape[1] * groups, groups, kernel, s, p, d, in_sp, full, out_sp)
+
+
 def _conv_transpose(
     op: str,
     nd: int,
@@ -647,37 +838,10 @@ def _conv_transpose(
     x, unbatched = _batched(_as_float(input), nd, op)
     dt = x.dtype
     w = np.asarray(weight, dtype=dt)
-    if w.ndim != nd + 2:
-        raise ValueError(f"{op}: weight must be {nd + 2}-D (C_in, C_out/groups, *kernel), got shape {w.shape}")
-    groups = _int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups}")
-    n, cin = x.shape[:2]
-    if w.shape[0] != cin:
-        raise ValueError(f"{op}: weight of shape {w.shape} expects {w.shape[0]} input channels, got {cin}")
-    if cin % groups:
-        raise ValueError(f"{op}: in_channels ({cin}) must be divisible by groups ({groups})")
-    if isinstance(padding, str):
-        raise ValueError(f"{op}: padding must be an int or a sequence of ints (no 'same'/'valid'), got {padding!r}")
-    kernel = tuple(w.shape[2:])
-    if any(k < 1 for k in kernel):
-        raise ValueError(f"{op}: kernel sizes must be positive, got weight shape {w.shape}")
-    s = _ints(stride, nd, "stride", minimum=1)
-    p = _ints(padding, nd, "padding", minimum=0)
-    op_ = _ints(output_padding, nd, "output_padding", minimum=0)
-    d = _ints(dilation, nd, "dilation", minimum=1)
-    if any(o >= si and o >= di for o, si, di in zip(op_, s, d, strict=True)):
-        raise ValueError(
-            f"{op}: output padding must be smaller than either stride or dilation, but got "
-            f"output_padding={op_}, stride={s}, dilation={d}"
-        )
-    in_sp = x.shape[2:]
-    full = tuple((i - 1) * si + di * (k - 1) + 1 for i, si, di, k in zip(in_sp, s, d, kernel, strict=True))
-    out_sp = tuple(f - 2 * pi + o for f, pi, o in zip(full, p, op_, strict=True))
-    if any(o < 1 for o in out_sp):
-        raise ValueError(f"{op}: output size {out_sp} is too small (input {in_sp}, padding {p})")
-    cg, og = cin // groups, w.shape[1]
-    cout = og * groups
+    geo = _conv_transpose_geometry(op, nd, x.shape, w.shape, stride, padding, output_padding, groups, dilation)
+    n, cin, cout, groups, kernel = geo.n, geo.cin, geo.cout, geo.groups, geo.kernel
+    s, p, d, in_sp, out_sp = geo.stride, geo.padding, geo.dilation, geo.in_sp, geo.out_sp
+    cg, og = cin // groups, cout // groups
     ktaps = math.prod(kernel)
     npos = math.prod(in_sp)
     # columns[n, c_out, tap, pos] = sum_c_in W[c_in, c_out, tap] x[n, c_in, pos]: one GEMM (per group).
@@ -685,25 +849,16 @@ def _conv_transpose(
     xm = x.reshape(n, groups, cg, npos)
     cols = np.matmul(wm[0], xm[:, 0]) if groups == 1 else np.matmul(wm, xm)
     cols = cols.reshape((n, cout, *kernel, *in_sp))
-    if ktaps == 1 and all(si == 1 for si in s):
-        buf = cols.reshape((n, cout, *in_sp))
-        buf_sp: tuple[int, ...] = tuple(in_sp)
-    else:
-        # col2im: every tap scatters its columns into a strided view of the full output.
-        buf_sp = tuple(max(f, pi + o) for f, pi, o in zip(full, p, out_sp, strict=True))
-        buf = np.zeros((n, cout, *buf_sp), dtype=dt)
-        full_cols = cols
-
-        def scatter(ch: slice) -> None:
-            for tap in _taps(kernel):
-                buf[(slice(None), ch, *_tap_slices(tap, d, s, in_sp))] += full_cols[(slice(None), ch, *tap)]
-
-        _parallel(scatter, cout, full_cols.size)
-    if buf_sp != out_sp or any(p):
-        if any(pi + o > b for pi, o, b in zip(p, out_sp, buf_sp, strict=True)):
-            grown = np.zeros((n, cout, *(max(b, pi + o) for b, pi, o in zip(buf_sp, p, out_sp, strict=True))), dt)
-            grown[_lead(2) + tuple(slice(0, b) for b in buf_sp)] = buf
-            buf = grown
+    # A 1×1 stride-1 kernel's columns are the output; otherwise col2im scatters them.
+    buf = cols.reshape((n, cout, *in_sp)) if geo.direct else _col2im(cols, geo.buffer, kernel, d, s, in_sp)
+    del cols  # before the crop copies the output (conv_transpose_workspace counts on it)
+    if geo.cropped:
+        grown = geo.grown
+        if grown is not None:
+            bigger = np.zeros((n, cout, *grown), dt)
+            bigger[_lead(2) + tuple(slice(0, b) for b in buf.shape[2:])] = buf
+            buf = bigger
+            del bigger
         buf = np.ascontiguousarray(buf[_lead(2) + tuple(slice(pi, pi + o) for pi, o in zip(p, out_sp, strict=True))])
     if bias is not None:
         b = np.asarray(bias, dtype=dt)
@@ -712,6 +867,27 @@ def _conv_transpose(
         buf += b.reshape((cout,) + (1,) * nd)
     result: Array = buf[0] if unbatched else buf
     return result
+
+
+def _col2im(
+    cols: Array,
+    buffer: Sequence[int],
+    kernel: Sequence[int],
+    dilation: Sequence[int],
+    stride: Sequence[int],
+    in_sp: Sequence[int],
+) -> Array:
+    """(N, C, *kernel, *in) columns → (N, C, *buffer): every tap adds its columns to a strided view."""
+    n, c = cols.shape[:2]
+    buf = np.zeros((n, c, *buffer), dtype=cols.dtype)
+
+    def scatter(ch: slice) -> None:
+        for tap in _taps(kernel):
+            source: tuple[Any, ...] = (slice(None), ch, *tap)
+            buf[(slice(None), ch, *_tap_slices(tap, dilation, stride, in_sp))] += cols[source]
+
+    _parallel(scatter, c, cols.size)
+    return buf
 
 
 def conv_transpose1d(
@@ -829,13 +1005,18 @@ def _pool_pad(
     out: Sequence[int],
     fill: float,
 ) -> Array:
+    return _pad_pairs(x, _pool_pad_pairs(x.shape[-nd:], k, s, p, d, out), "constant", fill)
+
+
+def _pool_pad_pairs(
+    spatial: Sequence[int], k: Sequence[int], s: Sequence[int], p: Sequence[int], d: Sequence[int], out: Sequence[int]
+) -> list[tuple[int, int]]:
     # Ceil-mode windows may run past the right padding; extend it so every window is a slice.
-    spatial = x.shape[-nd:]
     pairs = []
     for size, ki, si, pi, di, o in zip(spatial, k, s, p, d, out, strict=True):
         need = (o - 1) * si + di * (ki - 1) + 1
         pairs.append((pi, max(pi, need - size - pi)))
-    return _pad_pairs(x, pairs, "constant", fill)
+    return pairs
 
 
 def _pool_taps(
@@ -960,7 +1141,8 @@ def _avg_pool(
         return out
     # ATen's divisor per axis (AvgPoolKernel.cpp): windows are clipped at L + p for the
     # include-pad count and at the input for the exclude-pad count; the product is the divisor.
-    divisor = np.ones((1,) * nd, dtype=np.int64)
+    # Built in the output's dtype (exact: window counts are small integers), one axis at a time.
+    divisor = np.ones((1,) * nd, dtype=out.dtype)
     for axis, (size, ki, si, pi, o) in enumerate(zip(spatial, k, s, p, out_sp, strict=True)):
         start = np.arange(o, dtype=np.int64) * si - pi
         end = np.minimum(start + ki, size + pi)
@@ -968,8 +1150,8 @@ def _avg_pool(
             start, end = np.maximum(start, 0), np.minimum(end, size)
         shape = [1] * nd
         shape[axis] = o
-        divisor = divisor * (end - start).reshape(shape)
-    out /= divisor.astype(out.dtype)
+        divisor = divisor * (end - start).astype(out.dtype).reshape(shape)
+    out /= divisor
     return out
 
 
@@ -1062,28 +1244,44 @@ def _adaptive_pool(op: str, nd: int, input: npt.ArrayLike, output_size: Any, red
             continue
         if size % o == 0:
             # Equal, disjoint bins: a reshape and a reduction.
-            shape = (*x.shape[:axis], o, size // o, *x.shape[axis + 1 :])
-            xr = x.reshape(shape)
-            x = xr.max(axis=axis + 1) if reduce_max else xr.mean(axis=axis + 1)
+            bins = x.reshape((*x.shape[:axis], o, size // o, *x.shape[axis + 1 :]))
+            x = bins.max(axis=axis + 1) if reduce_max else bins.mean(axis=axis + 1)
+            del bins  # a view that would keep the previous axis' result alive
             continue
-        j = np.arange(o, dtype=np.int64)
-        start = (j * size) // o
-        end = -((-(j + 1) * size) // o)
-        width = int((end - start).max())
-        # Gather each bin padded to the widest one, repeating the bin's last index (max) or
-        # masking the extra entries (mean).
-        idx = start[:, None] + np.arange(width, dtype=np.int64)[None, :]
-        valid = idx < end[:, None]
-        idx = np.minimum(idx, end[:, None] - 1)
-        g = np.take(x, idx.reshape(-1), axis=axis).reshape((*x.shape[:axis], o, width, *x.shape[axis + 1 :]))
-        if reduce_max:
-            x = g.max(axis=axis + 1)
-        else:
-            mshape = [1] * g.ndim
-            mshape[axis], mshape[axis + 1] = o, width
-            weights = (valid / (end - start)[:, None]).astype(x.dtype).reshape(mshape)
-            x = (g * weights).sum(axis=axis + 1)
+        x = _adaptive_axis(x, axis, o, reduce_max)
     return np.array(x, copy=True) if x is input else x
+
+
+def _adaptive_axis(x: Array, axis: int, o: int, reduce_max: bool) -> Array:
+    """Pool one axis into `o` bins [floor(j·L/o), ceil((j+1)·L/o)) (neighbours may overlap).
+
+    A loop over whichever is shorter, the offsets within a bin (≤ L/o + 2) or the bins: at most
+    about √L Python iterations of whole-array operations, and at most two output-sized buffers
+    (never an input-sized gather of every bin).
+    """
+    size = x.shape[axis]
+    j = np.arange(o, dtype=np.int64)
+    start = (j * size) // o
+    end = -((-(j + 1) * size) // o)
+    width = int((end - start).max())
+    shape = [1] * x.ndim
+    shape[axis] = o
+    ufunc = np.maximum if reduce_max else np.add
+    lead: tuple[Any, ...] = (slice(None),) * axis
+    if o < width:
+        acc: Array = np.empty((*x.shape[:axis], o, *x.shape[axis + 1 :]), dtype=x.dtype)
+        for b, (s0, e0) in enumerate(zip(start.tolist(), end.tolist(), strict=True)):
+            ufunc.reduce(x[(*lead, slice(s0, e0))], axis=axis, out=acc[(*lead, b)])
+    else:
+        acc = np.take(x, start, axis=axis)
+        tmp = np.empty_like(acc)
+        for offset in range(1, width):
+            # Bins shorter than the widest repeat their last element (harmless for max) or skip it (sum).
+            np.take(x, np.minimum(start + offset, end - 1), axis=axis, out=tmp, mode="clip")
+            ufunc(acc, tmp, out=acc, where=(start + offset < end).reshape(shape))
+    if not reduce_max:
+        acc /= (end - start).astype(x.dtype).reshape(shape)
+    return acc
 
 
 def adaptive_avg_pool1d(input: npt.ArrayLike, output_size: int | Sequence[int | None] | None) -> Array:
@@ -1236,7 +1434,12 @@ def _linear_axis(x: Array, axis: int, n_in: int, n_out: int, sf: float | None, c
     shape[axis] = n_out
     lam1 = lam1.reshape(shape)
     lam0 = t(1) - lam1
-    result: Array = np.take(x, i0, axis=axis) * lam0 + np.take(x, i1, axis=axis) * lam1
+    # lam0·x[i0] + lam1·x[i1] in two output-sized buffers (a plain expression would hold four).
+    result: Array = np.take(x, i0, axis=axis)
+    result *= lam0
+    right = np.take(x, i1, axis=axis)
+    right *= lam1
+    result += right
     return result
 
 
@@ -1294,7 +1497,7 @@ def linear(input: npt.ArrayLike, weight: npt.ArrayLike, bias: npt.ArrayLike | No
         raise ValueError(f"linear: input {x.shape} and weight {w.shape} are incompatible (weight is (out, in))")
     out: Array = np.matmul(x, w.T)
     if bias is not None:
-        out = out + np.asarray(bias, dtype=x.dtype)
+        out += np.asarray(bias, dtype=x.dtype)
     return out
 
 
@@ -1331,7 +1534,8 @@ def relu6(input: npt.ArrayLike) -> Array:
 def leaky_relu(input: npt.ArrayLike, negative_slope: float = 0.01) -> Array:
     """x if x > 0 else negative_slope·x, like ``F.leaky_relu`` (``inplace`` is not offered)."""
     x = _as_float(input)
-    return np.where(x > 0, x, x * x.dtype.type(negative_slope))
+    slope = x.dtype.type(negative_slope)
+    return _map_chunks(x, lambda c: np.where(c > 0, c, c * slope))
 
 
 _erf = np.frompyfunc(math.erf, 1, 1)
@@ -1346,29 +1550,41 @@ def gelu(input: npt.ArrayLike, approximate: str = "none") -> Array:
     x = _as_float(input)
     if approximate == "tanh":
         t = x.dtype.type
-        inner = t(math.sqrt(2.0 / math.pi)) * (x + t(0.044715) * x * x * x)
-        result: Array = t(0.5) * x * (t(1) + np.tanh(inner))
-        return result
+
+        def tanh_form(c: Array) -> Array:
+            inner = t(math.sqrt(2.0 / math.pi)) * (c + t(0.044715) * c * c * c)
+            result: Array = t(0.5) * c * (t(1) + np.tanh(inner))
+            return result
+
+        return _map_chunks(x, tanh_form)
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    x64 = x.astype(np.float64)
-    erf = np.asarray(_erf(x64 / math.sqrt(2.0)), dtype=np.float64)
-    return (0.5 * x64 * (1.0 + erf)).astype(x.dtype)
+
+    def exact(c: Array) -> Array:
+        c64 = c.astype(np.float64)
+        erf = np.asarray(_erf(c64 / math.sqrt(2.0)), dtype=np.float64)
+        result: Array = 0.5 * c64 * (1.0 + erf)
+        return result
+
+    return _map_chunks(x, exact)
+
+
+def _sigmoid(c: Array) -> Array:
+    # exp(-|x|) never overflows: 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0.
+    e = np.exp(-np.abs(c))
+    one = c.dtype.type(1)
+    result: Array = np.where(c >= 0, one, e) / (one + e)
+    return result
 
 
 def sigmoid(input: npt.ArrayLike) -> Array:
     """1 / (1 + exp(-x)) like ``torch.sigmoid``, evaluated without overflow for large |x|."""
-    x = _as_float(input)
-    e = np.exp(-np.abs(x))
-    one = x.dtype.type(1)
-    result: Array = np.where(x >= 0, one / (one + e), e / (one + e))
-    return result
+    return _map_chunks(_as_float(input), _sigmoid)
 
 
 def silu(input: npt.ArrayLike) -> Array:
     """x·sigmoid(x) like ``F.silu``."""
-    x = _as_float(input)
-    return x * sigmoid(x)
+    return _map_chunks(_as_float(input), lambda c: c * _sigmoid(c))
 
 
 def tanh(input: npt.ArrayLike) -> Array:
@@ -1412,7 +1628,8 @@ def batch_norm(
     scale = per_channel(weight, "weight", 1.0) / np.sqrt(var + t.type(eps))
     shift = per_channel(bias, "bias", 0.0) - mean * scale
     shape = (c,) + (1,) * (x.ndim - 2)
-    result: Array = x * scale.reshape(shape) + shift.reshape(shape)
+    result: Array = x * scale.reshape(shape)
+    result += shift.reshape(shape)
     return result
 
 
@@ -1444,3 +1661,201 @@ def cat(tensors: Sequence[npt.ArrayLike], dim: int = 1) -> Array:
     if len(tensors) == 0:
         raise ValueError("cat: expected a non-empty sequence of arrays")
     return np.concatenate([_as_float(t) for t in tensors], axis=dim)
+
+
+# --------------------------------------------------------------------------------------------
+# memory
+#
+# The bytes each op allocates besides its input(s) and its output, at the op's peak, for a
+# batched input of the given shape and an element size of `itemsize` bytes (4 for float32).
+# convcalc.runner adds them to the arrays alive at once to bound a run before it allocates
+# anything; the tests measure every op against them with tracemalloc. Per-axis index vectors
+# and Python objects (a few KiB) are left out.
+
+
+def conv_workspace(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    stride: IntArg = 1,
+    padding: ConvPadding = 0,
+    dilation: IntArg = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    itemsize: int = 4,
+) -> int:
+    """Temporary bytes of :func:`conv1d`/:func:`conv2d`/:func:`conv3d` (arguments as theirs, shapes only).
+
+    A padding_mode copy of the input; then, by code path, the flat tap buffer with the
+    accumulator and one product (depthwise), the flat buffer with the GEMM's columns and its
+    uncropped output (flat), or a zero-padded copy with the im2col columns (im2col).
+    """
+    nd = len(input_shape) - 2
+    geo = _conv_geometry(
+        "conv", nd, tuple(input_shape), tuple(weight_shape), stride, padding, dilation, groups, padding_mode
+    )
+    n, cin, cout = geo.n, geo.cin, geo.cout
+    ktaps = math.prod(geo.kernel)
+    out = n * cout * math.prod(geo.out_sp)
+    pre = strip = 0
+    if geo.pre_pad is not None and any(b or a for b, a in geo.pre_pad):
+        pre = n * cin * math.prod(geo.padded)
+        strip = _mode_pad_strip((n, cin, *input_shape[2:]), geo.pre_pad)
+    if geo.path == "pointwise":
+        peak = out
+    elif geo.path in ("depthwise", "flat"):
+        buf, length, crop = _flat_sizes(n * cin, geo.padded, geo.kernel, geo.stride, geo.dilation, geo.out_sp)
+        ext = n * cout * length
+        if geo.path == "depthwise":
+            peak = buf + 2 * ext
+        else:
+            peak = max(buf + n * cin * ktaps * length + ext, buf + ext + out if crop else 0)
+    else:
+        padded = n * cin * math.prod(geo.padded) if any(b or a for b, a in geo.pairs) else 0
+        peak = padded + n * cin * ktaps * math.prod(geo.out_sp) + out
+    return (pre + max(peak, strip) - out) * itemsize
+
+
+def conv_transpose_workspace(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    stride: IntArg = 1,
+    padding: IntArg = 0,
+    output_padding: IntArg = 0,
+    groups: int = 1,
+    dilation: IntArg = 1,
+    *,
+    itemsize: int = 4,
+) -> int:
+    """Temporary bytes of :func:`conv_transpose2d` and its 1-D/3-D forms: the GEMM's columns
+    N·C_out·∏k·∏in, the uncropped output they are scattered into, and the crop's copy."""
+    nd = len(input_shape) - 2
+    geo = _conv_transpose_geometry(
+        "conv_transpose", nd, tuple(input_shape), tuple(weight_shape), stride, padding, output_padding, groups, dilation
+    )
+    per_channel = geo.n * geo.cout
+    cols = per_channel * math.prod(geo.kernel) * math.prod(geo.in_sp)
+    out = per_channel * math.prod(geo.out_sp)
+    held = cols if geo.direct else per_channel * math.prod(geo.buffer)
+    phases = [cols if geo.direct else cols + held]
+    if geo.cropped:
+        if geo.grown is not None:
+            grown = per_channel * math.prod(geo.grown)
+            phases.append(held + grown)
+            held = grown
+        phases.append(held + out)
+    return (max(phases) - out) * itemsize
+
+
+def _mode_pad_strip(shape: Sequence[int], pairs: Sequence[tuple[int, int]]) -> int:
+    """Elements of the largest temporary np.pad holds in reflect/edge/wrap mode: one side's strip
+    (bounded with every axis already padded)."""
+    lead = len(shape) - len(pairs)
+    padded = [*shape[:lead], *(n + b + a for n, (b, a) in zip(shape[lead:], pairs, strict=True))]
+    total = math.prod(padded)
+    return max((total // padded[lead + i] * max(b, a) for i, (b, a) in enumerate(pairs) if b or a), default=0)
+
+
+def pad_workspace(input_shape: Sequence[int], pad: Sequence[int], mode: str = "constant", *, itemsize: int = 4) -> int:
+    """Temporary bytes of :func:`pad` (``pad`` as F.pad's, last axis first): none in constant mode,
+    one side's strip in the others."""
+    if mode == "constant":
+        return 0
+    pairs = [(pad[2 * i], pad[2 * i + 1]) for i in range(len(pad) // 2)][::-1]
+    return _mode_pad_strip(input_shape, pairs) * itemsize
+
+
+def pool_workspace(
+    input_shape: Sequence[int],
+    kernel_size: IntArg,
+    stride: IntArg | None = None,
+    padding: IntArg = 0,
+    dilation: IntArg = 1,
+    ceil_mode: bool = False,
+    *,
+    average: bool = False,
+    itemsize: int = 4,
+) -> int:
+    """Temporary bytes of max pooling (or average pooling with `average`, dilation 1): the padded
+    copy of the input, and for averages the divisors."""
+    nd = len(input_shape) - 2
+    spatial = tuple(input_shape[2:])
+    k, s, p, d, out_sp = _pool_geometry("pool", nd, spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    pairs = _pool_pad_pairs(spatial, k, s, p, d, out_sp)
+    padded = 0
+    if any(b or a for b, a in pairs):
+        padded = math.prod(input_shape[:2]) * math.prod(n + b + a for n, (b, a) in zip(spatial, pairs, strict=True))
+    divisors = 0
+    if average:
+        # The divisor grid grows an axis at a time (the last step holds it and the step before),
+        # from each axis' window starts, ends and counts (int64 vectors as long as the axis).
+        divisors = (math.prod(out_sp) + math.prod(out_sp[:-1])) * itemsize + 32 * max(out_sp)
+    return padded * itemsize + divisors
+
+
+def adaptive_pool_workspace(
+    input_shape: Sequence[int], output_size: int | Sequence[int | None] | None, *, itemsize: int = 4
+) -> int:
+    """Temporary bytes of the adaptive poolings: with bins that do not divide an axis, each axis is
+    pooled in turn next to the previous axis' result (see _adaptive_axis)."""
+    nd = len(input_shape) - 2
+    spatial = tuple(input_shape[2:])
+    sizes = _adaptive_sizes("adaptive_pool", nd, spatial, output_size)
+    if all(n % o == 0 for n, o in zip(spatial, sizes, strict=True)):
+        return 0
+    lead = math.prod(input_shape[:2])
+    shape = list(spatial)
+    previous = peak = 0
+    for axis, o in enumerate(sizes):
+        size = shape[axis]
+        if size == o:
+            continue
+        shape[axis] = o
+        current = lead * math.prod(shape) * itemsize
+        stage = current
+        if size % o:
+            # Overlapping bins: their int64 starts, ends and indices, and when the loop runs over the
+            # offsets within a bin (bins no wider than their number) a second buffer.
+            j = np.arange(o, dtype=np.int64)
+            width = int((-((-(j + 1) * size) // o) - (j * size) // o).max())
+            stage = (current if o < width else 2 * current) + 40 * o
+        peak = max(peak, previous + stage)
+        previous = current
+    return peak - lead * math.prod(sizes) * itemsize
+
+
+def interpolate_workspace(
+    input_shape: Sequence[int], size: Sequence[int], mode: str = "nearest", *, itemsize: int = 4
+) -> int:
+    """Temporary bytes of :func:`interpolate` to output `size`: axes are resized in turn, each into
+    a new array (linear modes: and one more for the second neighbour) next to the previous axis',
+    with the axis' index and weight vectors (int64 indices; linear: four vectors of weights)."""
+    shape = list(input_shape)
+    previous = peak = 0
+    for axis, o in enumerate(size, start=2):
+        if mode != "nearest" and shape[axis] == o:
+            continue  # a linear axis of unchanged size is not touched
+        shape[axis] = o
+        current = math.prod(shape) * itemsize
+        # nearest: the int64 indices next to the gathered array, or before it their float32 sources
+        # and floor; linear: two arrays, the indices of both neighbours and four weight vectors.
+        stage = max(current + o * 8, o * 24) if mode == "nearest" else 2 * current + o * (4 * itemsize + 16)
+        peak = max(peak, previous + stage)
+        previous = current
+    return max(peak - math.prod(shape) * itemsize, 0)
+
+
+# Bytes per element of one chunk (a·itemsize + b) that the chunked elementwise ops hold at once.
+_CHUNK_BYTES = {
+    "leaky_relu": (2, 1),  # the mask (1 byte) and x·slope, then np.where's result
+    "sigmoid": (4, 0),  # exp(-|x|), the numerator, 1 + e and the quotient
+    "silu": (4, 0),  # the sigmoid's, then its result and the product
+    "gelu": (0, 56),  # float64 x and x/√2, an object array of Python floats (8 + 24) and erf in float64
+}
+
+
+def elementwise_workspace(op: str, numel: int, itemsize: int = 4) -> int:
+    """Temporary bytes of the elementwise op `op` (a function name here) on `numel` elements:
+    chunk-sized for the chunked ones (leaky_relu, sigmoid, silu, gelu), none for the others."""
+    a, b = _CHUNK_BYTES.get(op, (0, 0))
+    return min(numel, _CHUNK) * (a * itemsize + b)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,6 +43,9 @@ DType = Literal["float32", "float64"]
 
 #: The default memory limit of a run: 2 GiB.
 DEFAULT_MAX_MEMORY = 2 * 1024**3
+#: The Python objects of a run (results, statistics, array headers), bounded: 1-2 KiB a layer measured.
+BOOKKEEPING_BYTES = 16 * 1024
+BOOKKEEPING_PER_LAYER = 2 * 1024
 #: Sample data convcalc can generate; anything else is a path to a .npy file.
 DATA_KINDS = ("randn", "ones", "zeros")
 WEIGHT_KINDS: tuple[WeightKind, ...] = ("randn", "ones")
@@ -50,6 +54,8 @@ DTYPES: tuple[DType, ...] = ("float32", "float64")
 _RELU_FAMILY = ("relu", "relu6", "leaky_relu")
 # Ops that pass values through unchanged in scale, looked through when choosing the init gain.
 _PASS_THROUGH = ("batchnorm", "dropout", "identity")
+# Ops whose output is a view of their input's array (convcalc.ops.flatten reshapes a contiguous array).
+_VIEWS = ("identity", "flatten")
 _CONV = {1: ops.conv1d, 2: ops.conv2d, 3: ops.conv3d}
 _DECONV = {1: ops.conv_transpose1d, 2: ops.conv_transpose2d, 3: ops.conv_transpose3d}
 _MAXPOOL = {1: ops.max_pool1d, 2: ops.max_pool2d, 3: ops.max_pool3d}
@@ -105,14 +111,16 @@ class LayerRun:
 
 @dataclass(frozen=True)
 class MemoryEstimate:
-    """Bytes a run needs, from the predicted shapes.
+    """Bytes a run needs at its peak, from the predicted shapes (nothing is allocated to find out).
 
-    data: the input batch. activations: every layer output when outputs are kept, else the largest
-    set of outputs alive at once (a tensor is freed after its last consumer). weights: all layer
-    parameters. workspace: the largest temporaries of one op (a conv's im2col columns N·C_in·∏k·∏out
-    plus a padded copy of its input, a transposed conv's N·C_out·∏k·∏in, a pool's padded input plus
-    one output, one output-sized buffer otherwise). On the bundled configs the real peak (tracemalloc)
-    is 0.8 to 1.2 times the estimate.
+    The run is followed layer by layer. While a layer runs it holds the input batch (data), the
+    layer outputs still to be read, its own included (activations; with outputs kept, every one so
+    far; identity and flatten share their source's array), the weights made so far (weights), and
+    the temporaries its op allocates besides its inputs and output, or those of its output's
+    statistics (workspace; see the ``*_workspace`` functions of convcalc.ops: im2col columns,
+    padded copies, ...). The estimate is the largest such sum, at `layer`; the parts are the ones
+    there. bookkeeping bounds the run's Python objects (records, statistics, array headers):
+    BOOKKEEPING_BYTES plus BOOKKEEPING_PER_LAYER per layer.
     """
 
     data: int
@@ -120,10 +128,12 @@ class MemoryEstimate:
     weights: int
     workspace: int
     keep_outputs: bool
+    layer: str | None = None
+    bookkeeping: int = 0
 
     @property
     def total(self) -> int:
-        return self.data + self.activations + self.weights + self.workspace
+        return self.data + self.activations + self.weights + self.workspace + self.bookkeeping
 
 
 @dataclass(frozen=True)
@@ -278,34 +288,49 @@ def estimate_memory(
     >>> from convcalc.stack.spec import InputSpec, LayerSpec
     >>> s = StackSpec(InputSpec(1, (4, 4)), (LayerSpec(0, "r", "relu", ("input",)),))
     >>> m = estimate_memory(s, analyze(s), 2, "float32", keep_outputs=True)
-    >>> (m.data, m.activations, m.weights, m.workspace)   # 2·16 floats of 4 bytes, twice, and a temp
-    (128, 128, 0, 128)
+    >>> (m.data, m.activations, m.weights)   # 2·16 floats of 4 bytes in, as many out
+    (128, 128, 0)
+    >>> m.workspace   # relu needs no temporary; its output's statistics a float64 copy and a cast buffer
+    512
     """
     item = np.dtype(dtype).itemsize
     shapes: dict[str, Shape] = {INPUT_NAME: report.input}
     for layer_report in report.layers:
         shapes[layer_report.name] = layer_report.output
-    size = {name: batch * _count(shape) for name, shape in shapes.items()}
-    last_use = _last_use(stack)
+    # A view (identity, flatten) shares its source's array, which lives until both are unused.
+    owner = {INPUT_NAME: INPUT_NAME}
+    for layer in stack.layers:
+        owner[layer.name] = owner[layer.inputs[0]] if layer.op in _VIEWS else layer.name
+    size = {name: batch * _count(shape) for name, shape in shapes.items() if owner[name] == name}
+    last_use: dict[str, int] = {}
+    for step, layer in enumerate(stack.layers):
+        for name in layer.inputs:
+            last_use[owner[name]] = step
+    final = owner[stack.layers[-1].name]
     weights = 0
-    workspace = 0
-    live = {INPUT_NAME}
-    peak = 0
+    live: set[str] = set()
+    peak = (-1, 0, 0, 0, "")  # (bytes besides the input, outputs, weights, workspace, layer)
     params = {lr.name: lr.params or 0 for lr in report.layers}
     for step, layer in enumerate(stack.layers):
-        weights += params.get(layer.name, 0)
-        workspace = max(workspace, _workspace(layer, shapes, batch))
-        live.add(layer.name)
-        peak = max(peak, sum(size[name] for name in live if name != INPUT_NAME))
-        live = {name for name in live if last_use.get(name, -1) > step or name == stack.layers[-1].name}
-        live.add(INPUT_NAME)
-    activations = sum(size[layer.name] for layer in stack.layers) if keep_outputs else peak
+        weights += params.get(layer.name, 0)  # a layer's weights are made when it runs, and kept
+        produced = batch * _count(shapes[layer.name])
+        workspace = max(_workspace(layer, shapes, batch, item), _stats_workspace(produced))
+        live.add(owner[layer.name])
+        outputs = sum(size[name] for name in live if name != INPUT_NAME) * item
+        total = outputs + weights * item + workspace
+        if total > peak[0]:
+            peak = (total, outputs, weights * item, workspace, layer.name)
+        if not keep_outputs:
+            live = {name for name in live if last_use.get(name, -1) > step or name == final}
+    _, outputs, weight_bytes, workspace, layer_name = peak
     return MemoryEstimate(
         data=size[INPUT_NAME] * item,
-        activations=activations * item,
-        weights=weights * item,
-        workspace=workspace * item,
+        activations=outputs,
+        weights=weight_bytes,
+        workspace=workspace,
         keep_outputs=keep_outputs,
+        layer=layer_name or None,
+        bookkeeping=BOOKKEEPING_BYTES + BOOKKEEPING_PER_LAYER * len(stack.layers),
     )
 
 
@@ -343,17 +368,40 @@ def init_params(
     return LayerParams(w, b)
 
 
-def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = False) -> None:
+def overwritten_input(path: str, inputs: Iterable[str]) -> str | None:
+    """The first of `inputs` (files a run reads) that writing `path` would replace, or None.
+
+    Files are compared, not names (os.path.samefile): relative and absolute spellings, `..`,
+    symlinks either way and hard links of one file are that file.
+    """
+    if not os.path.exists(path):
+        return None
+    for given in inputs:
+        try:
+            if os.path.samefile(given, path):
+                return given
+        except OSError:  # an input that is gone, or cannot be looked at, cannot be replaced either
+            continue
+    return None
+
+
+def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = False, keep: Iterable[str] = ()) -> None:
     """Write `outputs` to the .npz file `path`, one array per name (np.load(path)[name]).
 
-    Written to a temporary file next to `path` and renamed, so a failed write leaves nothing
-    behind; an existing file is refused (FileProblemError) unless `overwrite`.
+    Written to a temporary file next to `path` and renamed, so a failed write leaves nothing behind
+    and nobody can read a half-written file. The file gets the permissions of a newly created one
+    (0666 less the umask), or keeps those of the file it replaces. An existing file is refused
+    (FileProblemError) unless `overwrite`; the files in `keep` (a run's stack and data) are never
+    replaced, whatever `overwrite` says.
     """
+    keep = tuple(keep)
+    _refuse_inputs(path, keep)
     if os.path.exists(path) and (not overwrite or os.path.isdir(path)):
         what = "a directory" if os.path.isdir(path) else "an existing file"
         raise FileProblemError(
             Problem(f"would overwrite {what}; choose another name or pass overwrite=True", path, parameter="path")
         )
+    mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777 if os.path.isfile(path) else 0o666 & ~_umask()
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".convcalc-", suffix=".npz", dir=directory)
@@ -362,14 +410,47 @@ def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = Fals
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **dict(outputs))  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
+            handle.flush()
+            # mkstemp made it 0600; only now that it is complete may others read it, as the umask allows.
+            os.fchmod(handle.fileno(), mode)
         if not overwrite and os.path.exists(path):
             raise FileProblemError(Problem("appeared while the run was writing; not overwritten", path))
+        _refuse_inputs(path, keep)  # again: the name may have been pointed at an input meanwhile
         os.replace(tmp, path)
     except OSError as exc:
         raise FileProblemError(Problem(f"cannot write the file: {exc.strerror or exc}", path)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _refuse_inputs(path: str, keep: tuple[str, ...]) -> None:
+    clash = overwritten_input(path, keep)
+    if clash is not None:
+        raise FileProblemError(
+            Problem(
+                f"would overwrite {clash}, one of the run's own inputs; choose another name", path, parameter="path"
+            )
+        )
+
+
+_PROC_STATUS = "/proc/self/status"
+
+
+def _umask() -> int:
+    """The process's umask, from /proc on Linux. Elsewhere os.umask has to set a mask to read the
+    old one: it sets the strictest for that moment, so a file another thread creates meanwhile is
+    more private, never less."""
+    try:
+        with open(_PROC_STATUS, encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o777)
+    os.umask(mask)
+    return mask
 
 
 # -- execution ------------------------------------------------------------------------------------
@@ -426,6 +507,8 @@ def _execute(
             for name in {*layer.inputs, layer.name}:
                 if last_use.get(name, -1) <= step and name != final and name in values:
                     del values[name]
+        # Otherwise these names would hold a freed value through the next layer's op.
+        del xs, y
     if keep_outputs:
         done.outputs = values
     elif done.records and done.records[-1].name in values:
@@ -441,9 +524,15 @@ def _apply(layer: LayerSpec, xs: list[Array], p: LayerParams | None) -> Array:
     rank = x.ndim - 2
     if op == "conv":
         assert p is not None
-        padding: Any = layer.padding if isinstance(layer.padding, str) else [list(pair) for pair in layer.padding]
         return _CONV[rank](
-            x, p.weight, p.bias, layer.stride, padding, layer.dilation, layer.groups, padding_mode=layer.padding_mode
+            x,
+            p.weight,
+            p.bias,
+            layer.stride,
+            _conv_padding(layer),
+            layer.dilation,
+            layer.groups,
+            padding_mode=layer.padding_mode,
         )
     if op == "deconv":
         assert p is not None
@@ -481,10 +570,12 @@ def _apply(layer: LayerSpec, xs: list[Array], p: LayerParams | None) -> Array:
             return ops.pad(x, flat, mode="constant", value=layer.value)
         return ops.pad(x, flat, mode=layer.mode)
     if op in ("add", "mul"):
-        fold = ops.add if op == "add" else ops.mul
-        out = xs[0]
-        for other in xs[1:]:
-            out = fold(out, other)
+        # ops.add/ops.mul folded into one output array, however many inputs: ((a + b) + c) + ...
+        ufunc = np.add if op == "add" else np.multiply
+        out = np.empty(np.broadcast_shapes(*(v.shape for v in xs)), x.dtype)
+        ufunc(xs[0], xs[1], out=out)
+        for other in xs[2:]:
+            ufunc(out, other, out=out)
         return out
     if op == "concat":
         return ops.cat(xs, dim=1)
@@ -507,26 +598,35 @@ def _apply(layer: LayerSpec, xs: list[Array], p: LayerParams | None) -> Array:
     raise AssertionError(f"op {op!r} has no runner")  # the loader only lets known ops through
 
 
+def _conv_padding(layer: LayerSpec) -> Any:
+    """A conv layer's padding as convcalc.ops takes it: 'same'/'valid' or per-axis [before, after]."""
+    return layer.padding if isinstance(layer.padding, str) else [list(pair) for pair in layer.padding]
+
+
 def _pool(layer: LayerSpec, x: Array, rank: int) -> Array:
     """Max/avg pool; asymmetric or 'same' padding goes through an explicit pad (as convcalc's arithmetic)."""
     is_max = layer.op == "maxpool"
+    explicit, pads = _pool_padding(layer, x.shape[2:])
+    if explicit is not None:
+        x = ops.pad(x, _flat_pad(explicit), mode="constant", value=-math.inf if is_max else 0.0)
+    if is_max:
+        return _MAXPOOL[rank](x, layer.kernel, layer.stride, pads, layer.dilation, layer.ceil_mode)
+    return _AVGPOOL[rank](x, layer.kernel, layer.stride, pads, layer.ceil_mode, layer.count_include_pad)
+
+
+def _pool_padding(layer: LayerSpec, sizes: tuple[int, ...]) -> tuple[tuple[tuple[int, int], ...] | None, list[int]]:
+    """(before, after) pairs a pool pads explicitly first (asymmetric or 'same'; else None), and the
+    symmetric padding it leaves to the pool op."""
     if isinstance(layer.padding, str):
-        sizes = x.shape[2:]
         pairs = tuple(
             arithmetic.same_padding(int(size), k, s, d) if layer.padding == "same" else (0, 0)
             for size, k, s, d in zip(sizes, layer.kernel, layer.stride, layer.dilation, strict=True)
         )
     else:
         pairs = layer.padding
-    symmetric = all(b == a for b, a in pairs)
-    if not symmetric or layer.padding == "same":
-        x = ops.pad(x, _flat_pad(pairs), mode="constant", value=-math.inf if is_max else 0.0)
-        pads = [0] * rank
-    else:
-        pads = [b for b, _ in pairs]
-    if is_max:
-        return _MAXPOOL[rank](x, layer.kernel, layer.stride, pads, layer.dilation, layer.ceil_mode)
-    return _AVGPOOL[rank](x, layer.kernel, layer.stride, pads, layer.ceil_mode, layer.count_include_pad)
+    if layer.padding == "same" or any(b != a for b, a in pairs):
+        return pairs, [0] * len(pairs)
+    return None, [b for b, _ in pairs]
 
 
 def _flat_pad(pairs: tuple[tuple[int, int], ...]) -> list[int]:
@@ -534,7 +634,7 @@ def _flat_pad(pairs: tuple[tuple[int, int], ...]) -> list[int]:
     return [v for before, after in reversed(pairs) for v in (before, after)]
 
 
-_STATS_CHUNK = 1 << 18  # elements; bounds the float64 temporaries of the statistics to 2 MiB
+_STATS_CHUNK = 1 << 15  # elements; the statistics' float64 temporaries are at most this long
 
 
 def _stats(y: Array) -> Stats:
@@ -543,13 +643,26 @@ def _stats(y: Array) -> Stats:
     chunks = [flat[i : i + _STATS_CHUNK] for i in range(0, flat.size, _STATS_CHUNK)]
     with np.errstate(invalid="ignore", over="ignore"):  # ±inf outputs (max pool over -inf padding) give nan
         mean = sum(float(np.sum(c, dtype=np.float64)) for c in chunks) / flat.size
-        square = sum(float(np.sum(np.square(c.astype(np.float64) - mean))) for c in chunks)
+        deviation = np.empty(min(flat.size, _STATS_CHUNK), np.float64)
+        square = 0.0
+        for c in chunks:
+            d = deviation[: c.size]
+            np.copyto(d, c)  # to float64 first: the difference is taken in float64
+            d -= mean
+            np.square(d, out=d)
+            square += float(np.sum(d))
     return Stats(
         mean,
         math.sqrt(square / flat.size) if math.isfinite(square) else math.nan,
         float(np.min(flat)),
         float(np.max(flat)),
     )
+
+
+def _stats_workspace(numel: int) -> int:
+    """Bytes `_stats` allocates for an output of `numel` elements: one float64 chunk, and the buffer
+    (8192 elements) numpy casts a float32 chunk through while summing it in float64."""
+    return min(numel, _STATS_CHUNK) * 8 + min(numel, 8192) * 8
 
 
 # -- data --------------------------------------------------------------------------------------------
@@ -634,10 +747,10 @@ def _npy_batch(path: str, shape: tuple[int, ...], sample: tuple[int, ...], batch
 
 def _sample(data: str, shape: tuple[int, ...], dtype: np.dtype[Any], seed: int, npy: Array | None) -> Array:
     if npy is not None:
-        arr = np.asarray(npy, dtype=dtype)
-        if arr.ndim == len(shape) - 1:
-            arr = np.broadcast_to(arr, shape)
-        return np.array(arr, dtype=dtype, copy=True, order="C")
+        # One allocation: the cast (and the repeat of one sample over the batch) happen in the copy.
+        x = np.empty(shape, dtype)
+        x[...] = npy
+        return x
     if data == "ones":
         return np.ones(shape, dtype)
     if data == "zeros":
@@ -650,20 +763,66 @@ def _count(shape: Shape) -> int:
     return math.prod(int(d) for d in (shape.channels, *shape.spatial) if d is not None)
 
 
-def _workspace(layer: LayerSpec, shapes: Mapping[str, Shape], batch: int) -> int:
-    """Elements of the largest temporary one op allocates (see MemoryEstimate)."""
-    source = shapes[layer.inputs[0]]
+def _workspace(layer: LayerSpec, shapes: Mapping[str, Shape], batch: int, itemsize: int) -> int:
+    """Bytes of the temporaries `layer` allocates besides its inputs and its output (see MemoryEstimate)."""
+    source = (batch, *(int(d or 0) for d in (shapes[layer.inputs[0]].channels, *shapes[layer.inputs[0]].spatial)))
     out = shapes[layer.name]
-    cin = source.channels or 0
-    # A padded copy of the input (about its size) lives next to the columns of a conv and a pool.
-    padded = batch * _count(source)
-    if layer.op == "conv":
-        return padded + batch * cin * math.prod(layer.kernel) * math.prod(int(s or 0) for s in out.spatial)
-    if layer.op == "deconv":
-        return batch * (out.channels or 0) * math.prod(layer.kernel) * math.prod(int(s or 0) for s in source.spatial)
-    if layer.op in ("maxpool", "avgpool", "pad"):
-        return padded + batch * _count(out)
-    return batch * _count(out)
+    op = layer.op
+    try:
+        if op == "conv":
+            weight = (int(out.channels or 0), source[1] // layer.groups, *layer.kernel)
+            return ops.conv_workspace(
+                source,
+                weight,
+                layer.stride,
+                _conv_padding(layer),
+                layer.dilation,
+                layer.groups,
+                padding_mode=layer.padding_mode,
+                itemsize=itemsize,
+            )
+        if op == "deconv":
+            assert not isinstance(layer.padding, str)  # the loader takes only explicit deconv padding
+            weight = (source[1], int(out.channels or 0) // layer.groups, *layer.kernel)
+            return ops.conv_transpose_workspace(
+                source,
+                weight,
+                layer.stride,
+                [b for b, _ in layer.padding],
+                layer.output_padding,
+                layer.groups,
+                layer.dilation,
+                itemsize=itemsize,
+            )
+        if op in ("maxpool", "avgpool"):
+            explicit, pads = _pool_padding(layer, source[2:])
+            copy = 0
+            if explicit is not None:  # ops.pad's copy, then the pool's own temporaries on it
+                source = (*source[:2], *(size + b + a for size, (b, a) in zip(source[2:], explicit, strict=True)))
+                copy = math.prod(source) * itemsize
+            dilation = layer.dilation if op == "maxpool" else 1
+            return copy + ops.pool_workspace(
+                source,
+                layer.kernel,
+                layer.stride,
+                pads,
+                dilation,
+                layer.ceil_mode,
+                average=op == "avgpool",
+                itemsize=itemsize,
+            )
+        if op in ("adaptive_avgpool", "adaptive_maxpool"):
+            return ops.adaptive_pool_workspace(source, list(layer.size), itemsize=itemsize)
+        if op == "upsample":
+            size = [int(d or 0) for d in out.spatial]
+            mode = "nearest" if layer.mode == "nearest" else "linear"
+            return ops.interpolate_workspace(source, size, mode, itemsize=itemsize)
+        if op == "pad":
+            assert not isinstance(layer.padding, str)
+            return ops.pad_workspace(source, _flat_pad(layer.padding), layer.mode, itemsize=itemsize)
+    except ValueError:
+        return 0  # the op refuses this input: the run stops there and says so (RunFailure)
+    return ops.elementwise_workspace(op, math.prod(source), itemsize)
 
 
 def _last_use(stack: StackSpec) -> dict[str, int]:
@@ -710,10 +869,12 @@ def format_bytes(n: int) -> str:
 def _memory_message(m: MemoryEstimate, limit: int, batch: int, dtype: str) -> str:
     parts = [
         f"input {format_bytes(m.data)}",
-        f"{'all layer outputs' if m.keep_outputs else 'live layer outputs'} {format_bytes(m.activations)}",
+        f"{'kept layer outputs' if m.keep_outputs else 'live layer outputs'} {format_bytes(m.activations)}",
         f"weights {format_bytes(m.weights)}",
-        f"largest op workspace {format_bytes(m.workspace)}",
+        f"op workspace {format_bytes(m.workspace)}",
+        f"bookkeeping {format_bytes(m.bookkeeping)}",
     ]
+    where = f" at layer {m.layer}" if m.layer is not None else ""
     ways = ["a smaller input"]
     if batch > 1:
         ways.append(f"a smaller batch (now {batch})")
@@ -722,7 +883,7 @@ def _memory_message(m: MemoryEstimate, limit: int, batch: int, dtype: str) -> st
     if m.keep_outputs:
         ways.append("not keeping every output (only live ones)")
     return (
-        f"the run would need about {format_bytes(m.total)} ({'; '.join(parts)}), more than the memory limit "
+        f"the run would need about {format_bytes(m.total)}{where} ({'; '.join(parts)}), more than the memory limit "
         f"{format_bytes(limit)}; lower it with {', '.join(ways)}, or raise the limit"
     )
 

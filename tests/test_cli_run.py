@@ -6,7 +6,9 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -152,6 +154,113 @@ def test_save_never_overwrites_the_stack_or_the_data(tmp_path: Path) -> None:
     code, _, err = invoke("run", str(stack), "--data", str(data), "--save", str(data), "--force")
     assert code == 1
     assert np.load(data).shape == (1, 5, 5)
+
+
+def test_save_never_overwrites_the_bundled_file_a_name_resolves_to() -> None:
+    """The issue: `convcalc run seed_deconv --save <configs/seed_deconv.yaml> --force` replaced the bundled
+    stack with an .npz, because only arguments that were files themselves were compared with --save."""
+    from convcalc.format.library import find_config
+
+    target = find_config("seed_deconv")
+    original = target.read_bytes()
+    try:
+        code, out, err = invoke("run", "seed_deconv", "--save", str(target), "--force")
+    finally:
+        if target.read_bytes() != original:  # leave the checkout whole even when this test fails
+            target.write_bytes(original)
+    assert code == 1
+    assert out == ""
+    assert f"option --save: would overwrite {target}, one of the run's own inputs" in err
+
+
+@pytest.fixture
+def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A bundled library of its own (seed_deconv only), in tmp_path/library, as the working directory's
+    neighbour: the checkout's configs stay out of harm's way."""
+    directory = tmp_path / "library"
+    directory.mkdir()
+    shutil.copy(config("seed_deconv"), directory / "seed_deconv.yaml")
+    monkeypatch.setattr("convcalc.format.library.config_dir", lambda: directory)
+    monkeypatch.chdir(tmp_path)
+    return directory / "seed_deconv.yaml"
+
+
+def _link(kind: str, target: Path, name: Path) -> None:
+    if kind == "symlink":
+        name.symlink_to(target)
+    else:
+        try:
+            os.link(target, name)
+        except OSError as exc:  # a file system without hard links
+            pytest.skip(f"no hard links here: {exc}")
+
+
+SPELLINGS = {
+    "absolute": lambda f: str(f),
+    "relative": lambda f: "library/seed_deconv.yaml",
+    "dot-dot": lambda f: "library/../library/./seed_deconv.yaml",
+    "symlink": lambda f: "link.npz",
+    "symlinked directory": lambda f: "shelf/seed_deconv.yaml",
+    "hard link": lambda f: "hard.npz",
+}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+@pytest.mark.parametrize("stack", ["seed_deconv", "library/seed_deconv.yaml", "link.npz"])
+def test_save_never_overwrites_the_stack_however_spelled(
+    tmp_path: Path, library: Path, spelling: str, stack: str
+) -> None:
+    """The bundled name, its file and a symlink to it as the stack; every spelling of that file as --save."""
+    (tmp_path / "link.npz").symlink_to(library)
+    (tmp_path / "shelf").symlink_to(library.parent, target_is_directory=True)
+    _link("hard link", library, tmp_path / "hard.npz")
+    original = library.read_bytes()
+    save = SPELLINGS[spelling](library)
+    code, out, err = invoke("run", stack, "--save", save, "--force")
+    assert code == 1
+    assert out == ""
+    given = library if stack == "seed_deconv" else stack  # the loader names the file it resolved to
+    assert (
+        err
+        == f"error: {save}: option --save: would overwrite {given}, one of the run's own inputs; choose another name\n"
+    )
+    assert library.read_bytes() == original
+    assert (tmp_path / "link.npz").is_symlink()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "hard.npz",
+        "library",
+        "link.npz",
+        "seed_deconv.yaml",
+        "shelf",
+    ]
+
+
+@pytest.mark.parametrize("kind", ["relative", "dot-dot", "symlink", "hard link"])
+def test_save_never_overwrites_the_data_however_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "x.npy"
+    np.save(data, np.arange(25.0).reshape(1, 5, 5))
+    save = {"relative": "x.npy", "dot-dot": f"../{tmp_path.name}/x.npy", "symlink": "x.npz", "hard link": "x.npz"}[kind]
+    if kind in ("symlink", "hard link"):
+        _link(kind, data, tmp_path / "x.npz")
+    code, out, err = invoke("run", config("seed_two_layer"), "--data", str(data), "--save", save, "--force")
+    assert code == 1
+    assert out == ""
+    assert f"would overwrite {data}, one of the run's own inputs" in err
+    np.testing.assert_array_equal(np.load(data), np.arange(25.0).reshape(1, 5, 5))
+
+
+def test_save_writes_a_file_readable_as_the_umask_allows(tmp_path: Path) -> None:
+    """A new file gets 0666 less the umask (mkstemp alone would leave 0600)."""
+    old = os.umask(0o022)
+    try:
+        code, _, err = invoke("run", config("seed_two_layer"), "--save", str(tmp_path / "out.npz"))
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert stat.S_IMODE((tmp_path / "out.npz").stat().st_mode) == 0o644
 
 
 def test_save_into_a_missing_directory(tmp_path: Path) -> None:

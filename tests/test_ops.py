@@ -321,6 +321,20 @@ def test_misc_ops_by_hand() -> None:
         ops.batch_norm(x.reshape(1, 5), np.zeros(5), np.ones(5), training=True)
 
 
+def test_chunked_elementwise_ops_keep_their_identities_across_chunks() -> None:
+    """σ(x) + σ(−x) = 1 and gelu(x) − gelu(−x) = x·(Φ(x) + Φ(−x)) = x, element by element, on an array of
+    two full chunks and a partial one (and its non-contiguous transpose)."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 7, 4099)) * 6
+    assert x.size > 2 * ops._CHUNK
+    for arr in (x, x.transpose(2, 0, 1)):
+        np.testing.assert_allclose(ops.sigmoid(arr) + ops.sigmoid(-arr), 1.0, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(ops.gelu(arr) - ops.gelu(-arr), arr, rtol=1e-15, atol=1e-15)
+        np.testing.assert_allclose(ops.silu(arr), arr * ops.sigmoid(arr), rtol=1e-15)
+        np.testing.assert_array_equal(ops.leaky_relu(arr, 0.25) == arr, arr > 0)
+        assert ops.sigmoid(arr).shape == arr.shape
+
+
 def test_dtype_kept() -> None:
     x = np.ones((1, 2, 6, 6), dtype=np.float32)
     w = np.ones((3, 2, 3, 3), dtype=np.float64)
@@ -649,6 +663,22 @@ def test_dense_ops_match_torch(dt: Any, seed: int, slope: float) -> None:
         F.batch_norm(tx, _t(mean), _t(var), _t(g), _t(bb), training=False, eps=1e-4).numpy(),
     )
     assert_close(ops.dropout(x, 0.5, training=False), F.dropout(tx, 0.5, training=False).numpy())
+
+
+@pytest.mark.torch
+@pytest.mark.skipif(torch is None, reason="PyTorch is not importable")
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_chunked_elementwise_ops_match_torch_across_chunks(dt: Any) -> None:
+    """The elementwise ops run over chunks of the flattened input: two full chunks and a partial one."""
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((3, 7, 4099)) * 6).astype(dt)
+    for arr in (x, x.transpose(2, 0, 1)):
+        tx = _t(arr)
+        assert_close(ops.sigmoid(arr), torch.sigmoid(tx).numpy())
+        assert_close(ops.silu(arr), F.silu(tx).numpy())
+        assert_close(ops.gelu(arr), F.gelu(tx).numpy())
+        assert_close(ops.gelu(arr, approximate="tanh"), F.gelu(tx, approximate="tanh").numpy())
+        assert_close(ops.leaky_relu(arr, 0.2), F.leaky_relu(tx, 0.2).numpy())
 
 
 @pytest.mark.torch

@@ -7,7 +7,12 @@ the PyTorch graph of the same stack (tests/torch_oracle.py) with the runner's ow
 from __future__ import annotations
 
 import dataclasses
+import gc
+import os
+import stat
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -64,10 +69,23 @@ def _stack(text: str) -> StackSpec:
 
 
 # -- every config --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def warm() -> None:
+    """One small run first: numpy.random's submodules (0.5 MB of module objects) load on first use."""
+    run_stack(_stack("input: [1, 8, 8]\nlayers:\n  - {op: conv, kernel: 3}\n"))
+
+
+@pytest.mark.usefixtures("warm")
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_every_config_runs_with_the_predicted_shapes(path: Path) -> None:
+def test_every_config_runs_with_the_predicted_shapes_within_its_memory_estimate(path: Path) -> None:
     spec = _config(path)
-    result = run_stack(spec)
+    tracemalloc.start()  # numpy reports its buffers to tracemalloc
+    try:
+        result = run_stack(spec)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= 1.25 * result.memory.total, f"peak {peak} / estimate {result.memory.total}"
     assert result.ok
     assert [layer.name for layer in result.layers] == [layer.name for layer in spec.layers]
     report = analyze(spec)
@@ -358,9 +376,14 @@ def test_the_limit_is_a_parameter() -> None:
 def test_memory_estimate_by_hand() -> None:
     """conv(1→2, 3×3, pad 1, bias) → relu → relu on 1×4×4, float32, batch 1.
 
-    data 16·4 = 64; weights 2·9 + 2 = 20 → 80; workspace: the conv's im2col 1·9·16 = 144 plus the padded
-    input 16 → 160·4 = 640; kept outputs 3·32 = 96 → 384; live at most 2 outputs (conv freed after
-    the first relu) → 64 → 256.
+    The estimate is the largest sum, layer by layer, of the live outputs, the weights made so far and
+    the layer's temporaries. data 16·4 = 64; weights 2·9 + 2 = 20 → 80. The conv takes the im2col path
+    (the flat layout would waste 24 − 16 columns): its temporaries are the zero-padded 6×6 input (36) and
+    the columns 9·16 = 144 → 180·4 = 720 bytes. A relu needs none, but the statistics of a 32-element
+    output copy it to float64 (256) and sum it through a float64 cast buffer (256): 512.
+    Kept outputs: at r2, c + r1 + r2 = 3·32·4 = 384 with 80 + 512 → 976, above the conv's 128 + 80 + 720.
+    Live outputs: the conv's 128 + 80 + 720 = 928 beats r1's and r2's 2·128 + 80 + 512 = 848.
+    Bookkeeping: 16 KiB + 2 KiB for each of the 3 layers.
     """
     spec = _stack(
         "input: [1, 4, 4]\nlayers:\n  - {op: conv, name: c, out: 2, kernel: 3, padding: 1}\n"
@@ -368,11 +391,116 @@ def test_memory_estimate_by_hand() -> None:
     )
     report = analyze(spec)
     kept = estimate_memory(spec, report, 1, "float32", keep_outputs=True)
-    assert (kept.data, kept.weights, kept.workspace, kept.activations) == (64, 80, 640, 384)
+    assert (kept.data, kept.weights, kept.workspace, kept.activations, kept.layer) == (64, 80, 512, 384, "r2")
+    assert kept.bookkeeping == 16 * 1024 + 3 * 2 * 1024
     live = estimate_memory(spec, report, 1, "float32", keep_outputs=False)
-    assert live.activations == 256
+    assert (live.activations, live.workspace, live.layer) == (128, 720, "c")
     doubled = estimate_memory(spec, report, 2, "float64", keep_outputs=False)
-    assert doubled.total == 4 * live.total - 2 * live.weights  # weights do not grow with the batch
+    # Everything but the weights and the bookkeeping grows with the batch and the element size.
+    assert doubled.total == 4 * live.total - 2 * live.weights - 3 * live.bookkeeping
+
+
+#: One-layer stacks of every op the loader accepts, in each rank it exists in and along each code path of
+#: convcalc.ops (depthwise, 1×1, flat and im2col convolutions, padding modes, ceil mode, overlapping bins,
+#: ...). Inputs hold 2^17 elements (512 KiB in float32), so the arrays dominate Python's own objects.
+_IN = {1: "[4, 32768]", 2: "[4, 128, 256]", 3: "[4, 32, 32, 32]"}
+MEMORY_CASES: dict[str, tuple[str, str]] = {}
+for _rank, _shape in _IN.items():
+    _r = str(_rank)
+    MEMORY_CASES |= {
+        f"conv{_r}d": (_shape, "{op: conv, out: 8, kernel: 3, padding: 1}"),
+        f"conv{_r}d_s2_same": (_shape, "{op: conv, out: 16, kernel: 3, stride: 2, padding: same}"),
+        f"conv{_r}d_reflect": (_shape, "{op: conv, out: 8, kernel: 3, padding: 2, padding_mode: reflect}"),
+        f"conv{_r}d_depthwise": (_shape, "{op: conv, out: 8, kernel: 3, padding: 1, groups: 4}"),
+        f"conv{_r}d_1x1": (_shape, "{op: conv, out: 4, kernel: 1}"),
+        f"deconv{_r}d": (_shape, "{op: deconv, out: 4, kernel: 3, stride: 2, padding: 1, output_padding: 1}"),
+        f"deconv{_r}d_1x1": (_shape, "{op: deconv, out: 8, kernel: 1, padding: 1}"),
+        f"maxpool{_r}d": (_shape, "{op: maxpool, kernel: 3, stride: 2, padding: 1, ceil_mode: true}"),
+        f"maxpool{_r}d_same": (_shape, "{op: maxpool, kernel: 3, stride: 2, padding: same, dilation: 2}"),
+        f"avgpool{_r}d": (_shape, "{op: avgpool, kernel: 2}"),
+        f"avgpool{_r}d_asym": (_shape, f"{{op: avgpool, kernel: 3, stride: 1, padding: {[[0, 2]] * _rank}}}"),
+        f"avgpool{_r}d_pad": (_shape, "{op: avgpool, kernel: 3, stride: 2, padding: 1, count_include_pad: false}"),
+        f"adaptive_avgpool{_r}d": (_shape, "{op: adaptive_avgpool, size: 7}"),
+        f"adaptive_avgpool{_r}d_global": (_shape, "{op: adaptive_avgpool, size: 1}"),
+        f"adaptive_maxpool{_r}d": (_shape, "{op: adaptive_maxpool, size: 30}"),
+        f"upsample{_r}d_nearest": (_shape, "{op: upsample, scale: 2}"),
+        f"upsample{_r}d_linear": (_shape, "{op: upsample, scale: 2, mode: linear}"),
+        f"upsample{_r}d_linear_size": (_shape, "{op: upsample, size: 20, mode: linear, align_corners: true}"),
+        f"pad{_r}d": (_shape, "{op: pad, padding: 3}"),
+        f"pad{_r}d_reflect": (_shape, f"{{op: pad, padding: {[[1, 4]] * _rank}, mode: reflect}}"),
+        f"pad{_r}d_replicate": (_shape, "{op: pad, padding: 2, mode: replicate}"),
+        f"pad{_r}d_circular": (_shape, "{op: pad, padding: 2, mode: circular}"),
+    }
+MEMORY_CASES |= {
+    "conv2d_dilated": (_IN[2], "{op: conv, out: 8, kernel: 3, padding: 2, dilation: 2}"),
+    "conv2d_grouped": (_IN[2], "{op: conv, out: 8, kernel: 3, padding: 1, groups: 2}"),
+    "conv2d_1x1_s2": (_IN[2], "{op: conv, out: 8, kernel: 1, stride: 2}"),
+    "conv2d_k5_circular": (_IN[2], "{op: conv, out: 8, kernel: 5, padding: 2, padding_mode: circular}"),
+    "deconv2d_k4": (_IN[2], "{op: deconv, out: 8, kernel: 4, stride: 2, padding: 1}"),
+    "deconv2d_grown": (_IN[2], "{op: deconv, out: 8, kernel: 1, dilation: 2, output_padding: 1}"),
+    "deconv2d_grouped": (_IN[2], "{op: deconv, out: 8, kernel: 3, stride: 2, groups: 4}"),
+    "adaptive_avgpool2d_overlap": (_IN[2], "{op: adaptive_avgpool, size: [127, 255]}"),
+    "adaptive_maxpool2d_mixed": (_IN[2], "{op: adaptive_maxpool, size: [64, 100]}"),
+    "upsample2d_linear_1.5": (_IN[2], "{op: upsample, scale: 1.5, mode: linear}"),
+    "upsample2d_nearest_0.5": (_IN[2], "{op: upsample, scale: 0.5}"),
+    "pad2d_crop": (_IN[2], "{op: pad, padding: [[-3, 2], [0, -5]], value: 1.5}"),
+    "pixel_shuffle": ("[16, 64, 128]", "{op: pixel_shuffle, factor: 2}"),
+    "pixel_unshuffle": (_IN[2], "{op: pixel_unshuffle, factor: 2}"),
+    "add": (_IN[2], "{op: add, from: [input, input]}"),
+    "add3": (_IN[2], "{op: add, from: [input, input, input]}"),
+    "mul_broadcast": (_IN[2], "{op: adaptive_avgpool, name: se, size: 1}\n  - {op: mul, from: [input, se, input]}"),
+    "concat": (_IN[2], "{op: concat, from: [input, input, input]}"),
+    "flatten_linear": (_IN[2], "{op: flatten}\n  - {op: linear, out: 2}"),
+    "identity_relu": (_IN[2], "{op: identity}\n  - {op: relu}"),
+}
+MEMORY_CASES |= {op: (_IN[2], f"{{op: {op}}}") for op in runner._ACTIVATIONS}
+MEMORY_CASES |= {op: (_IN[2], f"{{op: {op}}}") for op in ("leaky_relu", "batchnorm", "dropout", "identity")}
+
+
+def _memory_stack(case: str) -> StackSpec:
+    shape, layers = MEMORY_CASES[case]
+    return _stack(f"input: {shape}\nlayers:\n  - {layers}\n")
+
+
+def test_the_memory_cases_cover_every_op_and_rank() -> None:
+    from convcalc.stack.spec import OP_FIELDS
+
+    ops_used = {layer.op for case in MEMORY_CASES for layer in _memory_stack(case).layers}
+    assert ops_used == set(OP_FIELDS)
+    ranked = {"conv", "deconv", "maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool", "upsample", "pad"}
+    specs = [_memory_stack(case) for case in MEMORY_CASES]
+    covered = {(layer.op, len(spec.input.spatial)) for spec in specs for layer in spec.layers}
+    assert {(op, rank) for op in ranked for rank in (1, 2, 3)} <= covered
+
+
+def _traced_peak(spec: StackSpec, dtype: runner.DType, keep_outputs: bool) -> tuple[int, int]:
+    """(tracemalloc's peak over a run, the run's estimate); numpy reports its buffers to tracemalloc."""
+    report = analyze(spec)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = run_stack(spec, dtype=dtype, keep_outputs=keep_outputs, report=report)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, result.memory.total
+
+
+@pytest.mark.usefixtures("warm")
+@pytest.mark.parametrize("dtype", runner.DTYPES)
+@pytest.mark.parametrize("case", MEMORY_CASES)
+def test_every_op_stays_within_its_memory_estimate(case: str, dtype: runner.DType) -> None:
+    """The estimate bounds the real peak (within 1.25×) and is no false alarm (the peak is at least 0.8×)."""
+    peak, estimate = _traced_peak(_memory_stack(case), dtype, keep_outputs=False)
+    assert 0.8 * estimate <= peak <= 1.25 * estimate, f"peak {peak} / estimate {estimate} = {peak / estimate:.2f}"
+
+
+@pytest.mark.usefixtures("warm")
+@pytest.mark.parametrize("name", ["unet_small", "googlenet"])
+def test_kept_outputs_stay_within_the_memory_estimate(name: str) -> None:
+    """Every output kept (as --save does), through branches, skips and concatenations."""
+    peak, estimate = _traced_peak(_config(CONFIGS[[p.stem for p in CONFIGS].index(name)]), "float32", True)
+    assert 0.8 * estimate <= peak <= 1.25 * estimate, f"peak {peak} / estimate {estimate} = {peak / estimate:.2f}"
 
 
 def test_unknown_input_sizes_ask_for_input() -> None:
@@ -475,6 +603,84 @@ def test_save_outputs_round_trips_and_refuses_to_overwrite(tmp_path: Path) -> No
     with np.load(path) as saved:
         assert saved.files == ["x"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]  # no temporary left behind
+
+
+def test_overwritten_input_compares_files_not_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    stack = tmp_path / "d" / "net.yaml"
+    stack.write_text("input: [1, 4, 4]\n")
+    (tmp_path / "link.yaml").symlink_to(stack)
+    (tmp_path / "other.npz").write_bytes(b"")
+    inputs = ["d/net.yaml", "x.npy"]  # the data file does not exist: it cannot be overwritten
+    for spelling in (str(stack), "d/net.yaml", "./d/../d/net.yaml", "link.yaml"):
+        assert runner.overwritten_input(spelling, inputs) == "d/net.yaml", spelling
+    assert runner.overwritten_input("link.yaml", [str(stack)]) == str(stack)
+    assert runner.overwritten_input(str(stack), ["link.yaml"]) == "link.yaml"  # the input given as a symlink
+    assert runner.overwritten_input("other.npz", inputs) is None
+    assert runner.overwritten_input("new.npz", inputs) is None
+
+
+def test_save_outputs_never_replaces_a_kept_file_even_with_overwrite(tmp_path: Path) -> None:
+    stack = tmp_path / "net.yaml"
+    stack.write_text("input: [1, 4, 4]\n")
+    (tmp_path / "out.npz").symlink_to(stack)
+    with pytest.raises(FileProblemError, match="one of the run's own inputs") as info:
+        save_outputs({"x": np.zeros(2)}, str(tmp_path / "out.npz"), overwrite=True, keep=[str(stack)])
+    assert info.value.problems[0].parameter == "path"
+    assert stack.read_text() == "input: [1, 4, 4]\n"
+    assert (tmp_path / "out.npz").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.yaml", "out.npz"]  # no temporary left behind
+
+
+@contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("proc", [True, False], ids=["from /proc", "from os.umask"])
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_saved_files_get_the_mode_the_umask_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mask: int, mode: int, proc: bool
+) -> None:
+    """0666 less the umask, as open() would give a new file; mkstemp alone gives 0600 whatever the umask."""
+    if not proc:
+        monkeypatch.setattr(runner, "_PROC_STATUS", str(tmp_path / "no-such-status"))
+    path = tmp_path / "out.npz"
+    with _umask(mask):
+        save_outputs({"x": np.zeros(2)}, str(path))
+        assert os.umask(mask) == mask  # reading the umask left it as it was
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "out.npz"
+    path.write_bytes(b"old")
+    path.chmod(0o640)
+    with _umask(0o022):
+        save_outputs({"x": np.zeros(2)}, str(path), overwrite=True)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # --force replaces the content, not who may read it
+    with np.load(path) as saved:
+        assert saved.files == ["x"]
+
+
+def test_nobody_else_can_read_the_file_while_it_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    modes: list[int] = []
+    savez = np.savez
+
+    def watched(file: Any, **arrays: Any) -> None:
+        savez(file, **arrays)
+        modes.append(stat.S_IMODE(os.fstat(file.fileno()).st_mode))
+
+    monkeypatch.setattr(runner.np, "savez", watched)
+    with _umask(0o022):
+        save_outputs({"x": np.zeros(2)}, str(tmp_path / "out.npz"))
+    assert modes == [0o600]
+    assert stat.S_IMODE((tmp_path / "out.npz").stat().st_mode) == 0o644
 
 
 def test_progress_is_called_once_per_layer_in_order() -> None:
