@@ -279,8 +279,8 @@ def test_arithmetic_agrees_with_python(numbers: list[int], ops: list[str]) -> No
     except ZeroDivisionError:
         with pytest.raises(blocks.ExprError, match="division by zero"):
             blocks.evaluate(text, env)
-        return
-    assert blocks.evaluate(text, env) == expected
+    else:
+        assert blocks.evaluate(text, env) == expected
 
 
 # --------------------------------------------------------------------------- errors

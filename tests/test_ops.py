@@ -434,8 +434,8 @@ def test_conv_matches_torch(prm: dict[str, Any], seed: int) -> None:
     if expected is None:
         with pytest.raises(ValueError, match=r"\w+"):  # any clear message; torch raised too
             ours_fn(x, w, b, prm["s"], prm["p"], prm["d"], prm["groups"], padding_mode=mode)
-        return
-    assert_close(ours_fn(x, w, b, prm["s"], prm["p"], prm["d"], prm["groups"], padding_mode=mode), expected)
+    else:
+        assert_close(ours_fn(x, w, b, prm["s"], prm["p"], prm["d"], prm["groups"], padding_mode=mode), expected)
 
 
 @pytest.mark.torch
@@ -490,8 +490,8 @@ def test_conv_transpose_matches_torch(prm: dict[str, Any], seed: int, data: Any)
     if expected is None:
         with pytest.raises(ValueError, match=r"\w+"):  # any clear message; torch raised too
             ours_fn(x, w, b, *args)
-        return
-    assert_close(ours_fn(x, w, b, *args), expected)
+    else:
+        assert_close(ours_fn(x, w, b, *args), expected)
 
 
 @st.composite
@@ -532,8 +532,8 @@ def test_max_pool_matches_torch(prm: dict[str, Any], seed: int) -> None:
     if expected is None:
         with pytest.raises(ValueError, match=r"\w+"):  # any clear message; torch raised too
             ours_fn(x, *args)
-        return
-    assert_close(ours_fn(x, *args), expected)
+    else:
+        assert_close(ours_fn(x, *args), expected)
 
 
 @pytest.mark.torch
@@ -554,8 +554,8 @@ def test_avg_pool_matches_torch(prm: dict[str, Any], seed: int) -> None:
     if expected is None:
         with pytest.raises(ValueError, match=r"\w+"):  # any clear message; torch raised too
             ours_fn(x, *args)
-        return
-    assert_close(ours_fn(x, *args), expected)
+    else:
+        assert_close(ours_fn(x, *args), expected)
 
 
 @pytest.mark.torch
@@ -632,8 +632,8 @@ def test_pad_matches_torch(npairs: int, data: Any, mode: str, dt: Any) -> None:
     if expected is None:
         with pytest.raises(ValueError, match=r"\w+"):  # any clear message; torch raised too
             ops.pad(x, pads, mode=mode, value=value)
-        return
-    assert_close(ops.pad(x, pads, mode=mode, value=value), expected)
+    else:
+        assert_close(ops.pad(x, pads, mode=mode, value=value), expected)
 
 
 @pytest.mark.torch

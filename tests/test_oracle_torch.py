@@ -157,9 +157,9 @@ def test_random_stack_shapes_match_torch(doc: dict[str, Any]) -> None:
     if report is None or actual is None:
         assert report is None, "torch refused a stack that convcalc accepted"
         assert actual is None, "convcalc refused a stack that torch accepted"
-        return
-    for layer in report.layers:
-        assert actual[layer.name] == _expected_shape(report, layer.name), layer.name
+    else:
+        for layer in report.layers:
+            assert actual[layer.name] == _expected_shape(report, layer.name), layer.name
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
