@@ -1,4 +1,4 @@
-"""Benchmark convcalc.ops against torch.nn.functional (CPU, float32, same process, same threads).
+"""Benchmark convcalc.kernels.functional against torch.nn.functional (CPU, float32, same process, same threads).
 
 Usage: python3 bench/bench_ops.py [--quick] [--json PATH] [--threads N] [--filter TEXT] [--baseline OPS.py]
 
@@ -42,7 +42,7 @@ except ImportError:
     print("bench_ops.py needs PyTorch (the reference it is compared with): pip install torch", file=sys.stderr)
     sys.exit(2)
 
-from convcalc import ops
+from convcalc.kernels import functional as ops
 
 
 @dataclass
@@ -264,7 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (default: cores)")
     parser.add_argument("--filter", default="", help="only cases whose name contains this text")
     parser.add_argument(
-        "--ops-threads", type=int, default=None, help="threads for convcalc.ops' copy stages (default: cores)"
+        "--ops-threads",
+        type=int,
+        default=None,
+        help="threads for the NumPy kernels' copy stages (default: cores)",
     )
     parser.add_argument(
         "--baseline", type=Path, default=None, help="another convcalc/ops.py to time against this one, case by case"

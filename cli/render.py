@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from cli import grid
 from cli.terminal import ColorMode, Terminal, open_terminal, printable
-from convcalc.analysis.report import AxisField, LayerReport, Shape, StackReport
+from convcalc.analysis.report import AxisField, LayerReport, StackReport
 from convcalc.diagnostics import Diagnostic, Severity
+from convcalc.geometry.shape import Shape
 from convcalc.notation import dims_text, fraction_text, ratio_text
 from convcalc.stack.spec import AXIS_NAMES
 

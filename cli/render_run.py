@@ -16,8 +16,8 @@ from typing import Any
 from cli import grid
 from cli.render import SCHEMA_VERSION, dumps, hidden_note, markdown_table
 from cli.terminal import Terminal, open_terminal
+from convcalc.execution.runner import LayerRun, RunResult, format_bytes
 from convcalc.notation import dims_text
-from convcalc.runner import LayerRun, RunResult, format_bytes
 
 __all__ = ["dumps", "print_run", "run_csv", "run_json", "run_markdown"]
 

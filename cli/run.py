@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from convcalc.analysis.report import StackReport
-    from convcalc.runner import LayerRun, Progress
+    from convcalc.execution.runner import LayerRun, Progress
 
 #: A progress bar appears (on a terminal) above this many layers or this many multiply-accumulates.
 PROGRESS_LAYERS = 20
@@ -144,9 +144,9 @@ def run(
         from cli import render, render_run
         from convcalc.analysis.engine import analyze
         from convcalc.errors import MismatchError, Problem
+        from convcalc.execution.runner import DATA_KINDS, check_result, run_stack, save_outputs
         from convcalc.format.library import resolve_bundled
         from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
-        from convcalc.runner import DATA_KINDS, check_result, run_stack, save_outputs
 
         limit = parse_size(max_memory)
         override = parse_input_shape(input_shape) if input_shape is not None else None
@@ -204,7 +204,7 @@ def _check_save_target(save: str, force: bool, inputs: list[str]) -> None:
     """Refuse before running: a directory, one of the run's inputs (--force or not), an existing file
     without --force, or a missing directory."""
     from convcalc.errors import FileProblemError, Problem
-    from convcalc.runner import overwritten_input
+    from convcalc.execution.runner import overwritten_input
 
     if os.path.isdir(save):
         raise FileProblemError(Problem("names a directory; give a file name such as out.npz", save, parameter="save"))

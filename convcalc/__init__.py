@@ -30,8 +30,8 @@ if TYPE_CHECKING:
         ShapeError,
         SpecError,
     )
+    from convcalc.execution.runner import run_stack
     from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
-    from convcalc.runner import run_stack
     from convcalc.stack.spec import InputSpec, LayerSpec, StackSpec
 
 #: Public name → the module that defines it.
@@ -42,7 +42,7 @@ _PUBLIC = {
     "analyze": "convcalc.analysis.engine",
     "calculate": "convcalc.analysis.calculators",
     "layer_settings": "convcalc.analysis.calculators",
-    "run_stack": "convcalc.runner",
+    "run_stack": "convcalc.execution.runner",
     "StackReport": "convcalc.analysis.report",
     "LayerReport": "convcalc.analysis.report",
     "StackSpec": "convcalc.stack.spec",

@@ -164,17 +164,19 @@ def same_padding_notes(
     stride: Sequence[int],
     dilation: Sequence[int],
     pads: Sequence[tuple[int, int] | None],
+    lower: bool = False,
 ) -> list[Diagnostic]:
-    """The notes on a `padding: same` layer (conv or pool), from its resolved per-axis (before, after) pads
-    (None where they depend on an unknown input size).
+    """The notes on a `padding: same` (or ONNX's `same_lower`) layer, conv or pool, from its resolved
+    per-axis (before, after) pads (None where they depend on an unknown input size).
 
     - `same-strided` (stride > 1): PyTorch refuses it; the F.pad a port needs, last axis first as F.pad
       takes it, with −inf for a max pool (a window over padding must never win), zeros otherwise;
-    - `same-asymmetric` (stride 1): an odd d(k−1) puts the extra pixel after;
+    - `same-asymmetric` (stride 1): an odd d(k−1) puts the extra pixel after (before for same_lower);
     - `padding-unknown`: the left padding depends on the unknown input size.
     """
     found: list[Diagnostic] = []
     strides = "×".join(map(str, stride))
+    word = "same_lower" if lower else "same"
     if any(s > 1 for s in stride):
         if all(p is not None for p in pads):
             pairs = [p for p in pads if p is not None]
@@ -184,7 +186,7 @@ def same_padding_notes(
                 Diagnostic(
                     "same-strided",
                     layer,
-                    f"padding 'same' with stride {strides}: PyTorch refuses it; a port pads explicitly: "
+                    f"padding '{word}' with stride {strides}: PyTorch refuses it; a port pads explicitly: "
                     f"F.pad(x, ({flat}){fill}) then padding=0",
                     {"padding": [list(p) for p in pairs], "fill": "-inf" if op == "maxpool" else "0"},
                 )
@@ -194,19 +196,23 @@ def same_padding_notes(
                 Diagnostic(
                     "same-strided",
                     layer,
-                    f"padding 'same' with stride {strides}: PyTorch refuses it; the explicit padding a port "
+                    f"padding '{word}' with stride {strides}: PyTorch refuses it; the explicit padding a port "
                     "needs depends on the input size (give the input size)",
                 )
             )
     else:
         odd = [axes[a] for a in range(len(axes)) if (dilation[a] * (kernel[a] - 1)) % 2]
         if odd:
+            side = (
+                "before (ONNX's SAME_LOWER; a PyTorch port pads explicitly)"
+                if lower
+                else ("after (PyTorch does the same and copies the input to do it)")
+            )
             found.append(
                 Diagnostic(
                     "same-asymmetric",
                     layer,
-                    f"padding 'same' on {', '.join(odd)}: the total d(k−1) is odd, so the extra pixel goes after "
-                    "(PyTorch does the same and copies the input to do it)",
+                    f"padding '{word}' on {', '.join(odd)}: the total d(k−1) is odd, so the extra pixel goes {side}",
                     {"axes": odd},
                 )
             )
@@ -215,7 +221,7 @@ def same_padding_notes(
             Diagnostic(
                 "padding-unknown",
                 layer,
-                "the left padding of 'same' with this stride depends on the input size; give the input size to "
+                f"the left padding of '{word}' with this stride depends on the input size; give the input size to "
                 "know the effective padding and centre",
             )
         )

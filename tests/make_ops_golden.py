@@ -1,11 +1,11 @@
-"""Regenerate tests/golden/ops/*.npz: PyTorch outputs for convcalc.ops' golden tests.
+"""Regenerate tests/golden/ops/*.npz: PyTorch outputs for convcalc.kernels.functional' golden tests.
 
 Usage: python3 tests/make_ops_golden.py   (needs torch; deterministic: fixed seeds, CPU)
 
 Each file holds one op family. Case i is stored as ``{i}/meta`` (a JSON string: the ops
 function name, the positional array names and the keyword arguments) plus ``{i}/<name>`` for
 each input array and ``{i}/expected`` for PyTorch's output. The tests call
-``getattr(convcalc.ops, fn)(*arrays, **kwargs)`` and compare, without importing torch.
+``getattr(convcalc.kernels.functional, fn)(*arrays, **kwargs)`` and compare, without importing torch.
 Where convcalc offers an extra (padding_mode, asymmetric or TF-style 'same' padding), the
 expected output is built from PyTorch primitives the documented way (F.pad, then a
 padding-0 convolution).

@@ -24,8 +24,8 @@ from cli.main import app
 from cli.run import parse_size
 from convcalc.analysis import engine as analysis
 from convcalc.analysis.report import Shape
+from convcalc.execution.runner import RunResult, run_stack
 from convcalc.format.loader import load_stack, parse_input_shape
-from convcalc.runner import RunResult, run_stack
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = ROOT / "configs"

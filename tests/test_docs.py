@@ -12,7 +12,7 @@ import typer
 from cli.errors import ExitCode
 from cli.main import app
 from convcalc.diagnostics import CODES
-from convcalc.stack.spec import OP_FIELDS
+from convcalc.ops.registry import OPS as OP_FIELDS
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -110,9 +110,11 @@ def test_expand_prints_the_plain_stack(golden: Callable[[str, str], None]) -> No
     # The hand-written flat ResNet-18 (tests/data) is the reference for what the expansion means.
     flat = load_stack(Path(__file__).parent / "data" / "resnet18_flat.yaml")
     expanded = parse_stack(result.stdout, "expanded.yaml")
-    assert [(x.name, x.inputs, x.op, x.out, x.stride) for x in expanded.layers] == [
-        (x.name, x.inputs, x.op, x.out, x.stride) for x in flat.layers
-    ]
+
+    def key(x: object) -> tuple[object, ...]:
+        return tuple(getattr(x, f, None) for f in ("name", "inputs", "op", "out", "stride"))
+
+    assert [key(x) for x in expanded.layers] == [key(x) for x in flat.layers]
     golden("library/expand_resnet18.yaml", result.stdout)
 
 

@@ -14,10 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcalc.errors import FileProblemError, Problem, SpecError
-from convcalc.format.loader import _BAD, TOP_LEVEL_KEYS, _Reader, load_stack, parse_input_shape, parse_stack
-from convcalc.stack.spec import OP_ALIASES, OP_FIELDS, REQUIRED_FIELDS, InputSpec, Location, StackSpec
+from convcalc.format.loader import TOP_LEVEL_KEYS, _Reader, load_stack, parse_input_shape, parse_stack
+from convcalc.ops import registry
+from convcalc.stack.spec import InputSpec, Location, StackSpec
+from convcalc.stack.values import BAD as _BAD
 
 HEADER = "input: [3, 32, 32]\nlayers:\n"  # layers written after it start on line 3
+
+OP_FIELDS = {name: tuple(f.name for f in op.fields) for name, op in registry.OPS.items()}
+REQUIRED_FIELDS = {name: tuple(f.name for f in op.fields if f.required) for name, op in registry.OPS.items()}
+OP_ALIASES = registry.ALIASES
 
 
 def parse(text: str, **kwargs: Any) -> StackSpec:
@@ -163,7 +169,7 @@ LAYER_CASES = [
         "{op: conv, kernel: 3, padding: -1}",
         "3 conv1 padding",
         "a non-negative integer, a list of 2 entries",
-        "'same' or 'valid'",
+        "'same', 'valid' or 'same_lower'",
         "got -1",
     ),
     case("padding-triple", "{op: conv, kernel: 3, padding: [[1, 1, 1], 0]}", "3 conv1 padding", "got [1, 1, 1]"),
@@ -384,7 +390,7 @@ def test_full_stack_round_trip() -> None:
     conv, pool, up, add = stack.layers
     assert (conv.index, conv.name, conv.inputs) == (0, "conv1", ("input",))
     assert (conv.kernel, conv.stride, conv.padding) == ((3, 3), (1, 2), ((0, 1), (2, 2)))
-    assert (conv.dilation, conv.output_padding, conv.groups, conv.bias) == ((1, 1), (0, 0), 1, True)
+    assert (conv.dilation, conv.groups, conv.bias) == ((1, 1), 1, True)
     assert conv.location == Location("s.yaml", 5, 5)
     assert conv.field_locations["stride"] == Location("s.yaml", 8, 13)
     assert set(conv.field_locations) == {"op", "out", "kernel", "stride", "padding"}
@@ -395,16 +401,12 @@ def test_full_stack_round_trip() -> None:
     assert stack.layer("up") is up
 
 
-def test_defaults_for_ops_without_window_fields() -> None:
-    relu = parse(layers("{op: relu}")).layers[0]
-    assert (relu.kernel, relu.stride, relu.padding, relu.dilation, relu.output_padding) == (
-        (),
-        (),
-        (),
-        (),
-        (),
-    )
-    assert relu.mode == ""
+def test_each_op_has_its_own_typed_fields() -> None:
+    """A layer holds exactly its op's fields (typed per op): a relu has no kernel, a conv no output_padding."""
+    relu, conv = parse(layers("{op: relu}", "{op: conv, kernel: 3}")).layers
+    assert not hasattr(relu, "kernel")
+    assert not hasattr(conv, "output_padding")
+    assert (conv.kernel, conv.padding_mode) == ((3, 3), "zeros")
 
 
 @pytest.mark.parametrize(

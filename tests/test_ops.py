@@ -1,4 +1,4 @@
-"""Tests for convcalc.ops, the NumPy reference implementations of torch.nn.functional ops.
+"""Tests for convcalc.kernels.functional, the NumPy reference implementations of torch.nn.functional ops.
 
 Three layers:
 (a) golden tests: PyTorch outputs stored in tests/golden/ops/*.npz (regenerate with
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from convcalc import ops
+from convcalc.kernels import functional as ops
 
 try:
     import torch

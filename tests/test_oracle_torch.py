@@ -21,7 +21,7 @@ from convcalc.analysis.engine import analyze
 from convcalc.analysis.report import Shape, StackReport
 from convcalc.errors import ShapeError
 from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
-from convcalc.stack.spec import StackSpec
+from convcalc.stack.spec import LayerSpec, StackSpec
 from tests import stacks
 
 torch = pytest.importorskip("torch")
@@ -51,16 +51,20 @@ def _expected_shape(report: StackReport, name: str) -> tuple[int, ...]:
     raise KeyError(name)
 
 
+def _slim_layer(layer: LayerSpec, width: int) -> LayerSpec:
+    changes: dict[str, object] = {}
+    if getattr(layer, "out", None) is not None:
+        changes["out"] = min(layer.out, width)  # type: ignore[attr-defined]
+    if hasattr(layer, "groups"):
+        changes["groups"] = 1
+    return dataclasses.replace(layer, **changes)  # type: ignore[arg-type]
+
+
 def _slim(spec: StackSpec, width: int = 4) -> StackSpec:
     """The same geometry with few channels (receptive fields do not depend on channels)."""
     if any(layer.op in ("pixel_shuffle", "pixel_unshuffle") for layer in spec.layers):
         return spec
-    layers = tuple(
-        dataclasses.replace(layer, out=min(layer.out, width), groups=1)
-        if layer.out is not None
-        else dataclasses.replace(layer, groups=1)
-        for layer in spec.layers
-    )
+    layers = tuple(_slim_layer(layer, width) for layer in spec.layers)
     return dataclasses.replace(spec, layers=layers, input=dataclasses.replace(spec.input, channels=1))
 
 

@@ -1,4 +1,4 @@
-"""convcalc.runner: whole stacks on sample data; every actual shape equals the predicted one.
+"""convcalc.execution.runner: whole stacks on sample data; every actual shape equals the predicted one.
 
 Numbers are checked against hand derivations written here and, when torch is importable, against
 the PyTorch graph of the same stack (tests/torch_oracle.py) with the runner's own weights.
@@ -23,12 +23,13 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from convcalc import runner
 from convcalc.analysis.engine import analyze
 from convcalc.analysis.report import Shape
 from convcalc.errors import FileProblemError, MismatchError, ResourceError, ShapeError, SpecError
+from convcalc.execution import runner
+from convcalc.execution.runner import estimate_memory, init_params, run_stack, save_outputs
 from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
-from convcalc.runner import estimate_memory, init_params, run_stack, save_outputs
+from convcalc.ops.convolution import ConvSpec, DeconvSpec
 from convcalc.stack.spec import StackSpec
 from tests import stacks
 
@@ -56,7 +57,7 @@ def _config(path: Path) -> StackSpec:
     if path.stem in SLIM:
         layers = tuple(
             dataclasses.replace(layer, out=max(layer.out // SLIM[path.stem], 1))
-            if layer.out is not None and layer.op in ("conv", "deconv")
+            if isinstance(layer, ConvSpec | DeconvSpec) and layer.out is not None
             else layer
             for layer in spec.layers
         )
@@ -277,7 +278,7 @@ def test_every_op_runs_with_the_predicted_shapes(text: str) -> None:
 
 
 def test_every_op_of_the_format_is_covered() -> None:
-    from convcalc.stack.spec import OP_FIELDS
+    from convcalc.ops.registry import OPS as OP_FIELDS
 
     used = {layer.op for text in EVERY_OP.values() for layer in _stack(text).layers}
     assert used == set(OP_FIELDS)
@@ -453,7 +454,7 @@ MEMORY_CASES |= {
     "flatten_linear": (_IN[2], "{op: flatten}\n  - {op: linear, out: 2}"),
     "identity_relu": (_IN[2], "{op: identity}\n  - {op: relu}"),
 }
-MEMORY_CASES |= {op: (_IN[2], f"{{op: {op}}}") for op in runner._ACTIVATIONS}
+MEMORY_CASES |= {op: (_IN[2], f"{{op: {op}}}") for op in ("relu", "relu6", "gelu", "silu", "sigmoid", "tanh")}
 MEMORY_CASES |= {op: (_IN[2], f"{{op: {op}}}") for op in ("leaky_relu", "batchnorm", "dropout", "identity")}
 
 
@@ -463,7 +464,7 @@ def _memory_stack(case: str) -> StackSpec:
 
 
 def test_the_memory_cases_cover_every_op_and_rank() -> None:
-    from convcalc.stack.spec import OP_FIELDS
+    from convcalc.ops.registry import OPS as OP_FIELDS
 
     ops_used = {layer.op for case in MEMORY_CASES for layer in _memory_stack(case).layers}
     assert ops_used == set(OP_FIELDS)

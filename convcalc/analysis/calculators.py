@@ -361,6 +361,7 @@ def _resolve_padding(settings: LayerSettings, axis: int) -> tuple[int, int] | No
         if same.before is None or same.after is None:
             return None
         return (same.before, same.after)
+    assert not isinstance(pads, str), "the calculators take 'same', 'valid' or explicit padding"
     return pads[axis]
 
 

@@ -9,17 +9,7 @@ from functools import cached_property
 
 from convcalc.diagnostics import Diagnostic, Severity
 from convcalc.geometry.receptive import AxisMap
-
-
-@dataclass(frozen=True)
-class Shape:
-    """A tensor shape without the batch axis: channels (features after flatten) and spatial sizes.
-
-    None marks a size that depends on an unknown input size. After flatten `spatial` is ().
-    """
-
-    channels: int | None
-    spatial: tuple[int | None, ...]
+from convcalc.geometry.shape import Shape
 
 
 @dataclass(frozen=True)

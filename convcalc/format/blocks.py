@@ -44,7 +44,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from convcalc.stack.spec import INPUT_NAME, OP_FIELDS, LayerSpec, StackSpec
+from convcalc.ops import registry
+from convcalc.stack.spec import INPUT_NAME, LayerSpec, StackSpec
 
 __all__ = [
     "BLOCK_FIELDS",
@@ -398,7 +399,7 @@ def _layer_line(layer: LayerSpec, previous: str) -> str:
     if layer.inputs != (previous,):
         refs = [_string(ref) for ref in layer.inputs]
         parts.append(f"from: {refs[0]}" if len(refs) == 1 else f"from: [{', '.join(refs)}]")
-    for fname in OP_FIELDS[layer.op]:
+    for fname in (f.name for f in registry.OPS[layer.op].fields):
         # Exactly the fields the file wrote; the rest take the same defaults when read back.
         if fname not in layer.field_locations:
             continue

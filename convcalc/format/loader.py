@@ -16,38 +16,23 @@ Conventions:
 
 from __future__ import annotations
 
-import bisect
 import difflib
-import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeGuard
+from typing import Final, TypeGuard
 
 import yaml
 
 from convcalc import collector
 from convcalc.errors import FileProblemError, Problem, SpecError
 from convcalc.format import blocks
+from convcalc.format.validate import RawLayer, list_names, read_input, validate_layers
 from convcalc.notation import dims_text
-from convcalc.stack.spec import (
-    COMMON_FIELDS,
-    CONV_PADDING_MODES,
-    FORMAT_VERSION,
-    INPUT_NAME,
-    MERGES,
-    OP_ALIASES,
-    OP_FIELDS,
-    PAD_MODES,
-    REQUIRED_FIELDS,
-    UPSAMPLE_MODE_ALIASES,
-    UPSAMPLE_MODES,
-    InputSpec,
-    LayerSpec,
-    Location,
-    StackSpec,
-)
+from convcalc.ops import registry
+from convcalc.stack.spec import FORMAT_VERSION, INPUT_NAME, InputSpec, LayerSpec, Location, StackSpec
+from convcalc.stack.values import BAD, Value, is_int
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -59,13 +44,6 @@ __all__ = ["TOP_LEVEL_KEYS", "load_stack", "parse_input_shape", "parse_stack"]
 #: The keys a stack file may have at its top level (extend this one table for new sections).
 TOP_LEVEL_KEYS: Final = ("name", "description", "version", "input", "blocks", "layers")
 
-_WINDOW_OPS: Final = ("conv", "deconv", "maxpool", "avgpool")
-_POOLS: Final = ("maxpool", "avgpool")
-_PIXEL_OPS: Final = ("pixel_shuffle", "pixel_unshuffle")
-#: The keys a layer of each op may have, in the order messages list them.
-_ALLOWED_FIELDS: Final = {op: (*COMMON_FIELDS, *fields) for op, fields in OP_FIELDS.items()}
-#: Upsample mode spellings that name a rank; used to catch "bilinear" on a 1-D or 3-D stack.
-_MODE_RANK: Final = {"bilinear": 2, "trilinear": 3}
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 _YAML_TAG_PREFIX: Final = "tag:yaml.org,2002:"
 _NULL_TAG: Final = "tag:yaml.org,2002:null"
@@ -80,26 +58,7 @@ _DECIMAL: Final = re.compile(r"[-+]?[1-9][0-9]*|0")
 _BOOL_WORDS: Final = yaml.constructor.SafeConstructor.bool_values
 
 
-class _Invalid:
-    """Marks a value that failed validation (a Problem has been recorded) or cannot be read."""
-
-    def __repr__(self) -> str:
-        return "<invalid>"
-
-
-_BAD: Final = _Invalid()
-
-
 # --------------------------------------------------------------------------- small helpers
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    # bool is a subclass of int in Python: `true` must not pass as 1.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> TypeGuard[int | float]:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
 def _is_list(node: yaml.Node) -> TypeGuard[yaml.SequenceNode]:
@@ -131,15 +90,6 @@ _LISTED: Final = 20
 _HEAD: Final = 5
 
 
-def _list_names(names: Sequence[str]) -> str:
-    """`a, b, c`; a long list as its first and last names with the number left out between them."""
-    if len(names) <= _LISTED:
-        return ", ".join(names)
-    left_out = len(names) - _LISTED
-    head, tail = names[:_HEAD], names[len(names) - (_LISTED - _HEAD) :]
-    return f"{', '.join(head)}, … {left_out:,} more …, {', '.join(tail)}"
-
-
 def _axes(n: int) -> str:
     return "1 spatial axis" if n == 1 else f"{n} spatial axes"
 
@@ -148,30 +98,6 @@ def _plural(n: int, word: str) -> str:
     if n == 1:
         return f"1 {word}"
     return f"{n} {word[:-1]}ies" if word.endswith("y") else f"{n} {word}s"
-
-
-@dataclass(frozen=True)
-class _Kind:
-    """What a scalar must be, as words for messages and as a check."""
-
-    one: str  # "a positive integer"
-    many: str  # "positive integers"
-    check: Callable[[object], bool]
-    convert: Callable[[Any], object] = lambda v: v
-
-
-_POS_INT: Final = _Kind("a positive integer", "positive integers", lambda v: _is_int(v) and v >= 1)
-_NONNEG_INT: Final = _Kind("a non-negative integer", "non-negative integers", lambda v: _is_int(v) and v >= 0)
-_INT: Final = _Kind("an integer", "integers", _is_int)
-_POS_INT_OR_NULL: Final = _Kind(
-    "a positive integer or null",
-    "entries (positive integers, or null to keep that axis)",
-    lambda v: v is None or (_is_int(v) and v >= 1),
-)
-_POS_NUMBER: Final = _Kind("a positive number", "positive numbers", lambda v: _is_number(v) and v > 0, float)
-_BOOL: Final = _Kind("true or false", "booleans", lambda v: isinstance(v, bool))
-_NUMBER: Final = _Kind("a number", "numbers", _is_number, float)
-_PROBABILITY: Final = _Kind("a number in [0, 1)", "numbers", lambda v: _is_number(v) and 0 <= v < 1, float)
 
 
 # --------------------------------------------------------------------------- YAML nodes
@@ -213,9 +139,9 @@ class _Reader:
         self.problems.append(Problem(message, self.file, loc.line, loc.column, layer, field))
 
     def scalar(self, node: yaml.Node) -> object:
-        """The typed value of a scalar node; _BAD for a collection or a scalar PyYAML cannot build."""
+        """The typed value of a scalar node; BAD for a collection or a scalar PyYAML cannot build."""
         if not isinstance(node, yaml.ScalarNode):
-            return _BAD
+            return BAD
         # The common cases read directly, exactly as SafeConstructor reads them: its generic
         # dispatch costs several times more, and every field of every layer comes through here.
         tag = node.tag
@@ -232,7 +158,33 @@ class _Reader:
         except Exception:
             # SafeConstructor raises ConstructorError for unknown tags but lets ValueError etc. escape
             # for explicitly tagged garbage (`!!int abc`); either way the value is unusable.
-            return _BAD
+            return BAD
+
+    def value(self, node: yaml.Node, depth: int = 0) -> Value:
+        """The node as a Value (what validation reads), with its place and any block-expansion note.
+
+        A tagged collection (`!!python/object/apply:os.system [...]`, `!!omap`) is not a plain list or
+        mapping: it becomes an unreadable value that shows as written.
+        """
+        where = self.location(node)
+        note = self.notes.get(node, "")
+        if isinstance(node, yaml.ScalarNode):
+            data = self.scalar(node)
+            standard = node.tag.startswith(_YAML_TAG_PREFIX)
+            tag = _short_tag(node.tag) if not standard or data is BAD else ""
+            return Value(data, where, raw=node.value, tag=tag, note=note)
+        if depth > 20:  # aliases may nest (or recurse): deep enough for any field, bounded for the rest
+            return Value(BAD, where, raw="...", note=note)
+        if _is_list(node):
+            assert isinstance(node, yaml.SequenceNode)
+            return Value(None, where, items=tuple(self.value(c, depth + 1) for c in node.value), note=note)
+        if _is_map(node):
+            assert isinstance(node, yaml.MappingNode)
+            pairs = tuple((self.value(k, depth + 1), self.value(v, depth + 1)) for k, v in node.value)
+            return Value(None, where, pairs=pairs, note=note)
+        shown = self.show(node)
+        tag = _short_tag(node.tag)
+        return Value(BAD, where, raw=shown.removeprefix(tag).strip(), tag=tag, note=note)
 
     def show(self, node: yaml.Node, depth: int = 0) -> str:
         """The value as the user wrote it, short enough for a message (aliases may be recursive)."""
@@ -240,7 +192,7 @@ class _Reader:
             return "..."
         if isinstance(node, yaml.ScalarNode):
             value = self.scalar(node)
-            if not node.tag.startswith(_YAML_TAG_PREFIX) or value is _BAD:
+            if not node.tag.startswith(_YAML_TAG_PREFIX) or value is BAD:
                 return f"{_short_tag(node.tag)} {node.value}".strip()
             if isinstance(value, str):
                 return f"'{value}'"
@@ -751,7 +703,7 @@ class _Expander:
                 kind_node = item.value("block" if is_use else "op")
                 raw = self._peek(kind_node, env)
                 if isinstance(raw, str):
-                    kind = raw if is_use else OP_ALIASES.get(raw, raw)
+                    kind = raw if is_use else (registry.canonical(raw) or raw)
                 name_node = item.value("name")
                 written = self._peek(name_node, env)
                 if isinstance(written, str) and written.strip():
@@ -842,7 +794,7 @@ class _Expander:
         choices = [INPUT_NAME, *(n for n in scope.visible() if n != INPUT_NAME)]
         r.add(
             f"unknown layer '{ref}' in {where}{_did_you_mean(ref, choices)} "
-            f"Names here: {_list_names(choices)} (and the names where the block is used)",
+            f"Names here: {list_names(choices)} (and the names where the block is used)",
             entry,
             label,
             "from",
@@ -1059,7 +1011,7 @@ class _Expander:
                     r.add(
                         f"output '{wanted}' is not a layer of block '{block_name}'"
                         f"{_did_you_mean(wanted, choices)} "
-                        f"Layers: {_list_names(choices)}",
+                        f"Layers: {list_names(choices)}",
                         block.output,
                         f"block {block_name}",
                         "output",
@@ -1144,7 +1096,7 @@ class _Expander:
         if isinstance(node, yaml.MappingNode):
             return blocks.Opaque("a mapping")
         value = self.r.scalar(node)
-        if value is _BAD or not isinstance(value, (int, float, str, bool, type(None))):
+        if value is BAD or not isinstance(value, (int, float, str, bool, type(None))):
             return blocks.Opaque(f"a {_short_tag(node.tag)} value")
         return value
 
@@ -1154,74 +1106,6 @@ class _TooBig(Exception):
 
 
 # --------------------------------------------------------------------------- the stack
-
-
-@dataclass
-class _Layer:
-    """A layer mapping between the two passes: identity first (op, name), fields second."""
-
-    index: int
-    mapping: _Mapping
-    op: str | None = None
-    name: str | None = None
-    name_written: bool = False  # `name:` present, valid or not: never invent a default then
-
-    @property
-    def label(self) -> str:
-        return self.name if self.name is not None else f"#{self.index + 1}"
-
-    @property
-    def line(self) -> int:
-        return int(self.mapping.node.start_mark.line) + 1
-
-
-class _Names:
-    """The layers' names by first definition, in file order, for resolving `from`.
-
-    Every question costs O(1) (or O(log n)) on the success path, so loading stays linear in the
-    number of layers; the did-you-mean search runs only for a name that is unknown, once per name.
-    """
-
-    def __init__(self) -> None:
-        self.first: dict[str, _Layer] = {}
-        self._order: list[str] = []  # first definitions, in file order
-        self._indices: list[int] = []  # their layer indices (increasing)
-        self._ranked: dict[str, list[str]] = {}
-
-    def define(self, layer: _Layer, name: str) -> _Layer | None:
-        """Record `layer` as defining `name`; the layer that defined it first when it is a duplicate."""
-        earlier = self.first.get(name)
-        if earlier is not None:
-            return earlier
-        self.first[name] = layer
-        self._order.append(name)
-        self._indices.append(layer.index)
-        return None
-
-    def above(self, name: str, index: int) -> bool:
-        """True when `name` is defined by a layer before position `index`."""
-        defined = self.first.get(name)
-        return defined is not None and defined.index < index
-
-    def listing(self, index: int) -> str:
-        """The names a layer at position `index` can read, for a message (long lists are shortened)."""
-        count = bisect.bisect_left(self._indices, index)
-        return _list_names([INPUT_NAME, *self._order[:count]])
-
-    def suggest(self, word: str, index: int) -> str:
-        """`; did you mean 'x'?` for the closest name above position `index`, else a full stop.
-
-        The same as _did_you_mean over those names: every name is ranked by difflib's score once
-        per unknown word (ties broken as get_close_matches breaks them), then the best one above wins.
-        """
-        ranked = self._ranked.get(word)
-        if ranked is None:
-            choices = [INPUT_NAME, *self._order]
-            ranked = self._ranked[word] = difflib.get_close_matches(word, choices, n=len(choices))
-        for name in ranked:
-            if name == INPUT_NAME or self.above(name, index):
-                return f"; did you mean '{name}'?"
-        return "."
 
 
 class _StackParser:
@@ -1254,7 +1138,7 @@ class _StackParser:
         version_node = top.value("version")
         if version_node is not None:
             version = r.scalar(version_node)
-            if not (_is_int(version) and version == FORMAT_VERSION):
+            if not (is_int(version) and version == FORMAT_VERSION):
                 r.add(
                     f"version must be {FORMAT_VERSION} (the only stack format version), {r.got(version_node)}",
                     version_node,
@@ -1332,37 +1216,9 @@ class _StackParser:
                     field="input",
                 )
             return None
-        if not _is_list(node) or not 2 <= len(node.value) <= 4:
-            count = f"got {_plural(len(node.value), 'entry')}" if _is_list(node) else ""
-            r.add(
-                "input must be a list [channels, spatial sizes...] with 1 to 3 spatial sizes, "
-                f"e.g. [3, 224, 224]; {count or r.got(node)}",
-                node,
-                field="input",
-            )
-            return None
-        self.rank = len(node.value) - 1
-        ok = True
-        channels = r.scalar(node.value[0])
-        if not _POS_INT.check(channels):
-            message = f"input channels must be a positive integer, {r.got(node.value[0])}"
-            r.add(message, node.value[0], field="input")
-            ok = False
-        spatial: list[int | None] = []
-        for child in node.value[1:]:
-            size = r.scalar(child)
-            if _POS_INT_OR_NULL.check(size):
-                spatial.append(size if _is_int(size) else None)
-            else:
-                r.add(
-                    f"input spatial sizes must be positive integers or null (unknown), {r.got(child)}",
-                    child,
-                    field="input",
-                )
-                ok = False
-        return InputSpec(channels, tuple(spatial)) if ok and _is_int(channels) else None
-
-    # ----------------------------------------------------------------- layers: identity pass
+        if _is_list(node) and 2 <= len(node.value) <= 4:
+            self.rank = len(node.value) - 1
+        return read_input(r.value(node), _FileReporter(r))
 
     def _layers(self, root: yaml.MappingNode, node: yaml.Node | None) -> list[LayerSpec]:
         r = self.r
@@ -1376,466 +1232,30 @@ class _StackParser:
         if not _is_list(node) or not node.value:
             r.add(f"layers must be a non-empty list of layer mappings, {r.got(node)}", node, field="layers")
             return []
-
-        items: list[_Layer | None] = []
+        items: list[RawLayer | Value] = []
         for index, entry in enumerate(self.expander.expand(node.value)):
-            if isinstance(entry, _Mapping):
-                items.append(self._identify(_Layer(index, entry)))
-            elif _is_map(entry):
-                items.append(self._identify(_Layer(index, r.mapping(entry))))
-            else:
-                r.add(
-                    f"each layer must be a mapping such as {{op: conv, kernel: 3}}, {r.got(entry)}",
-                    entry,
-                    layer=f"#{index + 1}",
-                )
-                items.append(None)
-        layers = [item for item in items if item is not None]
-        self._default_names(layers)
-
-        # First definition of each name, for `from`, "defined later" and duplicate messages.
-        names = _Names()
-        for layer in layers:
-            if layer.name is None:
-                continue
-            earlier = names.define(layer, layer.name)
-            if earlier is not None and layer.name_written:
-                name_node = layer.mapping.value("name")
-                assert name_node is not None  # name_written means the key is there
-                r.add(
-                    f"duplicate layer name '{layer.name}': already used by the layer on line {earlier.line}",
-                    name_node,
-                    layer.label,
-                    "name",
-                )
-
-        specs: list[LayerSpec] = []
-        previous: _Layer | str | None = INPUT_NAME
-        for item in items:
-            if item is None:
-                previous = None
-                continue
-            spec = self._layer(item, previous, names)
-            if spec is not None:
-                specs.append(spec)
-            previous = item
-        return specs
-
-    def _identify(self, layer: _Layer) -> _Layer:
-        """Resolve the op (aliases to canonical) and the explicit name; report their problems."""
-        r = self.r
-        m = layer.mapping
-        name_node = m.value("name")
-        if name_node is not None:
-            layer.name_written = True
-            name = r.scalar(name_node)
-            if not isinstance(name, str) or not name.strip():
-                r.add(f"name must be a non-empty string, {r.got(name_node)}", name_node, layer.label, "name")
-            elif name == INPUT_NAME:
-                r.add(
-                    f"'{INPUT_NAME}' is reserved for the stack input (used in 'from'); choose another name",
-                    name_node,
-                    layer.label,
-                    "name",
-                )
-            else:
-                layer.name = name
-
-        op_node = m.value("op")
-        if op_node is None:
-            r.add(
-                f"missing 'op': say what the layer does, one of {', '.join(OP_FIELDS)}",
-                m.node,
-                layer.label,
-                "op",
-            )
-            return layer
-        op = r.scalar(op_node)
-        if not isinstance(op, str):
-            r.add(f"op must be a string naming an operation, {r.got(op_node)}", op_node, layer.label, "op")
-        elif op in OP_FIELDS:
-            layer.op = op
-        elif op in OP_ALIASES:
-            layer.op = OP_ALIASES[op]
-        else:
-            r.add(
-                f"unknown op '{op}'{_did_you_mean(op, [*OP_FIELDS, *OP_ALIASES])} Ops: {', '.join(OP_FIELDS)}",
-                op_node,
-                layer.label,
-                "op",
-            )
-        return layer
-
-    def _default_names(self, layers: list[_Layer]) -> None:
-        """Name unnamed layers `<op><n>`, n = how many layers of that op so far, skipping taken names."""
-        taken = {layer.name for layer in layers if layer.name is not None}
-        seen: dict[str, int] = {}
-        next_free: dict[str, int] = {}
-        for layer in layers:
-            if layer.op is None:
-                continue
-            seen[layer.op] = seen.get(layer.op, 0) + 1
-            if layer.name_written:
-                continue
-            n = max(seen[layer.op], next_free.get(layer.op, 1))
-            while f"{layer.op}{n}" in taken:
-                n += 1
-            layer.name = f"{layer.op}{n}"
-            taken.add(layer.name)
-            next_free[layer.op] = n + 1
-
-    # ----------------------------------------------------------------- layers: field pass
-
-    def _layer(self, layer: _Layer, previous: _Layer | str | None, names: _Names) -> LayerSpec | None:
-        r = self.r
-        m = layer.mapping
-        for message, node, fname in m.issues:
-            r.add(message, node, layer.label, fname)
-        inputs = self._from(layer, previous, names)
-        if layer.op is None:
-            return None
-        op = layer.op
-        self._check_keys(layer)
-        for required in REQUIRED_FIELDS.get(op, ()):
-            if required not in m.fields and required not in m.reported:
-                r.add(f"{op} needs '{required}'", m.node, layer.label, required)
-
-        ctx = _Fields(self, layer)
-        values: dict[str, Any] = {}
-        for fname in OP_FIELDS[op]:
-            value_node = m.value(fname)
-            if value_node is not None:
-                value = ctx.parse(fname, value_node)
-                if value is not _BAD:
-                    values[fname] = value
-        ctx.finish(values)
-        if inputs is None or layer.name is None:
-            return None
-        return LayerSpec(
-            index=layer.index,
-            name=layer.name,
-            op=op,
-            inputs=inputs,
-            location=r.location(m.node),
-            field_locations={key: r.location(value) for key, (_, value) in m.fields.items()},
-            **values,
-        )
-
-    def _check_keys(self, layer: _Layer) -> None:
-        assert layer.op is not None
-        op = layer.op
-        allowed = _ALLOWED_FIELDS[op]
-        for key, (key_node, _) in layer.mapping.fields.items():
-            if key in allowed:
-                continue
-            owners = [other for other, fields in OP_FIELDS.items() if key in fields]
-            if owners:
-                message = f"'{key}' is a field of {', '.join(owners)}, not {op}."
-            else:
-                message = f"unknown field '{key}' for {op}{_did_you_mean(key, allowed)}"
-            self.r.add(f"{message} {op} accepts: {', '.join(allowed)}", key_node, layer.label, key)
-
-    def _from(self, layer: _Layer, previous: _Layer | str | None, names: _Names) -> tuple[str, ...] | None:
-        """The producers of `layer`; None when they cannot be known (a problem was reported)."""
-        r = self.r
-        label = layer.label
-        node = layer.mapping.value("from")
-        refs: list[tuple[str, yaml.Node]] = []
-        if "from" in layer.mapping.reported:
-            return None
-        if node is None:
-            # Default: the previous layer (the stack input for the first); a nameless previous
-            # layer has already been reported, so the producer is just unknown.
-            self._arity(layer, 1, None)
-            default = previous.name if isinstance(previous, _Layer) else previous
-            return None if default is None else (default,)
-        entries = node.value if _is_list(node) else [node]
-        if _is_list(node) and not entries:
-            r.add("from must be a layer name or a non-empty list of layer names, got []", node, label, "from")
-            return None
-        ok = True
-        for entry in entries:
-            value = r.scalar(entry)
-            if not isinstance(value, str):
-                r.add(f"from must name layers (strings), {r.got(entry)}", entry, label, "from")
-                ok = False
-            else:
-                refs.append((value, entry))
-        for ref, entry in refs:
-            if ref == INPUT_NAME or names.above(ref, layer.index):
-                continue
-            ok = False
-            later = names.first.get(ref)
-            if ref == layer.name:
-                r.add(f"a layer cannot read from itself ('{ref}')", entry, label, "from")
-            elif later is not None:
-                r.add(
-                    f"'{ref}' is defined later (line {later.line}); a layer can only read from layers above it",
-                    entry,
-                    label,
-                    "from",
-                )
-            else:
-                r.add(
-                    f"unknown layer '{ref}'{names.suggest(ref, layer.index)} "
-                    f"Layers above this one: {names.listing(layer.index)}",
-                    entry,
-                    label,
-                    "from",
-                )
-        self._arity(layer, len(entries), node)
-        return tuple(ref for ref, _ in refs) if ok else None
-
-    def _arity(self, layer: _Layer, count: int, node: yaml.Node | None) -> None:
-        op = layer.op
-        if op is None:
-            return
-        where = node if node is not None else layer.mapping.node
-        if op in MERGES and count < 2:
-            self.r.add(
-                f"{op} merges 2 or more layers: list them in 'from', e.g. from: [a, b]; got {_plural(count, 'input')}",
-                where,
-                layer.label,
-                "from",
-            )
-        elif op not in MERGES and count != 1:
-            self.r.add(
-                f"{op} takes exactly one input, but 'from' lists {count}; only add, mul and concat merge layers",
-                where,
-                layer.label,
-                "from",
-            )
-
-
-class _Fields:
-    """Validates one layer's op-specific fields; each problem is recorded against the layer."""
-
-    def __init__(self, parser: _StackParser, layer: _Layer) -> None:
-        assert layer.op is not None
-        self.r = parser.r
-        self.rank = parser.rank
-        self.rank_source = parser.rank_source
-        self.layer = layer
-        self.op: str = layer.op
-
-    def add(self, message: str, node: yaml.Node, fname: str) -> None:
-        self.r.add(message, node, self.layer.label, fname)
-
-    def node(self, fname: str) -> yaml.Node | None:
-        return self.layer.mapping.value(fname)
-
-    # ----------------------------------------------------------------- kinds of values
-
-    def one(self, fname: str, node: yaml.Node, kind: _Kind) -> object:
-        value = self.r.scalar(node)
-        if kind.check(value):
-            return kind.convert(value)
-        self.add(f"{fname} must be {kind.one}, {self.r.got(node)}", node, fname)
-        return _BAD
-
-    def list_of(self, kind: _Kind, what: str = "") -> str:
-        if self.rank is None:
-            return f"a list with one entry per spatial axis ({what or kind.many})"
-        if self.rank == 1 and not what:
-            return f"a list of 1 {kind.one.removeprefix('a ')}"
-        return f"a list of {self.rank} {what or kind.many}"
-
-    def wrong_length(self, fname: str, node: yaml.SequenceNode) -> bool:
-        """Report a per-axis list whose length is not the rank; True if it was wrong."""
-        if self.rank is None or len(node.value) == self.rank:
-            return False
-        self.add(
-            f"{fname} has {_plural(len(node.value), 'entry')} but the input{self.rank_source} has {_axes(self.rank)}",
-            node,
-            fname,
-        )
-        return True
-
-    def per_axis(self, fname: str, node: yaml.Node, kind: _Kind) -> object:
-        """A scalar broadcast to the rank, or a list of exactly `rank` entries, each of `kind`."""
-        if _is_list(node):
-            bad = self.wrong_length(fname, node)
-            values = []
-            for entry in node.value:
-                value = self.r.scalar(entry)
-                if kind.check(value):
-                    values.append(kind.convert(value))
-                else:
-                    allowed = f"{kind.one} or {self.list_of(kind)}"
-                    self.add(f"{fname} must be {allowed}, {self.r.got(entry)} in {self.r.show(node)}", entry, fname)
-                    bad = True
-            return _BAD if bad else tuple(values)
-        value = self.r.scalar(node)
-        if kind.check(value):
-            return (kind.convert(value),) * (self.rank or 1)
-        self.add(f"{fname} must be {kind.one} or {self.list_of(kind)}, {self.r.got(node)}", node, fname)
-        return _BAD
-
-    def choice(self, fname: str, node: yaml.Node, choices: Sequence[str], aliases: dict[str, str]) -> object:
-        value = self.r.scalar(node)
-        if isinstance(value, str) and value in choices:
-            return value
-        if isinstance(value, str) and value in aliases:
-            return aliases[value]
-        names = [*choices, *aliases]
-        hint = _did_you_mean(value, names).rstrip(".") if isinstance(value, str) else ""
-        also = f" (or {_quote_all(list(aliases))})" if aliases else ""
-        self.add(f"{fname} must be one of {_quote_all(choices)}{also}, {self.r.got(node)}{hint}", node, fname)
-        return _BAD
-
-    def padding(self, node: yaml.Node) -> object:
-        """Normalise `padding` to per-axis (before, after) pairs, or 'same'/'valid' for conv and pools."""
-        op = self.op
-        pairs_ok = op != "deconv"
-        modes_ok = op in ("conv", *_POOLS)
-        entry = _INT if op == "pad" else _NONNEG_INT
-
-        def allowed_text() -> str:  # only for a message: never built when the padding is fine
-            if not pairs_ok:
-                allowed = f"{entry.one} or {self.list_of(entry)}"
-            else:
-                each = f"(each {entry.one} or a [before, after] pair)"
-                allowed = f"{entry.one} or {self.list_of(entry, 'entries')} {each}"
-            return allowed.replace(" or ", ", ", 1) + ", 'same' or 'valid'" if modes_ok else allowed
-
-        value = self.r.scalar(node)
-        if isinstance(value, str) and value in ("same", "valid"):
-            if modes_ok:
-                return value
-            reason = (
-                "PyTorch's ConvTranspose has no 'same'/'valid' padding"
-                if op == "deconv"
-                else "pad takes explicit sizes"
-            )
-            self.add(f"padding must be {allowed_text()}, got '{value}' ({reason})", node, "padding")
-            return _BAD
-        if entry.check(value):
-            assert _is_int(value)
-            return ((value, value),) * (self.rank or 1)
-        if not _is_list(node):
-            self.add(f"padding must be {allowed_text()}, {self.r.got(node)}", node, "padding")
-            return _BAD
-
-        bad = self.wrong_length("padding", node)
-        result: list[tuple[int, int]] = []
-        for axis in node.value:
-            single = self.r.scalar(axis)
-            if entry.check(single):
-                assert _is_int(single)
-                result.append((single, single))
-                continue
-            if _is_list(axis) and pairs_ok and len(axis.value) == 2:
-                before, after = (self.r.scalar(side) for side in axis.value)
-                if entry.check(before) and entry.check(after):
-                    assert _is_int(before)
-                    assert _is_int(after)
-                    result.append((before, after))
+            if not isinstance(entry, _Mapping):
+                if not _is_map(entry):
+                    items.append(r.value(entry))
                     continue
-            if _is_list(axis) and not pairs_ok:
-                reason = " (PyTorch's ConvTranspose takes one padding per axis, no [before, after] pairs)"
-            else:
-                reason = ""
-            self.add(
-                f"padding must be {allowed_text()}, {self.r.got(axis)} in {self.r.show(node)}{reason}",
-                axis,
-                "padding",
-            )
-            bad = True
-        return _BAD if bad else tuple(result)
-
-    # ----------------------------------------------------------------- per field
-
-    def parse(self, fname: str, node: yaml.Node) -> object:
-        if fname in ("kernel", "stride", "dilation"):
-            return self.per_axis(fname, node, _POS_INT)
-        if fname == "output_padding":
-            return self.per_axis(fname, node, _NONNEG_INT)
-        if fname in ("out", "groups", "factor"):
-            return self.one(fname, node, _POS_INT)
-        if fname in ("bias", "ceil_mode", "count_include_pad", "align_corners"):
-            return self.one(fname, node, _BOOL)
-        if fname in ("value", "negative_slope"):
-            return self.one(fname, node, _NUMBER)
-        if fname == "eps":
-            return self.one(fname, node, _POS_NUMBER)
-        if fname == "p":
-            return self.one(fname, node, _PROBABILITY)
-        if fname == "padding":
-            return self.padding(node)
-        if fname == "padding_mode":
-            return self.choice(fname, node, CONV_PADDING_MODES, {})
-        if fname == "mode":
-            if self.op == "upsample":
-                return self.choice(fname, node, UPSAMPLE_MODES, UPSAMPLE_MODE_ALIASES)
-            return self.choice(fname, node, PAD_MODES, {"zeros": "constant"})
-        if fname == "scale":
-            return self.per_axis(fname, node, _POS_NUMBER)
-        if fname == "size":
-            kind = _POS_INT if self.op == "upsample" else _POS_INT_OR_NULL
-            return self.per_axis(fname, node, kind)
-        raise AssertionError(f"no parser for field {fname!r}")  # pragma: no cover - OP_FIELDS grew
-
-    def finish(self, values: dict[str, Any]) -> None:
-        """Fill op-dependent defaults and check the rules that involve several fields."""
-        op = self.op
-        rank = self.rank or 1
-        written = self.layer.mapping.fields
-        if op in _WINDOW_OPS:
-            # Window ops get every per-axis field, so the arithmetic needs no op-specific defaults.
-            if "stride" not in values:
-                kernel = values.get("kernel")
-                values["stride"] = kernel if op in _POOLS and kernel is not None else (1,) * rank
-            values.setdefault("dilation", (1,) * rank)
-            values.setdefault("output_padding", (0,) * rank)
-            values.setdefault("padding", ((0, 0),) * rank)
-        elif op == "upsample":
-            self._upsample(values)
-        elif op == "pad":
-            values.setdefault("mode", "constant")
-            value_node = self.node("value")
-            if values["mode"] != "constant" and values.get("value", 0.0) != 0.0 and value_node is not None:
-                self.add(
-                    f"value only applies to mode 'constant' (PyTorch: padding mode \"{values['mode']}\" "
-                    f"doesn't take in value argument), {self.r.got(value_node)}",
-                    value_node,
-                    "value",
+                entry = r.mapping(entry)
+            items.append(
+                RawLayer(
+                    index,
+                    r.location(entry.node),
+                    {key: (r.value(k), r.value(v)) for key, (k, v) in entry.fields.items()},
+                    [(message, r.location(n), fname) for message, n, fname in entry.issues],
+                    entry.reported,
                 )
-        elif op in _PIXEL_OPS and self.rank is not None and self.rank != 2:
-            op_node = written["op"][1]
-            self.add(
-                f"{op} works on exactly 2 spatial axes in PyTorch, but the input{self.rank_source} has {self.rank}",
-                op_node,
-                "op",
             )
+        return validate_layers(items, self.rank, self.rank_source, _FileReporter(r))
 
-    def _upsample(self, values: dict[str, Any]) -> None:
-        layer = self.layer
-        written = layer.mapping.fields
-        if "scale" in written and "size" in written:
-            later = max(("scale", "size"), key=lambda k: written[k][0].start_mark.index)
-            self.add("give either 'scale' or 'size', not both", written[later][0], later)
-        elif "scale" not in written and "size" not in written:
-            message = "upsample needs 'scale' (a factor) or 'size' (the output size)"
-            self.add(message, layer.mapping.node, "scale")
 
-        mode_node = self.node("mode")
-        mode_ok = mode_node is None or "mode" in values  # an invalid mode was reported already
-        raw_mode = self.r.scalar(mode_node) if mode_node is not None else None
-        if mode_node is not None and isinstance(raw_mode, str) and raw_mode in _MODE_RANK:
-            needed = _MODE_RANK[raw_mode]
-            if self.rank is not None and self.rank != needed:
-                self.add(
-                    f"mode '{raw_mode}' needs {needed} spatial axes, but the input{self.rank_source} has "
-                    f"{self.rank}; write 'linear' (convcalc applies it to every axis)",
-                    mode_node,
-                    "mode",
-                )
-        values.setdefault("mode", "nearest")
-        align_node = self.node("align_corners")
-        if align_node is not None and mode_ok and values["mode"] != "linear":
-            self.add(
-                "align_corners can only be set with mode 'linear' (PyTorch: align_corners option can only be "
-                f"set with the interpolating modes), but mode is '{values['mode']}'",
-                align_node,
-                "align_corners",
-            )
+class _FileReporter:
+    """Problems of the validation, recorded by the reader (which knows the file)."""
+
+    def __init__(self, reader: _Reader) -> None:
+        self.r = reader
+
+    def add(self, message: str, where: Location, layer: str | None = None, field: str | None = None) -> None:
+        self.r.problems.append(Problem(message, where.file, where.line, where.column, layer, field))

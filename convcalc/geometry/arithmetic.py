@@ -76,6 +76,25 @@ def same_padding_before(size: int | None, kernel: int, stride: int = 1, dilation
     return befores.pop() if len(befores) == 1 else None
 
 
+def same_padding_unknown(
+    kernel: int, stride: int = 1, dilation: int = 1, lower: bool = False
+) -> tuple[int | None, int | None]:
+    """SAME padding (before, after) when the input size is unknown: each side is known when every residue
+    of the size modulo the stride gives it the same value, else None. `lower` is ONNX's SAME_LOWER (the
+    odd extra pixel before).
+
+    >>> same_padding_unknown(3, 1), same_padding_unknown(4, 1, lower=True), same_padding_unknown(3, 2)
+    ((1, 1), (2, 1), (None, 1))
+    """
+    k_eff = effective_kernel(kernel, dilation)
+    totals = [max(k_eff - (r if r else stride), 0) for r in range(stride)]
+    small = {t // 2 for t in totals}
+    large = {t - t // 2 for t in totals}
+    known_small = small.pop() if len(small) == 1 else None
+    known_large = large.pop() if len(large) == 1 else None
+    return (known_large, known_small) if lower else (known_small, known_large)
+
+
 def deconv_output_size(
     size: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0, dilation: int = 1
 ) -> int:

@@ -29,12 +29,12 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from convcalc import ops
 from convcalc.analysis.engine import analyze
-from convcalc.analysis.report import Shape, StackReport
+from convcalc.analysis.report import StackReport
 from convcalc.errors import FileProblemError, MismatchError, Problem, ResourceError, SpecError
-from convcalc.geometry import arithmetic
+from convcalc.geometry.shape import Shape
 from convcalc.notation import dims_text
+from convcalc.ops import registry
 from convcalc.stack.spec import INPUT_NAME, LayerSpec, StackSpec
 
 Array = npt.NDArray[Any]
@@ -50,27 +50,6 @@ BOOKKEEPING_PER_LAYER = 2 * 1024
 DATA_KINDS = ("randn", "ones", "zeros")
 WEIGHT_KINDS: tuple[WeightKind, ...] = ("randn", "ones")
 DTYPES: tuple[DType, ...] = ("float32", "float64")
-
-_RELU_FAMILY = ("relu", "relu6", "leaky_relu")
-# Ops that pass values through unchanged in scale, looked through when choosing the init gain.
-_PASS_THROUGH = ("batchnorm", "dropout", "identity")
-# Ops whose output is a view of their input's array (convcalc.ops.flatten reshapes a contiguous array).
-_VIEWS = ("identity", "flatten")
-_CONV = {1: ops.conv1d, 2: ops.conv2d, 3: ops.conv3d}
-_DECONV = {1: ops.conv_transpose1d, 2: ops.conv_transpose2d, 3: ops.conv_transpose3d}
-_MAXPOOL = {1: ops.max_pool1d, 2: ops.max_pool2d, 3: ops.max_pool3d}
-_AVGPOOL = {1: ops.avg_pool1d, 2: ops.avg_pool2d, 3: ops.avg_pool3d}
-_ADAPTIVE_AVG = {1: ops.adaptive_avg_pool1d, 2: ops.adaptive_avg_pool2d, 3: ops.adaptive_avg_pool3d}
-_ADAPTIVE_MAX = {1: ops.adaptive_max_pool1d, 2: ops.adaptive_max_pool2d, 3: ops.adaptive_max_pool3d}
-_LINEAR_MODE = {1: "linear", 2: "bilinear", 3: "trilinear"}
-_ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    "relu": ops.relu,
-    "relu6": ops.relu6,
-    "gelu": ops.gelu,
-    "silu": ops.silu,
-    "sigmoid": ops.sigmoid,
-    "tanh": ops.tanh,
-}
 
 
 @dataclass(frozen=True)
@@ -300,7 +279,7 @@ def estimate_memory(
     # A view (identity, flatten) shares its source's array, which lives until both are unused.
     owner = {INPUT_NAME: INPUT_NAME}
     for layer in stack.layers:
-        owner[layer.name] = owner[layer.inputs[0]] if layer.op in _VIEWS else layer.name
+        owner[layer.name] = owner[layer.inputs[0]] if registry.op_of(layer).view else layer.name
     size = {name: batch * _count(shape) for name, shape in shapes.items() if owner[name] == name}
     last_use: dict[str, int] = {}
     for step, layer in enumerate(stack.layers):
@@ -337,34 +316,26 @@ def estimate_memory(
 def init_params(
     layer: LayerSpec, in_channels: int, weights: WeightKind, seed: int, dtype: DType, gain: float = 1.0
 ) -> LayerParams | None:
-    """The deterministic weight and bias of a conv, deconv or linear layer (None for other ops).
+    """The deterministic weight and bias of a layer with parameters (None for the others).
 
-    Layouts are PyTorch's: conv (C_out, C_in/g, *k), deconv (C_in, C_out/g, *k), linear (out, in).
+    Layouts are PyTorch's (the op declares them: conv (C_out, C_in/g, *k), deconv (C_in, C_out/g, *k),
+    linear (out, in)). "ones" sets weights to 1 and biases to 0; "randn" draws N(0, gain/fan_in)
+    weights and N(0, 1/fan_in) biases from a generator seeded by (seed, layer index).
     """
-    if layer.op not in ("conv", "deconv", "linear"):
+    declared = {p.name: p for p in registry.op_of(layer).parameters(layer, [Shape(in_channels, ())])}
+    if not declared:
         return None
-    out = layer.out if layer.out is not None else in_channels
-    g = layer.groups if layer.op != "linear" else 1
-    kernel = layer.kernel if layer.op != "linear" else ()
-    if layer.op == "conv":
-        shape: tuple[int, ...] = (out, in_channels // g, *kernel)
-        fan_in: float = in_channels // g * math.prod(kernel)
-    elif layer.op == "deconv":
-        shape = (in_channels, out // g, *kernel)
-        fan_in = max(in_channels // g * math.prod(kernel) / math.prod(layer.stride), 1)
-    else:
-        shape = (out, in_channels)
-        fan_in = in_channels
+    weight, bias = declared["weight"], declared.get("bias")
     np_dtype = np.dtype(dtype)
     if weights == "ones":
-        return LayerParams(np.ones(shape, np_dtype), np.zeros(out, np_dtype) if layer.bias else None)
+        return LayerParams(np.ones(weight.shape, np_dtype), None if bias is None else np.zeros(bias.shape, np_dtype))
     rng = np.random.default_rng([seed, 1, layer.index])
-    w = rng.standard_normal(shape, dtype=np_dtype)
-    w *= np_dtype.type(math.sqrt(gain / max(fan_in, 1)))
+    w = rng.standard_normal(weight.shape, dtype=np_dtype)
+    w *= np_dtype.type(math.sqrt(gain / max(weight.fan_in, 1)))
     b = None
-    if layer.bias:
-        b = rng.standard_normal(out, dtype=np_dtype)
-        b *= np_dtype.type(1 / math.sqrt(max(fan_in, 1)))
+    if bias is not None:
+        b = rng.standard_normal(bias.shape, dtype=np_dtype)
+        b *= np_dtype.type(1 / math.sqrt(max(bias.fan_in, 1)))
     return LayerParams(w, b)
 
 
@@ -518,120 +489,14 @@ def _execute(
 
 
 def _apply(layer: LayerSpec, xs: list[Array], p: LayerParams | None) -> Array:
-    """One layer on its input arrays with convcalc.ops (ValueError when an op refuses)."""
-    op = layer.op
-    x = xs[0]
-    rank = x.ndim - 2
-    if op == "conv":
-        assert p is not None
-        return _CONV[rank](
-            x,
-            p.weight,
-            p.bias,
-            layer.stride,
-            _conv_padding(layer),
-            layer.dilation,
-            layer.groups,
-            padding_mode=layer.padding_mode,
-        )
-    if op == "deconv":
-        assert p is not None
-        assert not isinstance(layer.padding, str)
-        return _DECONV[rank](
-            x,
-            p.weight,
-            p.bias,
-            layer.stride,
-            [b for b, _ in layer.padding],
-            layer.output_padding,
-            layer.groups,
-            layer.dilation,
-        )
-    if op in ("maxpool", "avgpool"):
-        return _pool(layer, x, rank)
-    if op == "adaptive_avgpool":
-        return _ADAPTIVE_AVG[rank](x, list(layer.size))
-    if op == "adaptive_maxpool":
-        return _ADAPTIVE_MAX[rank](x, list(layer.size))
-    if op == "upsample":
-        mode = _LINEAR_MODE[rank] if layer.mode == "linear" else "nearest"
-        align = bool(layer.align_corners) if mode != "nearest" else None
-        if layer.scale:
-            return ops.interpolate(x, scale_factor=list(layer.scale), mode=mode, align_corners=align)
-        return ops.interpolate(x, size=[int(s) for s in layer.size if s is not None], mode=mode, align_corners=align)
-    if op == "pixel_shuffle":
-        return ops.pixel_shuffle(x, layer.factor)
-    if op == "pixel_unshuffle":
-        return ops.pixel_unshuffle(x, layer.factor)
-    if op == "pad":
-        assert not isinstance(layer.padding, str)
-        flat = _flat_pad(layer.padding)
-        if layer.mode == "constant":
-            return ops.pad(x, flat, mode="constant", value=layer.value)
-        return ops.pad(x, flat, mode=layer.mode)
-    if op in ("add", "mul"):
-        # ops.add/ops.mul folded into one output array, however many inputs: ((a + b) + c) + ...
-        ufunc = np.add if op == "add" else np.multiply
-        out = np.empty(np.broadcast_shapes(*(v.shape for v in xs)), x.dtype)
-        ufunc(xs[0], xs[1], out=out)
-        for other in xs[2:]:
-            ufunc(out, other, out=out)
-        return out
-    if op == "concat":
-        return ops.cat(xs, dim=1)
-    if op == "flatten":
-        return ops.flatten(x, 1)
-    if op == "linear":
-        assert p is not None
-        return ops.linear(x, p.weight, p.bias)
-    if op == "batchnorm":
-        c = x.shape[1]
-        return ops.batch_norm(x, np.zeros(c, x.dtype), np.ones(c, x.dtype), None, None, False, 0.1, layer.eps)
-    if op == "leaky_relu":
-        return ops.leaky_relu(x, layer.negative_slope)
-    if op in _ACTIVATIONS:
-        return _ACTIVATIONS[op](x)
-    if op == "dropout":
-        return ops.dropout(x, layer.p)
-    if op == "identity":
-        return x
-    raise AssertionError(f"op {op!r} has no runner")  # the loader only lets known ops through
-
-
-def _conv_padding(layer: LayerSpec) -> Any:
-    """A conv layer's padding as convcalc.ops takes it: 'same'/'valid' or per-axis [before, after]."""
-    return layer.padding if isinstance(layer.padding, str) else [list(pair) for pair in layer.padding]
-
-
-def _pool(layer: LayerSpec, x: Array, rank: int) -> Array:
-    """Max/avg pool; asymmetric or 'same' padding goes through an explicit pad (as convcalc's arithmetic)."""
-    is_max = layer.op == "maxpool"
-    explicit, pads = _pool_padding(layer, x.shape[2:])
-    if explicit is not None:
-        x = ops.pad(x, _flat_pad(explicit), mode="constant", value=-math.inf if is_max else 0.0)
-    if is_max:
-        return _MAXPOOL[rank](x, layer.kernel, layer.stride, pads, layer.dilation, layer.ceil_mode)
-    return _AVGPOOL[rank](x, layer.kernel, layer.stride, pads, layer.ceil_mode, layer.count_include_pad)
-
-
-def _pool_padding(layer: LayerSpec, sizes: tuple[int, ...]) -> tuple[tuple[tuple[int, int], ...] | None, list[int]]:
-    """(before, after) pairs a pool pads explicitly first (asymmetric or 'same'; else None), and the
-    symmetric padding it leaves to the pool op."""
-    if isinstance(layer.padding, str):
-        pairs = tuple(
-            arithmetic.same_padding(int(size), k, s, d) if layer.padding == "same" else (0, 0)
-            for size, k, s, d in zip(sizes, layer.kernel, layer.stride, layer.dilation, strict=True)
-        )
-    else:
-        pairs = layer.padding
-    if layer.padding == "same" or any(b != a for b, a in pairs):
-        return pairs, [0] * len(pairs)
-    return None, [b for b, _ in pairs]
-
-
-def _flat_pad(pairs: tuple[tuple[int, int], ...]) -> list[int]:
-    """(before, after) per axis in D,H,W order → F.pad's flat list (last axis first)."""
-    return [v for before, after in reversed(pairs) for v in (before, after)]
+    """One layer on its input arrays with its op's NumPy kernel (ValueError when a kernel refuses)."""
+    params: dict[str, Array] = {}
+    if p is not None:
+        params["weight"] = p.weight
+        if p.bias is not None:
+            params["bias"] = p.bias
+    out: Array = registry.op_of(layer).execute(layer, xs, params)
+    return out
 
 
 _STATS_CHUNK = 1 << 15  # elements; the statistics' float64 temporaries are at most this long
@@ -765,64 +630,11 @@ def _count(shape: Shape) -> int:
 
 def _workspace(layer: LayerSpec, shapes: Mapping[str, Shape], batch: int, itemsize: int) -> int:
     """Bytes of the temporaries `layer` allocates besides its inputs and its output (see MemoryEstimate)."""
-    source = (batch, *(int(d or 0) for d in (shapes[layer.inputs[0]].channels, *shapes[layer.inputs[0]].spatial)))
-    out = shapes[layer.name]
-    op = layer.op
+    inputs = [(batch, *(int(d or 0) for d in (shapes[n].channels, *shapes[n].spatial))) for n in layer.inputs]
     try:
-        if op == "conv":
-            weight = (int(out.channels or 0), source[1] // layer.groups, *layer.kernel)
-            return ops.conv_workspace(
-                source,
-                weight,
-                layer.stride,
-                _conv_padding(layer),
-                layer.dilation,
-                layer.groups,
-                padding_mode=layer.padding_mode,
-                itemsize=itemsize,
-            )
-        if op == "deconv":
-            assert not isinstance(layer.padding, str)  # the loader takes only explicit deconv padding
-            weight = (source[1], int(out.channels or 0) // layer.groups, *layer.kernel)
-            return ops.conv_transpose_workspace(
-                source,
-                weight,
-                layer.stride,
-                [b for b, _ in layer.padding],
-                layer.output_padding,
-                layer.groups,
-                layer.dilation,
-                itemsize=itemsize,
-            )
-        if op in ("maxpool", "avgpool"):
-            explicit, pads = _pool_padding(layer, source[2:])
-            copy = 0
-            if explicit is not None:  # ops.pad's copy, then the pool's own temporaries on it
-                source = (*source[:2], *(size + b + a for size, (b, a) in zip(source[2:], explicit, strict=True)))
-                copy = math.prod(source) * itemsize
-            dilation = layer.dilation if op == "maxpool" else 1
-            return copy + ops.pool_workspace(
-                source,
-                layer.kernel,
-                layer.stride,
-                pads,
-                dilation,
-                layer.ceil_mode,
-                average=op == "avgpool",
-                itemsize=itemsize,
-            )
-        if op in ("adaptive_avgpool", "adaptive_maxpool"):
-            return ops.adaptive_pool_workspace(source, list(layer.size), itemsize=itemsize)
-        if op == "upsample":
-            size = [int(d or 0) for d in out.spatial]
-            mode = "nearest" if layer.mode == "nearest" else "linear"
-            return ops.interpolate_workspace(source, size, mode, itemsize=itemsize)
-        if op == "pad":
-            assert not isinstance(layer.padding, str)
-            return ops.pad_workspace(source, _flat_pad(layer.padding), layer.mode, itemsize=itemsize)
+        return registry.op_of(layer).workspace(layer, inputs, shapes[layer.name], itemsize)
     except ValueError:
         return 0  # the op refuses this input: the run stops there and says so (RunFailure)
-    return ops.elementwise_workspace(op, math.prod(source), itemsize)
 
 
 def _last_use(stack: StackSpec) -> dict[str, int]:
@@ -835,21 +647,19 @@ def _last_use(stack: StackSpec) -> dict[str, int]:
 
 
 def _gains(stack: StackSpec) -> dict[str, float]:
-    """2 for layers whose output reaches a ReLU-family activation (through batchnorm/dropout/identity)."""
+    """2 for layers whose output reaches a ReLU-family activation (through batchnorm, dropout, identity),
+    1 otherwise. Layers are visited last to first, so each answer is known when a producer asks: linear."""
     consumers: dict[str, list[LayerSpec]] = {}
     for layer in stack.layers:
         for name in layer.inputs:
             consumers.setdefault(name, []).append(layer)
-
-    def feeds_relu(name: str) -> bool:
-        for consumer in consumers.get(name, []):
-            if consumer.op in _RELU_FAMILY:
-                return True
-            if consumer.op in _PASS_THROUGH and feeds_relu(consumer.name):
-                return True
-        return False
-
-    return {layer.name: 2.0 if feeds_relu(layer.name) else 1.0 for layer in stack.layers}
+    feeds: dict[str, bool] = {}
+    for layer in reversed(stack.layers):
+        feeds[layer.name] = any(
+            registry.op_of(c).relu_like or (registry.op_of(c).passes_scale and feeds[c.name])
+            for c in consumers.get(layer.name, [])
+        )
+    return {name: 2.0 if relu else 1.0 for name, relu in feeds.items()}
 
 
 def format_bytes(n: int) -> str:

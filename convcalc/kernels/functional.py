@@ -1668,7 +1668,7 @@ def cat(tensors: Sequence[npt.ArrayLike], dim: int = 1) -> Array:
 #
 # The bytes each op allocates besides its input(s) and its output, at the op's peak, for a
 # batched input of the given shape and an element size of `itemsize` bytes (4 for float32).
-# convcalc.runner adds them to the arrays alive at once to bound a run before it allocates
+# convcalc.execution.runner adds them to the arrays alive at once to bound a run before it allocates
 # anything; the tests measure every op against them with tracemalloc. Per-axis index vectors
 # and Python objects (a few KiB) are left out.
 

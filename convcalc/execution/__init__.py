@@ -1,0 +1,1 @@
+"""Running a stack: the NumPy reference execution, its memory estimate and its results."""
