@@ -8,7 +8,7 @@ conv → add with the block input, and every fourth block two branches joined by
 run times, in one process and in this order, `yaml.compose(text, Loader=yaml.CSafeLoader)` (the
 baseline: what reading the file costs at least) and the pipeline `convcalc rf` runs: `load_stack`
 (which composes the file itself, with the garbage collector paused), `analyze`, the JSON document
-(`cli.render.report_json`) and the CSV (`cli.render.report_csv`); serialising the JSON document
+(`convcalc.documents.report.report_document`) and the CSV (`cli.render.report_csv`); serialising the JSON document
 (`render.dumps`) is timed on its own. compose is also timed with the collector paused, as
 load_stack runs it: the stricter baseline.
 
@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # Imported after the path set-up, so that the checkout is measured.
 from cli import render
 from convcalc.analysis.engine import analyze
+from convcalc.documents.report import report_document
 from convcalc.format.loader import load_stack
 
 STAGES = ("compose", "compose, collector off", "load", "analyze", "json document", "csv", "json text")
@@ -114,7 +115,7 @@ def run_once(path: Path, text: str) -> Run:
     gc.collect()
     times["load"], spec = _timed(lambda: load_stack(path))
     times["analyze"], report = _timed(lambda: analyze(spec))  # type: ignore[arg-type]
-    times["json document"], doc = _timed(lambda: render.report_json(report))  # type: ignore[arg-type]
+    times["json document"], doc = _timed(lambda: report_document(report))  # type: ignore[arg-type]
     times["csv"], _ = _timed(lambda: render.report_csv(report))  # type: ignore[arg-type]
     times["json text"], _ = _timed(lambda: render.dumps(doc))  # type: ignore[arg-type]
     return times

@@ -39,20 +39,13 @@ def list_stacks(output_format: FormatOpt = OutputFormat.TABLE) -> None:
     """
     with user_errors(json_errors=output_format is OutputFormat.JSON):
         from cli import render
-        from convcalc.format.library import list_configs
-        from convcalc.format.loader import load_stack
+        from convcalc.documents.library import input_text, list_document
+        from convcalc.format.library import describe_bundled
 
-        rows = []
-        for path in list_configs():
-            spec = load_stack(path)
-            shape = "×".join(["?" if s is None else str(s) for s in (spec.input.channels, *spec.input.spatial)])
-            rows.append((path.stem, spec.description or spec.name or "", shape, len(spec.layers)))
+        stacks = describe_bundled()
+        rows = [(s.name, s.description, input_text(s), s.layers) for s in stacks]
         if output_format is OutputFormat.JSON:
-            entries = [
-                {"name": name, "description": text, "input": shape, "layers": count}
-                for name, text, shape, count in rows
-            ]
-            print(render.dumps({"convcalc_schema": render.SCHEMA_VERSION, "command": "list", "stacks": entries}))
+            print(render.dumps(list_document(stacks)))
         elif output_format is OutputFormat.CSV:
             import csv
 

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from cli.adapter import Command, Group
-from cli.errors import ExitCode, user_errors
+from cli.errors import fail_if, user_errors
 from cli.options import ChangeRankOpt, ColorOpt, FailOn, FailOnOpt, FormatOpt, InputOpt, OutputFormat
 from cli.terminal import ColorMode
 
@@ -59,17 +59,6 @@ def _root(
     """Convolution arithmetic for layer stacks."""
 
 
-def fail_if(report_worst: object, fail_on: FailOn) -> None:
-    """Exit 3 when the worst diagnostic reaches the --fail-on level."""
-    from convcalc.diagnostics import Severity
-
-    if fail_on is FailOn.NEVER or report_worst is None:
-        return
-    assert isinstance(report_worst, Severity)
-    if report_worst.rank >= Severity(fail_on.value).rank:
-        raise typer.Exit(int(ExitCode.DIAGNOSTICS))
-
-
 @app.command(cls=Command)
 def rf(
     stack: StackArg,
@@ -83,6 +72,7 @@ def rf(
     with user_errors(json_errors=output_format is OutputFormat.JSON):
         from cli import render
         from convcalc.analysis.engine import analyze
+        from convcalc.documents.report import report_document
         from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
 
         override = parse_input_shape(input_shape) if input_shape is not None else None
@@ -93,7 +83,7 @@ def rf(
         report = analyze(spec)
         render.emit(
             output_format,
-            json_doc=lambda: render.report_json(report),
+            json_doc=lambda: report_document(report),
             csv_text=lambda: render.report_csv(report),
             markdown_text=lambda: render.report_markdown(report),
             table=lambda terminal: render.print_table(report, terminal),

@@ -27,9 +27,6 @@ from convcalc.stack.spec import AXIS_NAMES
 if TYPE_CHECKING:
     from cli.options import OutputFormat
 
-#: Version of the JSON documents convcalc prints; bumped on any incompatible change.
-SCHEMA_VERSION = 1
-
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.ERROR: "bold red"}
 
 
@@ -128,75 +125,6 @@ def emit(
 
 
 # -- JSON -----------------------------------------------------------------------------------------
-def field_json(fields: Sequence[AxisField]) -> list[dict[str, Any]]:
-    names = axis_names(len(fields))
-    return [
-        {
-            "axis": name,
-            "rf": f.rf,
-            "rf_min": f.rf_min,
-            "jump": frac_json(f.jump),
-            "padding": frac_json(f.padding),
-            "centre": frac_json(f.centre),
-            "global": f.is_global,
-            "overlap": frac_json(f.overlap),
-        }
-        for name, f in zip(names, fields, strict=True)
-    ]
-
-
-def shape_json(shape: Shape) -> dict[str, Any]:
-    return {"channels": shape.channels, "spatial": list(shape.spatial)}
-
-
-def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
-    return {
-        "severity": str(d.severity),
-        "code": d.code,
-        "layer": d.layer,
-        "message": d.message,
-        "data": d.data,
-    }
-
-
-def layer_json(layer: LayerReport) -> dict[str, Any]:
-    return {
-        "index": layer.index + 1,
-        "name": layer.name,
-        "op": layer.op,
-        "from": list(layer.inputs),
-        "output": shape_json(layer.output),
-        "kernel": None if layer.kernel is None else list(layer.kernel),
-        "effective_kernel": None if layer.effective_kernel is None else list(layer.effective_kernel),
-        "stride": None if layer.stride is None else list(layer.stride),
-        "padding": None if layer.padding is None else [None if p is None else list(p) for p in layer.padding],
-        "field": field_json(layer.field),
-        "params": layer.params,
-        "macs": layer.macs,
-        "diagnostics": list(dict.fromkeys(d.code for d in layer.diagnostics)),
-    }
-
-
-def report_json(report: StackReport) -> dict[str, Any]:
-    out = report.output
-    return {
-        "convcalc_schema": SCHEMA_VERSION,
-        "command": "rf",
-        "name": report.name,
-        "file": report.file,
-        "input": shape_json(report.input),
-        "axes": list(axis_names(len(report.input.spatial))),
-        "layers": [layer_json(layer) for layer in report.layers],
-        "summary": {
-            "output": shape_json(out.output),
-            "field": field_json(out.field),
-            "params": report.total_params,
-            "macs": report.total_macs,
-        },
-        "diagnostics": [diagnostic_json(d) for d in report.diagnostics],
-    }
-
-
 def dumps(payload: dict[str, Any]) -> str:
     return json.dumps(payload, indent=2, ensure_ascii=False)
 

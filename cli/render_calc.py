@@ -14,9 +14,11 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from cli import grid
-from cli.render import SCHEMA_VERSION, diagnostic_json, frac, frac_json, markdown_table, print_diagnostics
+from cli.render import frac, frac_json, markdown_table, print_diagnostics
 from cli.terminal import Terminal
 from convcalc.analysis.calculators import AxisResult, LayerResult, LayerSettings, SamePadding
+from convcalc.documents.report import SCHEMA_VERSION
+from convcalc.documents.report import diagnostic_document as diagnostic_json
 from convcalc.geometry.overlap import Counts
 from convcalc.notation import counts_text, dims_text, ratio_text
 

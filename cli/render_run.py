@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
-from typing import Any
 
 from cli import grid
-from cli.render import SCHEMA_VERSION, dumps, hidden_note, markdown_table
+from cli.render import dumps, hidden_note, markdown_table
 from cli.terminal import Terminal, open_terminal
 from convcalc.execution.runner import LayerRun, RunResult, format_bytes
 from convcalc.notation import dims_text
 
-__all__ = ["dumps", "print_run", "run_csv", "run_json", "run_markdown"]
+__all__ = ["dumps", "print_run", "run_csv", "run_markdown"]
 
 COLUMNS = ("#", "layer", "op", "predicted", "actual", "ok", "ms", "mean", "std", "min", "max")
 
@@ -31,10 +29,6 @@ def number(x: float) -> str:
 
 def milliseconds(seconds: float) -> str:
     return f"{seconds * 1e3:.2f}"
-
-
-def finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
 
 
 def title(result: RunResult) -> str:
@@ -109,58 +103,6 @@ def print_run(result: RunResult, saved: str | None, terminal: Terminal | None = 
 
 
 # -- JSON, CSV, Markdown --------------------------------------------------------------------------
-def layer_json(layer: LayerRun) -> dict[str, Any]:
-    s = layer.stats
-    return {
-        "index": layer.index + 1,
-        "name": layer.name,
-        "op": layer.op,
-        "from": list(layer.inputs),
-        "predicted": list(layer.predicted),
-        "actual": list(layer.actual),
-        "match": layer.matches,
-        "seconds": layer.seconds,
-        "stats": {"mean": finite(s.mean), "std": finite(s.std), "min": finite(s.min), "max": finite(s.max)},
-    }
-
-
-def run_json(result: RunResult, saved: str | None) -> dict[str, Any]:
-    m = result.memory
-    return {
-        "convcalc_schema": SCHEMA_VERSION,
-        "command": "run",
-        "name": result.name,
-        "file": result.file,
-        "input": {"shape": list(result.input_shape), "data": result.data},
-        "weights": result.weights,
-        "seed": result.seed,
-        "batch": result.batch,
-        "dtype": result.dtype,
-        "memory": {
-            "estimate_bytes": m.total,
-            "limit_bytes": result.max_memory,
-            "data_bytes": m.data,
-            "activation_bytes": m.activations,
-            "weight_bytes": m.weights,
-            "workspace_bytes": m.workspace,
-            "bookkeeping_bytes": m.bookkeeping,
-            "peak_layer": m.layer,
-        },
-        "layers": [layer_json(layer) for layer in result.layers],
-        "summary": {
-            "layers": len(result.layers),
-            "mismatches": [layer.name for layer in result.mismatches],
-            "failure": None
-            if result.failure is None
-            else {"layer": result.failure.layer, "message": result.failure.message},
-            "ok": result.ok,
-            "total_seconds": result.total_seconds,
-            "output": list(result.layers[-1].actual) if result.layers else None,
-        },
-        "saved": saved,
-    }
-
-
 def run_csv(result: RunResult) -> str:
     """One row per layer; shapes joined with 'x', time in seconds, statistics at full precision."""
     buf = io.StringIO()

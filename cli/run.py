@@ -143,6 +143,7 @@ def run(
     with user_errors(json_errors=output_format is OutputFormat.JSON):
         from cli import render, render_run
         from convcalc.analysis.engine import analyze
+        from convcalc.documents.run import run_document
         from convcalc.errors import MismatchError, Problem
         from convcalc.execution.runner import DATA_KINDS, check_result, run_stack, save_outputs
         from convcalc.format.library import resolve_bundled
@@ -181,7 +182,7 @@ def run(
             saved = save
         render.emit(
             output_format,
-            json_doc=lambda: render_run.run_json(result, saved),
+            json_doc=lambda: run_document(result, saved),
             csv_text=lambda: render_run.run_csv(result),
             markdown_text=lambda: render_run.run_markdown(result, saved),
             table=lambda terminal: render_run.print_run(result, saved, terminal),

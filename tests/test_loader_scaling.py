@@ -28,6 +28,7 @@ import cli
 import convcalc
 from cli import render
 from convcalc.analysis.engine import analyze
+from convcalc.documents.report import report_document
 from convcalc.errors import ShapeError, SpecError
 from convcalc.format.loader import parse_stack
 
@@ -113,7 +114,7 @@ def rf_pipeline(text: str) -> Callable[[], object]:
 
     def run() -> object:
         report = analyze(parse_stack(text, file="stack.yaml"))
-        return render.report_json(report), render.report_csv(report)
+        return report_document(report), render.report_csv(report)
 
     return run
 

@@ -7,11 +7,22 @@ A bundled name is the file's stem: `resnet50` is `configs/resnet50.yaml`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from convcalc.errors import FileProblemError, Problem
+from convcalc.stack.spec import InputSpec
 
-__all__ = ["BUNDLED_PREFIX", "bundled_config", "config_dir", "find_config", "list_configs", "resolve_bundled"]
+__all__ = [
+    "BUNDLED_PREFIX",
+    "BundledStack",
+    "bundled_config",
+    "config_dir",
+    "describe_bundled",
+    "find_config",
+    "list_configs",
+    "resolve_bundled",
+]
 
 _SUFFIX = ".yaml"
 #: How reports name a bundled stack (`bundled:resnet50`); accepted wherever a stack file is.
@@ -70,3 +81,24 @@ def find_config(name: str) -> Path:
         names = ", ".join(p.stem for p in list_configs()) or "none"
         raise FileProblemError(Problem(f"no bundled stack called '{name}'. Bundled: {names}"))
     return path
+
+
+@dataclass(frozen=True)
+class BundledStack:
+    """One bundled architecture: its name, description, input and number of layers (blocks expanded)."""
+
+    name: str
+    description: str
+    input: InputSpec
+    layers: int
+
+
+def describe_bundled() -> list[BundledStack]:
+    """Every bundled stack, loaded and validated, sorted by name."""
+    from convcalc.format.loader import load_stack  # the loader imports this module
+
+    found = []
+    for path in list_configs():
+        spec = load_stack(path)
+        found.append(BundledStack(path.stem, spec.description or spec.name or "", spec.input, len(spec.layers)))
+    return found
