@@ -172,7 +172,7 @@ def _run(
         from cli.errors import ExitCode
 
         raise typer.Exit(int(ExitCode.INVALID_INPUT))
-    from cli.main import fail_if
+    from cli.errors import fail_if
 
     fail_if(worst, fail_on)
 

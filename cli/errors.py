@@ -12,6 +12,8 @@ from enum import IntEnum
 
 import typer
 
+from cli.options import FailOn
+from convcalc.diagnostics import Severity
 from convcalc.errors import (
     ConvCalcError,
     FileProblemError,
@@ -250,3 +252,11 @@ def report_usage_error(exc: Exception, argv: list[str]) -> int:
         if usage:
             print(f"usage: {usage}  (see {command} --help)", file=sys.stderr)
     return code
+
+
+def fail_if(report_worst: Severity | None, fail_on: FailOn) -> None:
+    """Exit 3 when the worst diagnostic reaches the --fail-on level."""
+    if fail_on is FailOn.NEVER or report_worst is None:
+        return
+    if report_worst.rank >= Severity(fail_on.value).rank:
+        raise typer.Exit(int(ExitCode.DIAGNOSTICS))

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from convcalc.diagnostics import Diagnostic
 from convcalc.geometry.receptive import AxisMap, Step, Unmapped, compose_map
@@ -21,9 +21,6 @@ from convcalc.geometry.shape import Shape
 from convcalc.notation import dims_text
 from convcalc.stack.fields import Field
 from convcalc.stack.spec import LayerSpec, axis_label
-
-if TYPE_CHECKING:
-    from convcalc.analysis.report import LayerReport
 
 S = TypeVar("S", bound=LayerSpec)
 
@@ -204,9 +201,6 @@ class Op(Generic[S]):
         from convcalc.kernels import functional as F
 
         return F.elementwise_workspace(self.name, math.prod(inputs[0]), itemsize)
-
-    def report_extra(self, layer: S, report: LayerReport) -> None:  # pragma: no cover - a hook for views
-        """Nothing by default."""
 
 
 class Rules(Protocol):
