@@ -70,7 +70,21 @@ def expand(stack: StackArg, input_shape: InputOpt = None, change_rank: ChangeRan
         sys.stdout.write(dump_stack(_load(stack, input_shape, change_rank)))
 
 
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of the stack format, for editors and validators.
+
+    Save it (convcalc schema > stack.schema.json) and start a stack file with
+    # yaml-language-server: $schema=stack.schema.json
+    """
+    with user_errors():
+        from cli import render
+        from convcalc.format.schema import stack_schema
+
+        print(render.dumps(stack_schema()))
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the convcalc app."""
     app.command("list")(list_stacks)
     app.command(cls=Command)(expand)
+    app.command()(schema)
