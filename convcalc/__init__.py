@@ -6,7 +6,8 @@ The public API, imported on first use (so `import convcalc` stays cheap and load
 - `analyze(stack)`: every layer's shape, receptive field, params, MACs and diagnostics (StackReport);
 - `calculate(...)`: one conv, transposed conv or pooling layer, with what the calculators add;
 - `run_stack(stack)`: the stack executed by the NumPy reference ops, every shape checked;
-- `report_document(report)` and friends: the JSON documents the command line prints;
+- `report_document(report)`, `run_document(result, saved)`, `list_document(stacks)`: the JSON documents
+  the command line prints; `stack_schema()`: the stack format as a JSON Schema;
 - the errors: ConvCalcError and its kinds.
 """
 
@@ -30,7 +31,11 @@ if TYPE_CHECKING:
         ShapeError,
         SpecError,
     )
+    from convcalc.documents.library import list_document
+    from convcalc.documents.report import report_document
+    from convcalc.documents.run import run_document
     from convcalc.execution.runner import run_stack
+    from convcalc.format.schema import stack_schema
     from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
     from convcalc.stack.spec import InputSpec, LayerSpec, StackSpec
 
@@ -43,6 +48,10 @@ _PUBLIC = {
     "calculate": "convcalc.analysis.calculators",
     "layer_settings": "convcalc.analysis.calculators",
     "run_stack": "convcalc.execution.runner",
+    "report_document": "convcalc.documents.report",
+    "run_document": "convcalc.documents.run",
+    "list_document": "convcalc.documents.library",
+    "stack_schema": "convcalc.format.schema",
     "StackReport": "convcalc.analysis.report",
     "LayerReport": "convcalc.analysis.report",
     "StackSpec": "convcalc.stack.spec",
@@ -74,10 +83,14 @@ __all__ = [
     "analyze",
     "calculate",
     "layer_settings",
+    "list_document",
     "load_stack",
     "parse_input_shape",
     "parse_stack",
+    "report_document",
+    "run_document",
     "run_stack",
+    "stack_schema",
 ]
 
 
