@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from convcalc.analysis.calculators import calculate, layer_settings
     from convcalc.analysis.engine import analyze
     from convcalc.analysis.report import LayerReport, StackReport
+    from convcalc.documents.library import list_document
+    from convcalc.documents.report import report_document
+    from convcalc.documents.run import run_document
     from convcalc.errors import (
         ConvCalcError,
         FileProblemError,
@@ -31,12 +34,9 @@ if TYPE_CHECKING:
         ShapeError,
         SpecError,
     )
-    from convcalc.documents.library import list_document
-    from convcalc.documents.report import report_document
-    from convcalc.documents.run import run_document
     from convcalc.execution.runner import run_stack
-    from convcalc.format.schema import stack_schema
     from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
+    from convcalc.format.schema import stack_schema
     from convcalc.stack.spec import InputSpec, LayerSpec, StackSpec
 
 #: Public name → the module that defines it.
