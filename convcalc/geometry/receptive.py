@@ -508,13 +508,27 @@ def _explicit_compose(inner: AxisMap, step: Step, jump: Fraction, known: bool, u
     # phase of the step shows up among the units.
     if uniform is not None and len(scaled) == 1 and (not isinstance(step, Transposed) or units >= step.stride):
         values = (values[0],)
+    return _explicit_map(inner, step, jump, known, causal, lo, hi, values)
+
+
+def _explicit_map(
+    inner: AxisMap,
+    step: Step,
+    jump: Fraction,
+    known: bool,
+    causal: bool,
+    lo: list[int | None],
+    hi: list[int | None],
+    overlap: tuple[Fraction, ...],
+) -> AxisMap:
+    """The map listing every unit's hull (lo[u], hi[u]) of `step` over `inner`."""
     return AxisMap(
         jump,
-        units,
+        len(lo),
         tuple(lo),
         tuple(hi),
         known,
-        overlap=values,
+        overlap=overlap,
         explicit=True,
         causal=causal,
         source=Composed(inner, step),
@@ -563,17 +577,7 @@ def _explicit_window(inner: AxisMap, step: Window, jump: Fraction, known: bool, 
             overlap.extend(sum(values, Fraction(0)) for values in zip(*taps(inner.overlap), strict=True))
         one_by_one(range(last + 1, units))
     values = (scaled,) if scaled is not None else tuple(overlap)
-    return AxisMap(
-        jump,
-        units,
-        tuple(lo),
-        tuple(hi),
-        known,
-        overlap=values,
-        explicit=True,
-        causal=causal,
-        source=Composed(inner, step),
-    )
+    return _explicit_map(inner, step, jump, known, causal, lo, hi, values)
 
 
 def compose(

@@ -380,6 +380,16 @@ class _ConvGeometry(NamedTuple):
     path: str  # depthwise | pointwise | flat | im2col
 
 
+def _weight_and_groups(op: str, nd: int, w_shape: tuple[int, ...], groups: Any, layout: str) -> int:
+    """Check a weight's rank (PyTorch's `layout` in the message) and groups; the groups as an int."""
+    if len(w_shape) != nd + 2:
+        raise ValueError(f"{op}: weight must be {nd + 2}-D {layout}, got shape {w_shape}")
+    groups = _int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups}")
+    return groups
+
+
 def _conv_geometry(
     op: str,
     nd: int,
@@ -391,11 +401,7 @@ def _conv_geometry(
     groups: int,
     padding_mode: str,
 ) -> _ConvGeometry:
-    if len(w_shape) != nd + 2:
-        raise ValueError(f"{op}: weight must be {nd + 2}-D (C_out, C_in/groups, *kernel), got shape {w_shape}")
-    groups = _int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups}")
+    groups = _weight_and_groups(op, nd, w_shape, groups, "(C_out, C_in/groups, *kernel)")
     n, cin = x_shape[:2]
     cout = w_shape[0]
     if cout % groups:
@@ -791,11 +797,7 @@ def _conv_transpose_geometry(
     groups: int,
     dilation: IntArg,
 ) -> _ConvTransposeGeometry:
-    if len(w_shape) != nd + 2:
-        raise ValueError(f"{op}: weight must be {nd + 2}-D (C_in, C_out/groups, *kernel), got shape {w_shape}")
-    groups = _int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups}")
+    groups = _weight_and_groups(op, nd, w_shape, groups, "(C_in, C_out/groups, *kernel)")
     n, cin = x_shape[:2]
     if w_shape[0] != cin:
         raise ValueError(f"{op}: weight of shape {w_shape} expects {w_shape[0]} input channels, got {cin}")
