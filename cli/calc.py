@@ -1,7 +1,8 @@
 """One-layer calculators: convcalc conv, deconv and pool.
 
-Each command parses its options, calls convcalc.analysis.calculators (or convcalc.analysis.solver with --target) and
-renders. Only typer is imported at module level; the library and Rich come in inside the
+Each command parses its options, calls convcalc.analysis.calculators (a one-layer stack through the stack
+engine; convcalc.analysis.solver with --target) and renders (the JSON documents come from
+convcalc.documents). Only typer is imported at module level; the library and Rich come in inside the
 commands, and numpy never (a test checks sys.modules).
 """
 
@@ -142,12 +143,13 @@ def _run(
         else:
             result = calculate(settings)
         from cli import render, render_calc
+        from convcalc.documents import calculator as documents
 
         if target is not None:
             solved = solution.solved
             render.emit(
                 output_format,
-                json_doc=lambda: render_calc.solution_json(solution, command),
+                json_doc=lambda: documents.solution_document(solution, command),
                 csv_text=lambda: render_calc.solution_csv(solution),
                 markdown_text=lambda: render_calc.solution_markdown(solution),
                 table=lambda terminal: render_calc.print_solution(solution, terminal),
@@ -161,7 +163,7 @@ def _run(
                 derivations = derive(result)
             render.emit(
                 output_format,
-                json_doc=lambda: render_calc.result_json(result, command, derivations),
+                json_doc=lambda: documents.layer_document(result, command, derivations),
                 csv_text=lambda: render_calc.result_csv(result),
                 markdown_text=lambda: render_calc.result_markdown(result, derivations),
                 table=lambda terminal: render_calc.print_result(result, terminal, derivations),

@@ -20,15 +20,19 @@ from cli import grid
 from cli.terminal import ColorMode, Terminal, open_terminal, printable
 from convcalc.analysis.report import AxisField, LayerReport, StackReport
 from convcalc.diagnostics import Diagnostic, Severity
+from convcalc.documents.parts import SCHEMA_VERSION as SCHEMA_VERSION  # re-exported for cli's renderers
+from convcalc.documents.parts import (  # the pieces every JSON document shares (rf's and the calculators')
+    diagnostic_json,
+    field_json,
+    layer_json,
+    shape_json,
+)
 from convcalc.geometry.shape import Shape
 from convcalc.notation import dims_text, fraction_text, ratio_text
 from convcalc.stack.spec import AXIS_NAMES
 
 if TYPE_CHECKING:
     from cli.options import OutputFormat
-
-#: Version of the JSON documents convcalc prints; bumped on any incompatible change.
-SCHEMA_VERSION = 1
 
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.ERROR: "bold red"}
 
@@ -37,11 +41,6 @@ SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.ER
 def frac(x: Fraction | int | None) -> str:
     """Exact rational as text: '2', '1/2', '-3/2'; '?' when unknown."""
     return "?" if x is None else fraction_text(x)
-
-
-def frac_json(x: Fraction | int | None) -> str | None:
-    """Exact rational for JSON: a string ('2', '1/2') or null."""
-    return None if x is None else frac(x)
 
 
 def per_axis(values: Sequence[object], sep: str = "×") -> str:
@@ -128,55 +127,6 @@ def emit(
 
 
 # -- JSON -----------------------------------------------------------------------------------------
-def field_json(fields: Sequence[AxisField]) -> list[dict[str, Any]]:
-    names = axis_names(len(fields))
-    return [
-        {
-            "axis": name,
-            "rf": f.rf,
-            "rf_min": f.rf_min,
-            "jump": frac_json(f.jump),
-            "padding": frac_json(f.padding),
-            "centre": frac_json(f.centre),
-            "global": f.is_global,
-            "overlap": frac_json(f.overlap),
-        }
-        for name, f in zip(names, fields, strict=True)
-    ]
-
-
-def shape_json(shape: Shape) -> dict[str, Any]:
-    return {"channels": shape.channels, "spatial": list(shape.spatial)}
-
-
-def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
-    return {
-        "severity": str(d.severity),
-        "code": d.code,
-        "layer": d.layer,
-        "message": d.message,
-        "data": d.data,
-    }
-
-
-def layer_json(layer: LayerReport) -> dict[str, Any]:
-    return {
-        "index": layer.index + 1,
-        "name": layer.name,
-        "op": layer.op,
-        "from": list(layer.inputs),
-        "output": shape_json(layer.output),
-        "kernel": None if layer.kernel is None else list(layer.kernel),
-        "effective_kernel": None if layer.effective_kernel is None else list(layer.effective_kernel),
-        "stride": None if layer.stride is None else list(layer.stride),
-        "padding": None if layer.padding is None else [None if p is None else list(p) for p in layer.padding],
-        "field": field_json(layer.field),
-        "params": layer.params,
-        "macs": layer.macs,
-        "diagnostics": list(dict.fromkeys(d.code for d in layer.diagnostics)),
-    }
-
-
 def report_json(report: StackReport) -> dict[str, Any]:
     out = report.output
     return {
