@@ -4,7 +4,8 @@ The public API, imported on first use (so `import convcalc` stays cheap and load
 
 - `load_stack(path)`, `parse_stack(text)`: a stack file (or a bundled name) as a validated StackSpec;
 - `analyze(stack)`: every layer's shape, receptive field, params, MACs and diagnostics (StackReport);
-- `calculate(...)`: one conv, transposed conv or pooling layer, with what the calculators add;
+- `calculate(layer_settings(...))`: one conv, transposed conv or pooling layer, analysed as a one-layer
+  stack by `analyze`, with what the calculators add (`layer_document(result, command)`: its JSON);
 - `run_stack(stack)`: the stack executed by the NumPy reference ops, every shape checked;
 - `report_document(report)` and friends: the JSON documents the command line prints;
 - the errors: ConvCalcError and its kinds.
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from convcalc.analysis.calculators import calculate, layer_settings
     from convcalc.analysis.engine import analyze
     from convcalc.analysis.report import LayerReport, StackReport
+    from convcalc.documents.calculator import layer_document, solution_document
     from convcalc.errors import (
         ConvCalcError,
         FileProblemError,
@@ -42,6 +44,8 @@ _PUBLIC = {
     "analyze": "convcalc.analysis.engine",
     "calculate": "convcalc.analysis.calculators",
     "layer_settings": "convcalc.analysis.calculators",
+    "layer_document": "convcalc.documents.calculator",
+    "solution_document": "convcalc.documents.calculator",
     "run_stack": "convcalc.execution.runner",
     "StackReport": "convcalc.analysis.report",
     "LayerReport": "convcalc.analysis.report",
@@ -73,11 +77,13 @@ __all__ = [
     "__version__",
     "analyze",
     "calculate",
+    "layer_document",
     "layer_settings",
     "load_stack",
     "parse_input_shape",
     "parse_stack",
     "run_stack",
+    "solution_document",
 ]
 
 
