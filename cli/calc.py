@@ -79,11 +79,10 @@ def _ints(parameter: str, raw: str | None) -> list[int] | None:
         raise _option_error(parameter, f"expected integers separated by commas, e.g. 3 or 3,5; got {raw!r}") from None
 
 
-def _padding(raw: str | None, modes: bool) -> list[int] | PaddingMode | None:
+def _padding(raw: str | None) -> list[int] | PaddingMode | None:
+    """Integers, or a mode word; which modes the op takes is the op's field's to say (as in a stack file)."""
     mode = None if raw is None else raw.strip().lower()
     if raw is not None and mode in ("same", "valid"):
-        if not modes:
-            raise _option_error("padding", f"a transposed conv takes integer padding only (PyTorch); got {raw!r}")
         return "same" if mode == "same" else "valid"
     return _ints("padding", raw)
 
@@ -126,7 +125,7 @@ def _run(
             kind,
             kernel=_ints("kernel", kernel) or [],
             stride=_ints("stride", stride),
-            padding=_padding(padding, modes=kind != "deconv"),
+            padding=_padding(padding),
             dilation=_ints("dilation", dilation),
             output_padding=_ints("output_padding", output_padding),
             ceil_mode=ceil,

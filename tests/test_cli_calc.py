@@ -253,7 +253,8 @@ def test_rank_from_the_number_of_values() -> None:
         (
             ["deconv", "--k", "3", "--p", "same"],
             1,
-            "option --padding: a transposed conv takes integer padding only",
+            "option --padding: padding must be a non-negative integer or a list of 2 non-negative integers, "
+            "got 'same' (PyTorch's ConvTranspose has no 'same'/'valid' padding)",
         ),
         (["pool", "--k", "3", "--p", "2"], 1, "option --padding: H: padding 2 must be at most half of the kernel size"),
         (["conv", "--k", "3", "--target", "8"], 1, "option --input: the solver needs the input size"),

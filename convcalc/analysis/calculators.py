@@ -44,7 +44,7 @@ TORCH_NAMES: dict[str, str] = {
 DEFAULT_RANK = 2
 
 #: The parameter of `layer_settings` that carries each field of the op (the rest keep their name).
-FIELD_PARAMETERS = {"out": "out_channels", "input": "input_size"}
+FIELD_PARAMETERS = {"out": "out_channels"}
 
 
 @dataclass(frozen=True)
