@@ -1,7 +1,8 @@
 """One-layer calculators: convcalc conv, deconv and pool.
 
-Each command parses its options, calls convcalc.analysis.calculators (or convcalc.analysis.solver with --target) and
-renders. Only typer is imported at module level; the library and Rich come in inside the
+Each command parses its options, calls convcalc.analysis.calculators (a one-layer stack through the stack
+engine; convcalc.analysis.solver with --target) and renders (the JSON documents come from
+convcalc.documents). Only typer is imported at module level; the library and Rich come in inside the
 commands, and numpy never (a test checks sys.modules).
 """
 
@@ -78,11 +79,10 @@ def _ints(parameter: str, raw: str | None) -> list[int] | None:
         raise _option_error(parameter, f"expected integers separated by commas, e.g. 3 or 3,5; got {raw!r}") from None
 
 
-def _padding(raw: str | None, modes: bool) -> list[int] | PaddingMode | None:
+def _padding(raw: str | None) -> list[int] | PaddingMode | None:
+    """Integers, or a mode word; which modes the op takes is the op's field's to say (as in a stack file)."""
     mode = None if raw is None else raw.strip().lower()
     if raw is not None and mode in ("same", "valid"):
-        if not modes:
-            raise _option_error("padding", f"a transposed conv takes integer padding only (PyTorch); got {raw!r}")
         return "same" if mode == "same" else "valid"
     return _ints("padding", raw)
 
@@ -125,7 +125,7 @@ def _run(
             kind,
             kernel=_ints("kernel", kernel) or [],
             stride=_ints("stride", stride),
-            padding=_padding(padding, modes=kind != "deconv"),
+            padding=_padding(padding),
             dilation=_ints("dilation", dilation),
             output_padding=_ints("output_padding", output_padding),
             ceil_mode=ceil,
@@ -142,12 +142,13 @@ def _run(
         else:
             result = calculate(settings)
         from cli import render, render_calc
+        from convcalc.documents import calculator as documents
 
         if target is not None:
             solved = solution.solved
             render.emit(
                 output_format,
-                json_doc=lambda: render_calc.solution_json(solution, command),
+                json_doc=lambda: documents.solution_document(solution, command),
                 csv_text=lambda: render_calc.solution_csv(solution),
                 markdown_text=lambda: render_calc.solution_markdown(solution),
                 table=lambda terminal: render_calc.print_solution(solution, terminal),
@@ -161,7 +162,7 @@ def _run(
                 derivations = derive(result)
             render.emit(
                 output_format,
-                json_doc=lambda: render_calc.result_json(result, command, derivations),
+                json_doc=lambda: documents.calculator_document(result, command, derivations),
                 csv_text=lambda: render_calc.result_csv(result),
                 markdown_text=lambda: render_calc.result_markdown(result, derivations),
                 table=lambda terminal: render_calc.print_result(result, terminal, derivations),

@@ -20,6 +20,7 @@ from cli import grid
 from cli.terminal import ColorMode, Terminal, open_terminal, printable
 from convcalc.analysis.report import AxisField, LayerReport, StackReport
 from convcalc.diagnostics import Diagnostic, Severity
+from convcalc.documents.parts import SCHEMA_VERSION as SCHEMA_VERSION  # re-exported for cli's renderers
 from convcalc.geometry.shape import Shape
 from convcalc.notation import dims_text, fraction_text, ratio_text
 from convcalc.stack.spec import AXIS_NAMES
@@ -34,11 +35,6 @@ SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.ER
 def frac(x: Fraction | int | None) -> str:
     """Exact rational as text: '2', '1/2', '-3/2'; '?' when unknown."""
     return "?" if x is None else fraction_text(x)
-
-
-def frac_json(x: Fraction | int | None) -> str | None:
-    """Exact rational for JSON: a string ('2', '1/2') or null."""
-    return None if x is None else frac(x)
 
 
 def per_axis(values: Sequence[object], sep: str = "×") -> str:

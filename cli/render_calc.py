@@ -11,15 +11,13 @@ import csv
 import io
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cli import grid
-from cli.render import frac, frac_json, markdown_table, print_diagnostics
+from cli.render import centre_text, frac, jump_text, markdown_table, padding_text, print_diagnostics, rf_text
 from cli.terminal import Terminal
 from convcalc.analysis.calculators import AxisResult, LayerResult, LayerSettings, SamePadding
-from convcalc.documents.report import SCHEMA_VERSION
-from convcalc.documents.report import diagnostic_document as diagnostic_json
-from convcalc.geometry.overlap import Counts
+from convcalc.documents.calculator import map_data, module_text, torch_call
 from convcalc.notation import counts_text, dims_text, ratio_text
 
 if TYPE_CHECKING:
@@ -27,51 +25,10 @@ if TYPE_CHECKING:
     from convcalc.analysis.explain import Derivation, Step
     from convcalc.analysis.solver import AxisSolution, Setting, Solution
 
-#: The whole overlap map is drawn when every drawn axis of the output is at most this long.
-MAP_MAX = 32
-
 
 # -- small texts ----------------------------------------------------------------------------------
-def _tuple(values: Sequence[int]) -> str:
-    return str(values[0]) if len(set(values)) == 1 else "(" + ", ".join(map(str, values)) + ")"
-
-
 def size_text(sizes: Sequence[int | None] | None, sep: str = "×") -> str:
     return "?" if sizes is None else dims_text(sizes, sep)
-
-
-def torch_call(
-    s: LayerSettings,
-    padding: Sequence[int] | None = None,
-    output_padding: Sequence[int] | None = None,
-    ceil_mode: bool | None = None,
-) -> str:
-    """The PyTorch module call, e.g. nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1)."""
-    args: list[str] = []
-    if s.in_channels is not None and s.out_channels is not None:
-        args += [str(s.in_channels), str(s.out_channels)]
-    elif not s.is_pool:
-        args += ["C_in", "C_out"]
-    args.append(f"kernel_size={_tuple(s.kernel)}")
-    if s.stride != s.kernel or not s.is_pool:
-        args.append(f"stride={_tuple(s.stride)}")
-    if padding is not None:
-        if any(padding):
-            args.append(f"padding={_tuple(padding)}")
-    elif isinstance(s.padding, str):
-        args.append(f"padding='{s.padding}'")
-    elif any(b or a for b, a in s.padding):
-        args.append(f"padding={_tuple([b for b, _ in s.padding])}")
-    ops = output_padding if output_padding is not None else s.output_padding
-    if any(ops):
-        args.append(f"output_padding={_tuple(ops)}")
-    if any(d != 1 for d in s.dilation):
-        args.append(f"dilation={_tuple(s.dilation)}")
-    if s.groups != 1:
-        args.append(f"groups={s.groups}")
-    if ceil_mode if ceil_mode is not None else s.ceil_mode:
-        args.append("ceil_mode=True")
-    return f"nn.{s.torch_name}({', '.join(args)})"
 
 
 def _pair(p: tuple[int, int] | None) -> str:
@@ -90,20 +47,6 @@ def same_text(s: LayerSettings, same: SamePadding | None) -> str:
     if same.after is None:
         return f"{same.before}, ? (needs --i)"
     return _pair((same.before, same.after))
-
-
-def _growth(a: AxisResult) -> str:
-    lo, hi = a.rf_growth_min, a.rf_growth_max
-    if lo is None or hi is None:
-        return "none (holes)"
-    return f"+{hi}" if lo == hi else f"+{lo} to +{hi}"
-
-
-def _jump(a: AxisResult) -> str:
-    f = a.jump_factor
-    if f == 1:
-        return "× 1"
-    return f"× {frac(f)}"
 
 
 def _taps(a: AxisResult) -> str:
@@ -155,9 +98,11 @@ def axis_rows(result: LayerResult) -> list[tuple[str, list[str]]]:
             add("equivalent conv output", [a.equivalent.output_size if a.equivalent else None for a in axes])
     label = "padding 'same' (out = s·i)" if s.kind == "deconv" else "padding 'same' (out = ceil(i/s))"
     add(label, [same_text(s, a.same_padding) for a in axes])
-    add("RF growth (× jump_in)", [_growth(a) for a in axes])
-    add("jump", [_jump(a) for a in axes])
-    add("centre shift (× jump_in)", [frac(a.centre_shift) for a in axes])
+    # The stack analysis's words (convcalc rf's summary line): the layer is the first of its stack.
+    add("receptive field", [rf_text([a.field]) for a in axes])
+    add("jump", [jump_text([a.field]) for a in axes])
+    add("effective padding", [padding_text([a.field]) for a in axes])
+    add("centre of unit 0", [centre_text([a.field]) for a in axes])
     add("taps per output phase" if s.kind == "deconv" else "windows per input phase", [_taps(a) for a in axes])
     add(
         "overlap max:min",
@@ -169,22 +114,6 @@ def axis_rows(result: LayerResult) -> list[tuple[str, list[str]]]:
     if s.input_size is not None and s.kind != "deconv":
         add("unread input pixels", [a.unread for a in axes])
     return rows
-
-
-def module_text(result: LayerResult) -> str:
-    """What a PyTorch port writes for this layer. PyTorch takes padding='same' only on a stride-1 conv;
-    otherwise (strided, or a pool) it is the explicit F.pad, last axis first, then the module with
-    padding=0 — padding a max pool with −inf, so that a window over the padding never wins."""
-    s = result.settings
-    if s.padding != "same" or (s.kind == "conv" and all(st == 1 for st in s.stride)):
-        return torch_call(s)
-    module = torch_call(s, padding=[0] * s.rank)
-    pads = [a.padding for a in result.axes]
-    if any(p is None for p in pads):
-        return f"{module} after TF-style SAME padding (its F.pad depends on the input size: give the input size)"
-    flat = ", ".join(f"{p[0]}, {p[1]}" for p in reversed(pads) if p is not None)
-    fill = ", value=float('-inf')" if s.kind == "maxpool" else ""
-    return f"F.pad(x, ({flat}){fill}) then {module}"
 
 
 def _title(result: LayerResult) -> str:
@@ -223,7 +152,7 @@ def summary_lines(result: LayerResult) -> list[str]:
                     "inside the input: "
                     f"kept ({a.output_size}; floor mode gives {a.floor_output_size or 'no output'})"
                 )
-    if result.params is not None:
+    if result.params is not None and not s.is_pool:
         macs = "?" if result.macs is None else f"{result.macs:,}"
         lines.append(f"params {result.params:,} (weights + bias)   MACs {macs} (batch 1, bias adds included)")
     if s.input_size is None:
@@ -237,45 +166,6 @@ def summary_lines(result: LayerResult) -> list[str]:
 
 
 # -- overlap map ----------------------------------------------------------------------------------
-def map_data(result: LayerResult) -> tuple[str, tuple[tuple[int, ...], ...], str]:
-    """(kind, values, caption) for a transposed conv: the whole output when small, else one period."""
-    from convcalc.geometry.overlap import outer
-
-    axes = result.axes
-    drawn = axes[-2:]
-    counts = [a.overlap.counts for a in drawn]
-    names = " × ".join(a.axis for a in drawn)
-    depth = ""
-    if len(axes) == 3:
-        d = axes[0]
-        whole = d.overlap.counts is not None and len(d.overlap.counts) <= MAP_MAX
-        vec = (
-            " ".join(map(str, d.overlap.counts.values())) if whole and d.overlap.counts else counts_text(d.overlap.taps)
-        )
-        depth = f"; along D the counts are {vec}: each D slice is this map times its D count"
-    if all(c is not None and len(c) <= MAP_MAX for c in counts):
-        values = outer([c.values() for c in counts if c is not None])
-        size = "×".join(str(len(c or ())) for c in counts)
-        return (
-            "whole",
-            values,
-            (
-                "taps reaching each output (conv_transpose of ones with a ones kernel), "
-                f"the whole {size} output "
-                f"({names}){depth}"
-            ),
-        )
-    values = outer([a.overlap.taps for a in drawn])
-    why = "" if all(c is None for c in counts) else f" (the output is over {MAP_MAX} per axis)"
-    phases = " × ".join(f"o_{a.axis} mod {a.stride}" for a in drawn)
-    return (
-        "period",
-        values,
-        f"taps reaching each output, one period away from the borders{why}: rows and columns "
-        f"are the phases {phases}{depth}",
-    )
-
-
 def map_lines(values: Sequence[Sequence[int]], terminal: Terminal) -> list[str]:
     """The map as right-aligned numbers; with colour each cell is shaded by its value (holes in red)."""
     flat = [v for row in values for v in row]
@@ -352,25 +242,6 @@ def derivation_text(result: LayerResult, derivations: Sequence[Derivation]) -> s
     return "\n".join(lines) + "\n"
 
 
-def derivation_json(derivations: Sequence[Derivation]) -> list[dict[str, Any]]:
-    return [
-        {
-            "axes": list(d.axes),
-            "steps": [
-                {
-                    "title": st.title,
-                    "formula": st.formula,
-                    "numbers": list(st.numbers),
-                    "result": st.result,
-                    "note": st.note,
-                }
-                for st in d.steps
-            ],
-        }
-        for d in derivations
-    ]
-
-
 # -- table ----------------------------------------------------------------------------------------
 def print_result(result: LayerResult, terminal: Terminal, derivations: Sequence[Derivation] | None = None) -> None:
     if derivations is not None:
@@ -397,113 +268,6 @@ def print_result(result: LayerResult, terminal: Terminal, derivations: Sequence[
 
 
 # -- JSON, CSV, Markdown --------------------------------------------------------------------------
-def _same_json(same: SamePadding | None) -> dict[str, Any] | None:
-    if same is None:
-        return None
-    return {
-        "before": same.before,
-        "after": same.after,
-        "output_padding": same.output_padding,
-        "pytorch_same": same.native,
-    }
-
-
-def axis_json(a: AxisResult) -> dict[str, Any]:
-    eq = a.equivalent
-    return {
-        "axis": a.axis,
-        "input": a.input_size,
-        "output": a.output_size,
-        "kernel": a.kernel,
-        "stride": a.stride,
-        "padding": None if a.padding is None else list(a.padding),
-        "output_padding": a.output_padding,
-        "dilation": a.dilation,
-        "effective_kernel": a.effective_kernel,
-        "same_padding": _same_json(a.same_padding),
-        "rf_growth": {"min": a.rf_growth_min, "max": a.rf_growth_max, "unit": "jump_in"},
-        "jump_factor": frac(a.jump_factor),
-        "centre_shift": frac_json(a.centre_shift),
-        "overlap": {
-            "taps_per_phase": list(a.overlap.taps),
-            "ratio": frac_json(a.overlap.ratio),
-            "holes": a.overlap.holes,
-            "counts": None if a.overlap.counts is None else counts_json(a.overlap.counts),
-        },
-        "equivalent_conv": None
-        if eq is None
-        else {
-            "zeros_between": eq.zeros_between,
-            "stretched_size": eq.stretched_size,
-            "pad_before": eq.pad_before,
-            "pad_after": eq.pad_after,
-            "padded_size": eq.padded_size,
-            "output": eq.output_size,
-            "stride": 1,
-            "kernel_flipped": True,
-        },
-        "ceil_mode": None
-        if a.floor_output_size is None
-        else {
-            "floor_output": a.floor_output_size,
-            "last_window_start": a.last_window_start,
-            "dropped": a.ceil_dropped,
-        },
-        "unread": a.unread,
-    }
-
-
-def counts_json(counts: Counts) -> dict[str, Any]:
-    """Per-position counts as the axis stores them: head, one period repeated `repeats` times, tail."""
-    return {
-        "length": len(counts),
-        "head": list(counts.head),
-        "period": list(counts.period),
-        "repeats": counts.repeats,
-        "tail": list(counts.tail),
-    }
-
-
-def result_json(result: LayerResult, command: str, derivations: Sequence[Derivation] | None = None) -> dict[str, Any]:
-    s = result.settings
-    payload: dict[str, Any] = {
-        "convcalc_schema": SCHEMA_VERSION,
-        "command": command,
-        "layer": {
-            "op": s.kind,
-            "torch": module_text(result),
-            "rank": s.rank,
-            "axes": list(s.axes),
-            "kernel": list(s.kernel),
-            "stride": list(s.stride),
-            "padding": s.padding if isinstance(s.padding, str) else [list(p) for p in s.padding],
-            "dilation": list(s.dilation),
-            "output_padding": list(s.output_padding),
-            "ceil_mode": s.ceil_mode,
-            "in_channels": s.in_channels,
-            "out_channels": s.out_channels,
-            "groups": s.groups,
-        },
-        "input": None if s.input_size is None else list(s.input_size),
-        "output": None if result.output_size is None else list(result.output_size),
-        "axes": [axis_json(a) for a in result.axes],
-        "overlap": {"ratio": frac_json(result.overlap_ratio), "holes": result.holes},
-        "params": result.params,
-        "macs": result.macs,
-        "diagnostics": [diagnostic_json(d) for d in result.diagnostics],
-    }
-    if s.kind == "deconv":
-        kind, values, _caption = map_data(result)
-        payload["overlap"]["map"] = {
-            "kind": kind,
-            "axes": [a.axis for a in result.axes[-2:]],
-            "values": [list(row) for row in values],
-        }
-    if derivations is not None:
-        payload["derivation"] = derivation_json(derivations)
-    return payload
-
-
 CSV_COLUMNS = (
     "axis",
     "input",
@@ -518,10 +282,11 @@ CSV_COLUMNS = (
     "same_padding_before",
     "same_padding_after",
     "same_output_padding",
-    "rf_growth_min",
-    "rf_growth_max",
-    "jump_factor",
-    "centre_shift",
+    "rf_min",
+    "rf_max",
+    "jump",
+    "effective_padding",
+    "centre",
     "taps_per_phase",
     "overlap_ratio",
     "equivalent_pad_before",
@@ -559,10 +324,11 @@ def result_csv(result: LayerResult) -> str:
                 cell(a.same_padding.before if a.same_padding else None),
                 cell(a.same_padding.after if a.same_padding else None),
                 cell(a.same_padding.output_padding if a.same_padding else None),
-                cell(a.rf_growth_min),
-                cell(a.rf_growth_max),
-                frac(a.jump_factor),
-                "" if a.centre_shift is None else frac(a.centre_shift),
+                cell(a.field.rf_min),
+                cell(a.field.rf),
+                "" if a.field.jump is None else frac(a.field.jump),
+                "" if a.field.padding is None else frac(a.field.padding),
+                "" if a.field.centre is None else frac(a.field.centre),
                 " ".join(map(str, a.overlap.taps)),
                 "" if a.overlap.ratio is None else frac(a.overlap.ratio),
                 cell(eq.pad_before if eq else None),
@@ -690,48 +456,6 @@ def print_solution(sol: Solution, terminal: Terminal) -> None:
     grid.write(terminal, columns, solution_rows(sol), frame="rule")
     for line in solution_lines(sol):
         terminal.line(line)
-
-
-def _setting_json(st: Setting | None) -> dict[str, Any] | None:
-    if st is None:
-        return None
-    return {
-        "padding": st.padding,
-        "output_padding": st.output_padding,
-        "ceil_mode": st.ceil_mode,
-        "output": st.output,
-    }
-
-
-def solution_json(sol: Solution, command: str) -> dict[str, Any]:
-    s = sol.settings
-    return {
-        "convcalc_schema": SCHEMA_VERSION,
-        "command": command,
-        "solve": "padding",
-        "layer": {
-            "op": s.kind,
-            "kernel": list(s.kernel),
-            "stride": list(s.stride),
-            "dilation": list(s.dilation),
-            "ceil_mode": s.ceil_mode,
-        },
-        "input": None if s.input_size is None else list(s.input_size),
-        "target": [ax.target for ax in sol.axes],
-        "solved": sol.solved,
-        "axes": [
-            {
-                "axis": ax.axis,
-                "input": ax.input_size,
-                "target": ax.target,
-                "settings": [_setting_json(st) for st in ax.exact],
-                "nearest_below": _setting_json(ax.below),
-                "nearest_above": _setting_json(ax.above),
-                "asymmetric_padding": None if ax.asymmetric is None else list(ax.asymmetric),
-            }
-            for ax in sol.axes
-        ],
-    }
 
 
 def solution_csv(sol: Solution) -> str:

@@ -4,7 +4,8 @@ The public API, imported on first use (so `import convcalc` stays cheap and load
 
 - `load_stack(path)`, `parse_stack(text)`: a stack file (or a bundled name) as a validated StackSpec;
 - `analyze(stack)`: every layer's shape, receptive field, params, MACs and diagnostics (StackReport);
-- `calculate(...)`: one conv, transposed conv or pooling layer, with what the calculators add;
+- `calculate(layer_settings(...))`: one conv, transposed conv or pooling layer, analysed as a one-layer
+  stack by `analyze`, with what the calculators add (`calculator_document(result, command)`: its JSON);
 - `run_stack(stack)`: the stack executed by the NumPy reference ops, every shape checked;
 - `report_document(report)`, `run_document(result, saved)`, `list_document(stacks)`: the JSON documents
   the command line prints; `stack_schema()`: the stack format as a JSON Schema;
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from convcalc.analysis.calculators import calculate, layer_settings
     from convcalc.analysis.engine import analyze
     from convcalc.analysis.report import LayerReport, StackReport
+    from convcalc.documents.calculator import calculator_document, solution_document
     from convcalc.documents.library import list_document
     from convcalc.documents.report import report_document
     from convcalc.documents.run import run_document
@@ -47,6 +49,8 @@ _PUBLIC = {
     "analyze": "convcalc.analysis.engine",
     "calculate": "convcalc.analysis.calculators",
     "layer_settings": "convcalc.analysis.calculators",
+    "calculator_document": "convcalc.documents.calculator",
+    "solution_document": "convcalc.documents.calculator",
     "run_stack": "convcalc.execution.runner",
     "report_document": "convcalc.documents.report",
     "run_document": "convcalc.documents.run",
@@ -82,6 +86,7 @@ __all__ = [
     "__version__",
     "analyze",
     "calculate",
+    "calculator_document",
     "layer_settings",
     "list_document",
     "load_stack",
@@ -90,6 +95,7 @@ __all__ = [
     "report_document",
     "run_document",
     "run_stack",
+    "solution_document",
     "stack_schema",
 ]
 

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from convcalc import analyze, parse_stack
 from convcalc.analysis.calculators import calculate, deconv_same_padding, layer_settings
 from convcalc.analysis.explain import explain
 from convcalc.analysis.solver import solve
@@ -213,12 +214,14 @@ def test_pool_ceil_mode_rule() -> None:
 def test_receptive_field_growth_and_jump() -> None:
     conv = calculate(layer_settings("conv", [3], [2], [1], [2])).axes[0]
     # k_eff = 2·(3−1)+1 = 5 → RF_out = RF_in + 4·jump_in; jump ×2; centre of output 0 at (5−1)/2 − 1 = 1.
-    assert (conv.rf_growth_min, conv.rf_growth_max, conv.jump_factor) == (4, 4, Fraction(2))
-    assert conv.centre_shift == 1
+    # As the first layer of its stack: RF 5, jump 2, effective padding 1.
+    assert (conv.rf_growth_min, conv.rf_growth_max, conv.field.jump) == (4, 4, Fraction(2))
+    assert (conv.field.rf, conv.field.centre, conv.field.padding) == (5, 1, 1)
     # Transposed k=3, s=2: an output reads 1 or 2 consecutive inputs (floor/ceil of k/s):
     # growth 0..1, jump ÷2.
     de = calculate(layer_settings("deconv", [3], [2], [1])).axes[0]
-    assert (de.rf_growth_min, de.rf_growth_max, de.jump_factor) == (0, 1, Fraction(1, 2))
+    assert (de.rf_growth_min, de.rf_growth_max, de.field.jump) == (0, 1, Fraction(1, 2))
+    assert (de.field.rf_min, de.field.rf) == (1, 2)
     # k=7, s=2: ceil(7/2) = 4, floor(7/2) = 3 inputs → growth 2..3.
     de7 = calculate(layer_settings("deconv", [7], [2])).axes[0]
     assert (de7.rf_growth_min, de7.rf_growth_max) == (2, 3)
@@ -303,17 +306,46 @@ def test_params_and_macs_match_published_counts() -> None:
         ({"kind": "conv", "kernel": [3], "input_size": [-4]}, "input_size"),
         ({"kind": "conv", "kernel": [3, 5], "input_size": [4, 4, 4]}, "kernel"),
         ({"kind": "conv", "kernel": [3, 3, 3, 3]}, "kernel"),
-        ({"kind": "deconv", "kernel": [3], "stride": [2], "output_padding": [2]}, "output_padding"),
         ({"kind": "deconv", "kernel": [3], "padding": "same"}, "padding"),
         ({"kind": "avgpool", "kernel": [3], "dilation": [2]}, "dilation"),
-        ({"kind": "maxpool", "kernel": [3], "padding": [2]}, "padding"),
-        ({"kind": "conv", "kernel": [3], "in_channels": 6, "out_channels": 4, "groups": 4}, "groups"),
+        ({"kind": "conv", "kernel": [3], "ceil_mode": True}, "ceil_mode"),
+        ({"kind": "conv", "kernel": [3], "output_padding": [1]}, "output_padding"),
     ],
 )
 def test_refusals_name_the_parameter(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(SpecError) as info:
         layer_settings(**kwargs)  # type: ignore[arg-type]
     assert info.value.problems[0].parameter == field
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "yaml", "field"),
+    [
+        (
+            {"kind": "deconv", "kernel": [3], "stride": [2], "output_padding": [2]},
+            "{op: deconv, kernel: 3, stride: 2, output_padding: 2}",
+            "output_padding",
+        ),
+        ({"kind": "maxpool", "kernel": [3], "padding": [2]}, "{op: maxpool, kernel: 3, padding: 2}", "padding"),
+        (
+            {"kind": "conv", "kernel": [3], "in_channels": 6, "out_channels": 4, "groups": 4},
+            "{op: conv, out: 4, kernel: 3, groups: 4}",
+            "groups",
+        ),
+    ],
+)
+def test_refusals_of_the_analysis_are_the_stack_files(kwargs: dict[str, object], yaml: str, field: str) -> None:
+    """What PyTorch refuses on any input is refused by the same analysis, in the same words, as in a stack
+    file whose input sizes are unknown."""
+    with pytest.raises(ShapeError) as info:
+        calculate(layer_settings(**kwargs))  # type: ignore[arg-type]
+    (problem,) = info.value.problems
+    assert problem.parameter == field
+    channels = kwargs.get("in_channels", 1)
+    with pytest.raises(ShapeError) as stack:
+        analyze(parse_stack(f"input: [{channels}, null, null]\nlayers:\n  - {yaml}\n"))
+    assert stack.value.problems[0].field == field
+    assert stack.value.problems[0].message == problem.message
 
 
 def test_output_padding_below_dilation_is_legal() -> None:

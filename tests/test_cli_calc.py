@@ -137,8 +137,8 @@ def test_huge_inputs_cost_what_small_ones_cost(size: int) -> None:
     assert code == 0
     assert len(out) < 20_000
     doc = json.loads(out)
-    counts = doc["axes"][0]["overlap"]["counts"]
-    assert counts["length"] == 2 * size - 1 == doc["output"][0]
+    counts = doc["per_axis"][0]["overlap"]["counts"]
+    assert counts["length"] == 2 * size - 1 == doc["layer"]["output"]["spatial"][0]
     assert counts["period"] in ([1, 2], [2, 1])
     assert len(counts["head"]) + len(counts["period"]) * counts["repeats"] + len(counts["tail"]) == 2 * size - 1
     assert counts["head"][:1] == [1]
@@ -150,8 +150,9 @@ def test_json_carries_every_number() -> None:
     assert code == 0
     doc = json.loads(out)
     assert doc["command"] == "deconv"
-    assert doc["output"] == [7, 7]
-    h = doc["axes"][0]
+    assert doc["layer"]["output"] == {"channels": None, "spatial": [7, 7]}
+    assert doc["axes"] == ["H", "W"]
+    h = doc["per_axis"][0]
     assert h["overlap"]["taps_per_phase"] == [1, 2]
     assert h["overlap"]["ratio"] == "2"
     counts = h["overlap"]["counts"]
@@ -160,8 +161,9 @@ def test_json_carries_every_number() -> None:
     assert counts["length"] == 7
     assert h["equivalent_conv"]["stretched_size"] == 7
     assert (h["equivalent_conv"]["pad_before"], h["equivalent_conv"]["pad_after"]) == (1, 1)
-    assert h["rf_growth"] == {"min": 0, "max": 1, "unit": "jump_in"}
-    assert h["jump_factor"] == "1/2"
+    # An output reads 1 or 2 inputs (k 3, s 2), outputs sit half an input apart; unit 0's field is input 0.
+    field = doc["layer"]["field"][0]
+    assert (field["rf_min"], field["rf"], field["jump"], field["centre"]) == (1, 2, "1/2", "0")
     assert doc["overlap"]["ratio"] == "4"
     assert doc["overlap"]["map"]["kind"] == "whole"
     assert doc["overlap"]["map"]["values"][1] == [2, 4, 2, 4, 2, 4, 2]
@@ -218,28 +220,28 @@ def test_unreachable_target_exits_1_with_nearest_sizes() -> None:
 def test_rank_from_the_number_of_values() -> None:
     code, out, _ = run("conv", "--k", "3", "--i", "5,6,7", "--format", "json")
     assert code == 0
-    assert json.loads(out)["layer"]["axes"] == ["D", "H", "W"]
+    assert json.loads(out)["axes"] == ["D", "H", "W"]
     code, out, _ = run("conv", "--k", "3", "--i", "5", "--dims", "1", "--format", "json")
-    assert json.loads(out)["output"] == [3]
+    assert json.loads(out)["layer"]["output"]["spatial"] == [3]
 
 
 # -- errors ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [
-        (["conv", "--k", "3", "--s", "0"], 1, "option --stride: 0 is not allowed: the stride must be at least 1"),
+        (["conv", "--k", "3", "--s", "0"], 1, "option --stride: stride must be a positive integer or a list of 2"),
         (
             ["deconv", "--k", "3", "--s", "2", "--op", "2"],
             1,
-            "option --output-padding: H: output_padding 2 must be smaller than either the stride 2 or the dilation 1",
+            "option --output-padding: H: output_padding 2 must be smaller than either stride 2 or dilation 1",
         ),
         (
             ["conv", "--k", "5", "--p", "1", "--i", "2"],
             1,
             "option --kernel: H: padded input size 4 (= 2 + 1 + 1) is smaller than the effective kernel 5",
         ),
-        (["conv", "--k", "3", "--i=-3"], 1, "option --input: -3 is not allowed"),
-        (["conv", "--k", "3", "--p=-1"], 1, "option --padding: -1 is not allowed"),
+        (["conv", "--k", "3", "--i=-3"], 1, "option --input: input sizes must be positive integers, got -3"),
+        (["conv", "--k", "3", "--p=-1"], 1, "option --padding: padding must be a non-negative integer, a list of 2"),
         # (2 - 1)*1 - 2*3 + 1*(1 - 1) + 0 + 1 = -4
         (["deconv", "--k", "1", "--p", "3", "--i", "2"], 1, "option --padding: H: output size -4 is below 1"),
         (
@@ -251,9 +253,10 @@ def test_rank_from_the_number_of_values() -> None:
         (
             ["deconv", "--k", "3", "--p", "same"],
             1,
-            "option --padding: a transposed conv takes integer padding only",
+            "option --padding: padding must be a non-negative integer or a list of 2 non-negative integers, "
+            "got 'same' (PyTorch's ConvTranspose has no 'same'/'valid' padding)",
         ),
-        (["pool", "--k", "3", "--p", "2"], 1, "option --padding: H: padding 2 must be at most half the kernel"),
+        (["pool", "--k", "3", "--p", "2"], 1, "option --padding: H: padding 2 must be at most half of the kernel size"),
         (["conv", "--k", "3", "--target", "8"], 1, "option --input: the solver needs the input size"),
         (
             ["conv", "--k", "3", "--cin", "6", "--cout", "4", "--groups", "4"],
@@ -289,7 +292,7 @@ def test_json_errors_are_json() -> None:
     problem = error["problems"][0]
     assert problem["option"] == "--stride"
     assert problem["field"] is None
-    assert problem["message"].startswith("0 is not allowed")
+    assert problem["message"].startswith("stride must be a positive integer")
 
 
 def test_holes_exit_3_unless_fail_on_never() -> None:

@@ -1,28 +1,34 @@
-"""One layer on its own: what a conv, transposed conv or pooling layer does to each spatial axis.
+"""One layer on its own, as `convcalc conv|deconv|pool` show it: a one-layer stack analysed by the stack
+engine (`convcalc.analysis.engine`), plus what only the calculators add.
 
-Conventions: sizes are pixels along each axis, in PyTorch's order (D, H, W); paddings are
-(before, after) pairs; receptive-field growth and centre shift are in units of `jump_in`, the
-input-pixel spacing of this layer's input, as the layer contributes them to a stack
-(RF_out = RF_in + growth·jump_in, jump_out = jump_in·jump_factor). Every size comes from
-`convcalc.geometry.arithmetic`; every number is an exact int or Fraction.
+The layer is validated by the same field declarations as a stack file's layer (convcalc.ops,
+convcalc.format.validate) and analysed by the same engine as `convcalc rf`, so output sizes, the
+effective kernel and padding, the receptive field, jump, centre, params, MACs and diagnostics are the
+stack analysis's own. This module adds only the calculators' extras: the `same` padding suggestion, the
+equivalent direct convolution of a transposed conv, the overlap map (taps per phase, periodic counts),
+and ceil_mode's floor-mode size and last window; `explain` and `solver` build on it.
+
+Conventions: sizes are pixels along each axis, in PyTorch's order (D, H, W); paddings are (before,
+after) pairs; the layer is the first of its stack, so its receptive field, jump and centre are in
+input pixels, and the growth it contributes inside a stack is rf − 1 in units of jump_in. Every number
+is an exact int or Fraction.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from convcalc import diagnostics
+from convcalc.analysis.report import AxisField, LayerReport
 from convcalc.diagnostics import Diagnostic
 from convcalc.errors import Problem, ShapeError, SpecError
+from convcalc.format.validate import RawLayer, validate_layers
 from convcalc.geometry import arithmetic, overlap
 from convcalc.geometry.overlap import AxisOverlap
-from convcalc.geometry.receptive import IDENTITY, Transposed, Window, compose
-from convcalc.notation import fraction_text
-from convcalc.stack.spec import AXIS_NAMES, PaddingMode
+from convcalc.stack.spec import AXIS_NAMES, INPUT_NAME, InputSpec, LayerSpec, Location, PaddingMode, StackSpec
+from convcalc.stack.values import Value, plain, scalar
 
 LayerKind = Literal["conv", "deconv", "maxpool", "avgpool"]
 
@@ -37,23 +43,36 @@ TORCH_NAMES: dict[str, str] = {
 #: Rank used when every option has a single value (Conv2d is the common case).
 DEFAULT_RANK = 2
 
+#: The parameter of `layer_settings` that carries each field of the op (the rest keep their name).
+FIELD_PARAMETERS = {"out": "out_channels"}
+
 
 @dataclass(frozen=True)
 class LayerSettings:
-    """A validated layer: every per-axis tuple has the layer's rank; padding is pairs or a mode."""
+    """A validated layer: `spec` is the op's typed layer (as a stack file's layer would be), `input` the
+    one-layer stack's input; the other attributes are the spec's values, per axis, for the renderers."""
 
     kind: LayerKind
+    spec: LayerSpec
+    input: InputSpec
     kernel: tuple[int, ...]
     stride: tuple[int, ...]
     padding: tuple[tuple[int, int], ...] | PaddingMode
     dilation: tuple[int, ...]
     output_padding: tuple[int, ...]
     ceil_mode: bool = False
-    input_size: tuple[int, ...] | None = None
-    in_channels: int | None = None
-    out_channels: int | None = None
     groups: int = 1
     bias: bool = True
+    out_channels: int | None = None
+
+    @property
+    def input_size(self) -> tuple[int, ...] | None:
+        sizes = self.input.spatial
+        return None if any(s is None for s in sizes) else tuple(s for s in sizes if s is not None)
+
+    @property
+    def in_channels(self) -> int | None:
+        return self.input.channels
 
     @property
     def rank(self) -> int:
@@ -70,6 +89,11 @@ class LayerSettings:
     @property
     def is_pool(self) -> bool:
         return self.kind in ("maxpool", "avgpool")
+
+    @property
+    def stack(self) -> StackSpec:
+        """The one-layer stack the engine analyses."""
+        return StackSpec(self.input, (self.spec,))
 
 
 @dataclass(frozen=True)
@@ -103,12 +127,15 @@ class EquivalentConv:
 class AxisResult:
     """Everything about one spatial axis of the layer. Sizes are None without an input size.
 
-    rf_growth_min/max: (input positions spanned by the taps reaching one output) − 1, the smallest
-    and largest over output phases (equal except for transposed convs); None when no phase is reached.
-    centre_shift: where the centre of output 0 sits, in units of jump_in from input 0's centre.
-    floor_output_size / last_window_start / ceil_dropped: pooling with ceil_mode (the floor-mode
-    size, where the last window starts, and whether the last-window rule dropped one).
-    unread: input pixels no window reads (conv and pooling, with an input size).
+    From the stack analysis: output_size, effective_kernel, padding (resolved (before, after), None
+    when it depends on an unknown size) and `field` (receptive field, jump, effective padding and
+    centre in input pixels). rf_growth_min/max are the field less one: what the layer adds to a
+    receptive field inside a stack, in units of jump_in (None when unknown).
+    The calculators' own: same_padding, overlap (taps per output phase for a transposed conv, windows
+    per input phase otherwise, and with an input size the count at every position), equivalent (a
+    transposed conv), floor_output_size / last_window_start / ceil_dropped (pooling with ceil_mode:
+    the floor-mode size, where the last window starts, and whether PyTorch's rule dropped one), and
+    unread (input pixels no window reads, with an input size).
     """
 
     axis: str
@@ -120,10 +147,7 @@ class AxisResult:
     effective_kernel: int
     input_size: int | None
     output_size: int | None
-    rf_growth_min: int | None
-    rf_growth_max: int | None
-    jump_factor: Fraction
-    centre_shift: Fraction | None
+    field: AxisField
     same_padding: SamePadding | None
     overlap: AxisOverlap
     equivalent: EquivalentConv | None = None
@@ -132,23 +156,40 @@ class AxisResult:
     ceil_dropped: bool = False
     unread: int | None = None
 
+    @property
+    def rf_growth_min(self) -> int | None:
+        return None if self.field.rf_min is None else self.field.rf_min - 1
+
+    @property
+    def rf_growth_max(self) -> int | None:
+        return None if self.field.rf is None else self.field.rf - 1
+
 
 @dataclass(frozen=True)
 class LayerResult:
-    """One layer's numbers: per-axis results, the N-D overlap ratio, params, MACs and diagnostics.
+    """One layer: the engine's `report` of it, per-axis results and the N-D overlap ratio.
 
-    overlap_ratio: the product of the axes' max/min tap ratios (None with holes).
-    params: weights plus bias; macs: multiply-accumulates at batch 1, conv ∏out·C_out·(C_in/g)·∏k,
-    transposed conv ∏in·C_in·(C_out/g)·∏k, plus one per output element for the bias (convcalc rf's
-    convention). None when channels (or, for MACs, the input size) are not given.
+    overlap_ratio: the product of the axes' max/min tap (or window) ratios (None with holes).
+    params, macs and diagnostics are the report's (convcalc rf's conventions: weights plus bias; MACs
+    at batch 1, a bias adding one per output element; None when the channels or sizes are unknown).
     """
 
     settings: LayerSettings
+    report: LayerReport
     axes: tuple[AxisResult, ...]
     overlap_ratio: Fraction | None
-    params: int | None
-    macs: int | None
-    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def params(self) -> int | None:
+        return self.report.params
+
+    @property
+    def macs(self) -> int | None:
+        return self.report.macs
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        return self.report.diagnostics
 
     @property
     def output_size(self) -> tuple[int, ...] | None:
@@ -160,12 +201,13 @@ class LayerResult:
         return any(a.overlap.holes for a in self.axes)
 
 
-# -- validation ------------------------------------------------------------------------------------
+# -- validation: the options as a stack file's layer -------------------------------------------------
 def _problem(parameter: str, message: str) -> SpecError:
     return SpecError(Problem(message, parameter=parameter))
 
 
 def _rank(lengths: dict[str, int], rank: int | None) -> int:
+    """The layer's rank from how many values each option has (the calculators' own rule)."""
     if rank is not None and rank not in (1, 2, 3):
         raise _problem("rank", f"{rank} is not a spatial rank: use 1, 2 or 3")
     longest = max(lengths.values(), default=1)
@@ -181,11 +223,56 @@ def _rank(lengths: dict[str, int], rank: int | None) -> int:
     return wanted
 
 
-def _broadcast(name: str, values: Sequence[int], rank: int, minimum: int, meaning: str) -> tuple[int, ...]:
-    for v in values:
-        if v < minimum:
-            raise _problem(name, f"{v} is not allowed: {meaning}")
-    return tuple(values) * rank if len(values) == 1 else tuple(values)
+def _input(
+    kind: LayerKind,
+    input_size: Sequence[int] | None,
+    in_channels: int | None,
+    out_channels: int | None,
+    groups: int,
+    rank: int,
+) -> InputSpec:
+    """The stack input; refuses what only the calculators' options can get wrong (a stack file always
+    has channels, and no channels on a pool layer)."""
+    for v in input_size or ():
+        if v < 1:
+            raise _problem("input_size", f"input sizes must be positive integers, got {v}")
+    for name, ch in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if ch is not None and ch < 1:
+            raise _problem(name, f"channels must be a positive integer, got {ch}")
+    if kind in ("maxpool", "avgpool") and (in_channels is not None or out_channels is not None or groups != 1):
+        raise _problem("in_channels", "pooling keeps the channels: channel counts and groups are for conv and deconv")
+    if out_channels is not None and in_channels is None:
+        raise _problem("out_channels", "give the input channels too, to count parameters")
+    if in_channels is None and groups != 1:
+        raise _problem("groups", "give the channels (input, and output if different) with groups")
+    spatial: tuple[int | None, ...] = (None,) * rank
+    if input_size is not None:
+        spatial = tuple(input_size) * rank if len(input_size) == 1 else tuple(input_size)
+    return InputSpec(in_channels, spatial)
+
+
+class _Collected:
+    """A validate.Reporter keeping problems as the calculators' parameter problems."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, message: str, where: Location, layer: str | None = None, field: str | None = None) -> None:
+        parameter = None if field is None else FIELD_PARAMETERS.get(field, field)
+        self.problems.append(Problem(message, parameter=parameter))
+
+
+def _raw_layer(kind: LayerKind, options: dict[str, object]) -> RawLayer:
+    """A stack file's layer `{op: kind, name: kind, <options>}` as the validator reads it: one value is
+    written as a scalar (`kernel: 3`), several as a list (`kernel: [3, 5]`)."""
+
+    def value(v: object) -> Value:
+        if isinstance(v, tuple):
+            return plain(v[0] if len(v) == 1 else list(v))
+        return plain(v)
+
+    fields = {key: (scalar(key, raw=key), value(v)) for key, v in {"op": kind, "name": kind, **options}.items()}
+    return RawLayer(0, Location(), fields)
 
 
 def layer_settings(
@@ -202,11 +289,12 @@ def layer_settings(
     groups: int = 1,
     rank: int | None = None,
 ) -> LayerSettings:
-    """Validate and broadcast one layer's options; PyTorch's defaults fill the gaps.
+    """Validate one layer's options as a stack file's layer `{op: kind, ...}`; the op's defaults fill
+    the gaps (PyTorch's: pooling's stride is its kernel).
 
     A single value applies to every axis; the rank is the number of values (2 when all are single,
-    or `rank`). Pooling's stride defaults to its kernel, as in PyTorch. Raises SpecError naming the
-    field for values PyTorch would refuse whatever the input size.
+    or `rank`). Raises SpecError naming the parameter (`Problem.parameter`) with the message a stack
+    file gets for the same value.
 
     >>> layer_settings("deconv", [3], [2], [1]).padding
     ((1, 1), (1, 1))
@@ -225,102 +313,47 @@ def layer_settings(
         if len(seq) == 0:
             raise _problem(name, "no value given")
     n = _rank({name: len(seq) for name, seq in given.items()}, rank)
-    is_pool = kind in ("maxpool", "avgpool")
-    k = _broadcast("kernel", kernel, n, 1, "the kernel size must be at least 1")
-    s = _broadcast(
-        "stride",
-        stride if stride is not None else (k if is_pool else [1]),
-        n,
-        1,
-        "the stride must be at least 1",
-    )
-    d = _broadcast("dilation", dilation if dilation is not None else [1], n, 1, "the dilation must be at least 1")
-    op = _broadcast(
-        "output_padding",
-        output_padding if output_padding is not None else [0],
-        n,
-        0,
-        "output_padding must be 0 or more",
-    )
-    size = (
-        None if input_size is None else _broadcast("input_size", input_size, n, 1, "an input size must be at least 1")
-    )
-    pads: tuple[tuple[int, int], ...] | PaddingMode
-    if isinstance(padding, str):
-        if padding not in ("same", "valid"):
-            raise _problem("padding", f"'{padding}' is not a padding: give an integer per axis, 'same' or 'valid'")
-        if kind == "deconv":
-            raise _problem(
-                "padding",
-                f"'{padding}' is not accepted by ConvTranspose (PyTorch takes integers only); "
-                "see 'same padding' in the report for the padding and output_padding that give s·i",
-            )
-        pads = padding
-    else:
-        p = _broadcast("padding", padding if padding is not None else [0], n, 0, "padding must be 0 or more")
-        pads = tuple((v, v) for v in p)
-    if kind != "deconv" and any(op):
-        raise _problem("output_padding", "only a transposed conv (deconv) has output_padding")
-    if kind == "deconv":
-        for axis, (o, st, dl) in enumerate(zip(op, s, d, strict=True)):
-            if not (o < st or o < dl):
-                label = AXIS_NAMES[n][axis]
-                raise _problem(
-                    "output_padding",
-                    f"{label}: output_padding {o} must be smaller than either the stride {st} "
-                    f"or the dilation {dl} "
-                    "(PyTorch refuses it)",
-                )
-    if kind == "avgpool" and any(v != 1 for v in d):
-        raise _problem("dilation", "average pooling has no dilation in PyTorch (AvgPool takes none); use 1")
-    if is_pool and not isinstance(pads, str):
-        for axis, ((before, _), kk) in enumerate(zip(pads, k, strict=True)):
-            if before > kk // 2:
-                raise _problem(
-                    "padding",
-                    f"{AXIS_NAMES[n][axis]}: padding {before} must be at most half the kernel "
-                    f"({kk} // 2 = {kk // 2}); "
-                    "PyTorch refuses it",
-                )
-    if is_pool and (in_channels is not None or out_channels is not None or groups != 1):
-        raise _problem("in_channels", "pooling keeps the channels: channel counts and groups are for conv and deconv")
-    if ceil_mode and not is_pool:
-        raise _problem("ceil_mode", "ceil_mode is a pooling option")
-    if groups < 1:
-        raise _problem("groups", f"{groups} is not allowed: groups must be at least 1")
-    for name, ch in (("in_channels", in_channels), ("out_channels", out_channels)):
-        if ch is not None and ch < 1:
-            raise _problem(name, f"{ch} is not allowed: a channel count must be at least 1")
-    if out_channels is not None and in_channels is None:
-        raise _problem("out_channels", "give the input channels too, to count parameters")
-    if in_channels is not None:
-        cout = out_channels if out_channels is not None else in_channels
-        if in_channels % groups:
-            raise _problem("groups", f"input channels {in_channels} are not divisible by groups {groups}")
-        if cout % groups:
-            raise _problem("groups", f"output channels {cout} are not divisible by groups {groups}")
-    elif groups != 1:
-        raise _problem("groups", "give the channels (input, and output if different) with groups")
+    stack_input = _input(kind, input_size, in_channels, out_channels, groups, n)
+    # Only what was given, as a stack file would write it; a value the op has no field for (ceil_mode on
+    # a conv, a dilation on an average pool, output_padding on a conv) is refused by the validator, so
+    # their neutral values are left out.
+    options: dict[str, object] = {"kernel": tuple(kernel)}
+    if stride is not None:
+        options["stride"] = tuple(stride)
+    if padding is not None:
+        options["padding"] = padding if isinstance(padding, str) else tuple(padding)
+    if dilation is not None and (kind != "avgpool" or any(v != 1 for v in dilation)):
+        options["dilation"] = tuple(dilation)
+    if output_padding is not None and (kind == "deconv" or any(output_padding)):
+        options["output_padding"] = tuple(output_padding)
+    if ceil_mode:
+        options["ceil_mode"] = True
+    if out_channels is not None:
+        options["out"] = out_channels
+    if groups != 1:
+        options["groups"] = groups
+    reporter = _Collected()
+    specs = validate_layers([_raw_layer(kind, options)], n, "", reporter)
+    if reporter.problems:
+        raise SpecError(reporter.problems)
+    (spec,) = specs
     return LayerSettings(
         kind=kind,
-        kernel=k,
-        stride=s,
-        padding=pads,
-        dilation=d,
-        output_padding=op,
-        ceil_mode=ceil_mode,
-        input_size=size,
-        in_channels=in_channels,
-        out_channels=out_channels if out_channels is not None or in_channels is None else in_channels,
-        groups=groups,
+        spec=spec,
+        input=stack_input,
+        kernel=getattr(spec, "kernel"),  # noqa: B009 - the four ops' specs all have these fields
+        stride=getattr(spec, "stride"),  # noqa: B009
+        padding=getattr(spec, "padding"),  # noqa: B009
+        dilation=getattr(spec, "dilation"),  # noqa: B009
+        output_padding=getattr(spec, "output_padding", (0,) * n),
+        ceil_mode=getattr(spec, "ceil_mode", False),
+        groups=getattr(spec, "groups", 1),
+        bias=getattr(spec, "bias", True),
+        out_channels=None if in_channels is None else (out_channels or in_channels),
     )
 
 
-# -- calculation -----------------------------------------------------------------------------------
-def _shape_error(parameter: str, axis: str, exc: ValueError) -> ShapeError:
-    return ShapeError(Problem(f"{axis}: {exc}", parameter=parameter))
-
-
+# -- the calculators' additions ----------------------------------------------------------------------
 def deconv_same_padding(kernel: int, stride: int, dilation: int = 1) -> SamePadding | None:
     """Symmetric padding and output_padding giving a transposed-conv output of exactly s·i, or None.
 
@@ -342,7 +375,7 @@ def _same_padding(settings: LayerSettings, axis: int) -> SamePadding | None:
     k, s, d = settings.kernel[axis], settings.stride[axis], settings.dilation[axis]
     if settings.kind == "deconv":
         return deconv_same_padding(k, s, d)
-    size = settings.input_size[axis] if settings.input_size is not None else None
+    size = settings.input.spatial[axis]
     native = settings.kind == "conv" and s == 1
     if size is None and s > 1:
         return SamePadding(arithmetic.same_padding_before(None, k, s, d), None, native=native)
@@ -351,45 +384,40 @@ def _same_padding(settings: LayerSettings, axis: int) -> SamePadding | None:
     return SamePadding(before, after, native=native)
 
 
-def _resolve_padding(settings: LayerSettings, axis: int) -> tuple[int, int] | None:
-    pads = settings.padding
-    if pads == "valid":
-        return (0, 0)
-    if pads == "same":
-        same = _same_padding(settings, axis)
-        assert same is not None
-        if same.before is None or same.after is None:
-            return None
-        return (same.before, same.after)
-    assert not isinstance(pads, str), "the calculators take 'same', 'valid' or explicit padding"
-    return pads[axis]
+def _dropped(report: LayerReport, label: str) -> bool:
+    """Whether the analysis found ceil_mode dropping the last window along this axis."""
+    return any(d.code == "ceil-mode-dropped" and d.data.get("axis") == label for d in report.diagnostics)
 
 
-def _floor_mode_size(size: int, k: int, s: int, pad: tuple[int, int], d: int) -> int | None:
-    """What the pool gives without ceil_mode; None where only ceil_mode yields an output at all."""
+def _floor_mode_size(settings: LayerSettings, axis: int, pad: tuple[int, int]) -> int | None:
+    """What the pool gives without ceil_mode, padded as the analysis pads it (symmetric padding goes to
+    the pool; asymmetric or 'same' padding is applied first); None where only ceil_mode yields an output."""
+    size = settings.input.spatial[axis]
+    assert size is not None
+    k, s, d = settings.kernel[axis], settings.stride[axis], settings.dilation[axis]
+    native = not isinstance(settings.padding, str) and all(b == a for b, a in settings.padding)
     try:
-        return arithmetic.pool_output_size(size, k, s, pad[0], pad[1], d, False, False)
+        if native:
+            return arithmetic.pool_output_size(size, k, s, pad[0], pad[1], d)
+        return arithmetic.pool_output_size(size + pad[0] + pad[1], k, s, 0, 0, d, check_padding=False)
     except ValueError:
         return None
 
 
-def _axis(settings: LayerSettings, axis: int) -> AxisResult:
+def _axis(settings: LayerSettings, report: LayerReport, axis: int) -> AxisResult:
     label = settings.axes[axis]
     k, s, d = settings.kernel[axis], settings.stride[axis], settings.dilation[axis]
     op = settings.output_padding[axis]
-    k_eff = arithmetic.effective_kernel(k, d)
-    size = settings.input_size[axis] if settings.input_size is not None else None
-    pad = _resolve_padding(settings, axis)
-    same = _same_padding(settings, axis)
+    size = settings.input.spatial[axis]
+    out = report.output.spatial[axis]
+    assert report.padding is not None
+    assert report.effective_kernel is not None
+    pad = report.padding[axis]
+    k_eff = report.effective_kernel[axis]
+    field, same = report.field[axis], _same_padding(settings, axis)
     if settings.kind == "deconv":
         assert pad is not None
         p = pad[0]
-        out = None
-        if size is not None:
-            try:
-                out = arithmetic.deconv_output_size(size, k, s, p, op, d)
-            except ValueError as exc:
-                raise _shape_error("padding", label, exc) from None
         pad_before = d * (k - 1) - p
         stretched = None if size is None else size + (size - 1) * (s - 1)
         equivalent = EquivalentConv(
@@ -404,176 +432,74 @@ def _axis(settings: LayerSettings, axis: int) -> AxisResult:
         )
         taps = overlap.phase_taps(k, s, d, p)
         counts = None if size is None else overlap.transposed_counts(size, k, s, p, op, d)
-        field_map = compose(IDENTITY, Transposed(k, s, d, p))
-        assert field_map is not None
         return AxisResult(
-            axis=label,
-            kernel=k,
-            stride=s,
-            dilation=d,
-            padding=pad,
-            output_padding=op,
-            effective_kernel=k_eff,
-            input_size=size,
-            output_size=out,
-            rf_growth_min=field_map.rf_min - 1 if field_map.widths() else None,
-            rf_growth_max=field_map.rf_max - 1 if field_map.widths() else None,
-            jump_factor=Fraction(1, s),
-            centre_shift=field_map.centre,
-            same_padding=same,
-            overlap=AxisOverlap(taps, overlap.ratio(taps), counts),
-            equivalent=equivalent,
+            label,
+            k,
+            s,
+            d,
+            pad,
+            op,
+            k_eff,
+            size,
+            out,
+            field,
+            same,
+            AxisOverlap(taps, overlap.ratio(taps), counts),
+            equivalent,
         )
     before = pad[0] if pad is not None else 0
-    field_map = compose(IDENTITY, Window(s, before, k, d), offset_known=pad is not None)
-    assert field_map is not None
     taps = overlap.phase_taps(k, s, d, before)
-    out = floor_out = last_start = None
-    dropped = False
-    counts = None
-    if size is not None:
-        assert pad is not None
-        try:
-            if settings.kind == "conv":
-                out = arithmetic.conv_output_size(size, k, s, pad[0], pad[1], d)
-            else:
-                # Explicit pool padding is symmetric and already checked; 'same' is applied like F.pad.
-                out = arithmetic.pool_output_size(size, k, s, pad[0], pad[1], d, settings.ceil_mode, False)
-                if settings.ceil_mode:
-                    floor_out = _floor_mode_size(size, k, s, pad, d)
-                    dropped = arithmetic.ceil_mode_dropped_window(size, k, s, pad[0], pad[1], d)
-                    last_start = (out - 1) * s - pad[0]
-        except ValueError as exc:
-            raise _shape_error("kernel", label, exc) from None
-        counts = overlap.window_counts(size, out, k, s, before, d)
+    counts = None if size is None or out is None else overlap.window_counts(size, out, k, s, before, d)
+    floor_out = last_start = None
+    if settings.ceil_mode and size is not None and out is not None and pad is not None:
+        floor_out = _floor_mode_size(settings, axis, pad)
+        last_start = (out - 1) * s - pad[0]
     return AxisResult(
-        axis=label,
-        kernel=k,
-        stride=s,
-        dilation=d,
-        padding=pad,
-        output_padding=0,
-        effective_kernel=k_eff,
-        input_size=size,
-        output_size=out,
-        rf_growth_min=k_eff - 1,
-        rf_growth_max=k_eff - 1,
-        jump_factor=Fraction(s),
-        centre_shift=field_map.centre,
-        same_padding=same,
-        overlap=AxisOverlap(taps, overlap.ratio(taps), counts),
+        label,
+        k,
+        s,
+        d,
+        pad,
+        op,
+        k_eff,
+        size,
+        out,
+        field,
+        same,
+        AxisOverlap(taps, overlap.ratio(taps), counts),
         floor_output_size=floor_out,
         last_window_start=last_start,
-        ceil_dropped=dropped,
+        ceil_dropped=_dropped(report, label),
         unread=None if counts is None else counts.count(0),
     )
 
 
-def _params_macs(settings: LayerSettings, axes: Sequence[AxisResult]) -> tuple[int | None, int | None]:
-    cin, cout, g = settings.in_channels, settings.out_channels, settings.groups
-    if settings.is_pool or cin is None or cout is None:
-        return None, None
-    taps = math.prod(settings.kernel)
-    transposed = settings.kind == "deconv"
-    weights = (cin * (cout // g) if transposed else cout * (cin // g)) * taps
-    params = weights + (cout if settings.bias else 0)
-    outs = [a.output_size for a in axes]
-    if settings.input_size is None or any(o is None for o in outs):
-        return params, None
-    n_out = math.prod(o for o in outs if o is not None)
-    n_in = math.prod(settings.input_size)
-    macs = (n_in * cin * (cout // g) if transposed else n_out * cout * (cin // g)) * taps
-    return params, macs + (cout * n_out if settings.bias else 0)
-
-
-def _fmt(x: Fraction) -> str:
-    return fraction_text(x)
-
-
-def _by_axes(items: Sequence[tuple[str, str]]) -> str:
-    """'H and W: text' for axes sharing a text, joined with '; '."""
-    groups: dict[str, list[str]] = {}
-    for axis, text in items:
-        groups.setdefault(text, []).append(axis)
-    return "; ".join(f"{' and '.join(axes)}: {text}" for text, axes in groups.items())
-
-
-def _diagnostics(settings: LayerSettings, axes: Sequence[AxisResult]) -> list[Diagnostic]:
-    layer = settings.kind
-    found: list[Diagnostic] = []
-    if settings.kind == "deconv":
-        found_overlap = diagnostics.transposed_overlap(
-            layer,
-            [a.axis for a in axes],
-            [a.overlap.taps for a in axes],
-            settings.kernel,
-            settings.stride,
-            settings.dilation,
-        )
-        if found_overlap is not None:
-            found.append(found_overlap)
-        return found
-    unread = [a for a in axes if a.unread]
-    if unread:
-
-        def unread_text(a: AxisResult) -> str:
-            if a.overlap.holes:
-                cause = (
-                    f"dilation {a.dilation} shares a factor with stride {a.stride}"
-                    if math.gcd(a.dilation, a.stride) > 1
-                    else f"kernel {a.kernel} < stride {a.stride}"
-                )
-                return f"{a.unread} of {a.input_size} unread, every window skips some phases ({cause})"
-            return f"the last {a.unread} of {a.input_size} unread (the stride steps past them)"
-
-        found.append(
-            Diagnostic(
-                "unused-input",
-                layer,
-                f"no window reads some input pixels: {_by_axes([(a.axis, unread_text(a)) for a in unread])}",
-                {"axes": [a.axis for a in unread], "unread": [a.unread for a in unread]},
-            )
-        )
-    for a in axes:
-        if a.ceil_dropped:
-            start = (a.output_size or 0) * a.stride - (a.padding or (0, 0))[0]
-            found.append(
-                Diagnostic(
-                    "ceil-mode-dropped",
-                    layer,
-                    f"{a.axis}: ceil_mode dropped the last window: it would start at {start}, "
-                    "in the right padding "
-                    f"(input {a.input_size}); output {a.output_size}",
-                    {"axis": a.axis, "output": a.output_size},
-                )
-            )
-    if settings.padding == "same":
-        found += diagnostics.same_padding_notes(
-            layer,
-            settings.kind,
-            [a.axis for a in axes],
-            settings.kernel,
-            settings.stride,
-            settings.dilation,
-            [a.padding for a in axes],
-        )
-    return found
-
-
 def calculate(settings: LayerSettings) -> LayerResult:
-    """Every per-axis number of one layer; raises ShapeError when PyTorch would refuse the input size.
+    """Analyse the layer as a one-layer stack (convcalc.analysis.engine) and add the calculators' extras;
+    raises ShapeError naming the parameter when PyTorch would refuse the layer on this input.
 
     >>> r = calculate(layer_settings("deconv", [3], [2], [1], input_size=[4]))
     >>> r.output_size, r.overlap_ratio, [d.code for d in r.diagnostics]
     ((7, 7), Fraction(4, 1), ['checkerboard'])
+    >>> r.report.field[0].rf, r.report.field[0].jump
+    (2, Fraction(1, 2))
     """
-    axes = tuple(_axis(settings, a) for a in range(settings.rank))
-    params, macs = _params_macs(settings, axes)
+    from convcalc.analysis.engine import analyze
+
+    try:
+        (report,) = analyze(settings.stack).layers
+    except ShapeError as exc:
+        raise ShapeError(
+            [
+                Problem(p.message, parameter=None if p.field is None else FIELD_PARAMETERS.get(p.field, p.field))
+                for p in exc.problems
+            ]
+        ) from None
+    assert report.inputs == (INPUT_NAME,)
+    axes = tuple(_axis(settings, report, a) for a in range(settings.rank))
     return LayerResult(
         settings=settings,
+        report=report,
         axes=axes,
         overlap_ratio=overlap.combined_ratio([a.overlap.ratio for a in axes]),
-        params=params,
-        macs=macs,
-        diagnostics=tuple(_diagnostics(settings, axes)),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from convcalc.documents.report import SCHEMA_VERSION
+from convcalc.documents.parts import SCHEMA_VERSION
 from convcalc.format.library import BundledStack
 from convcalc.notation import dims_text
 

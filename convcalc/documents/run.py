@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from convcalc.documents.report import SCHEMA_VERSION
+from convcalc.documents.parts import SCHEMA_VERSION
 from convcalc.execution.runner import LayerRun, RunResult
 
 

@@ -116,6 +116,19 @@ def deconv_output_size(
     return out
 
 
+def check_pool_padding(kernel: int, before: int, after: int) -> None:
+    """Refuse pool padding above half the kernel, as PyTorch does whatever the input size (ValueError).
+
+    >>> check_pool_padding(3, 1, 1)
+    """
+    # PyTorch checks both the raw and the dilated kernel; the raw one binds.
+    pad = max(before, after)
+    if pad > kernel // 2:
+        raise ValueError(
+            f"padding {pad} must be at most half of the kernel size ({kernel} // 2 = {kernel // 2}); PyTorch refuses it"
+        )
+
+
 def pool_output_size(
     size: int,
     kernel: int,
@@ -139,13 +152,7 @@ def pool_output_size(
     """
     k_eff = effective_kernel(kernel, dilation)
     if check_padding:
-        # PyTorch checks both the raw and the dilated kernel; the raw one binds.
-        pad = max(before, after)
-        if pad > kernel // 2:
-            raise ValueError(
-                f"padding {pad} must be at most half of the kernel size ({kernel} // 2 = {kernel // 2}); "
-                "PyTorch refuses it"
-            )
+        check_pool_padding(kernel, before, after)
     num = size + before + after - k_eff
     out = (num + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= size + before:

@@ -384,10 +384,10 @@ def _weight_and_groups(op: str, nd: int, w_shape: tuple[int, ...], groups: Any, 
     """Check a weight's rank (PyTorch's `layout` in the message) and groups; the groups as an int."""
     if len(w_shape) != nd + 2:
         raise ValueError(f"{op}: weight must be {nd + 2}-D {layout}, got shape {w_shape}")
-    groups = _int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups}")
-    return groups
+    count = _int(groups, "groups")
+    if count < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {count}")
+    return count
 
 
 def _conv_geometry(

@@ -80,6 +80,11 @@ def analyze_window(ctx: Context, w: WindowSettings, out_channels: int | None) ->
         known.append(before is not None)
         causal.append(pads_only_before(before, after, k_eff) and not (w.ceil_mode and not is_conv))
         steps.append(Window(s, before if before is not None else 0, k, d))
+        if not is_conv and native and before is not None and after is not None:
+            try:
+                arithmetic.check_pool_padding(k, before, after)
+            except ValueError as exc:
+                raise LayerProblem("padding", f"{ctx.label(axis)}: {exc}") from None
         if size is None:
             out_sizes.append(None)
             continue
