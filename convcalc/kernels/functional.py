@@ -1866,12 +1866,21 @@ _CHUNK_BYTES = {
     "sigmoid": (4, 0),  # exp(-|x|), the numerator, 1 + e and the quotient
     "silu": (4, 0),  # the sigmoid's, then its result and the product
     "gelu": (0, 56),  # float64 x and x/√2, an object array of Python floats (8 + 24) and erf in float64
+    "gelu_tanh": (4, 0),  # x³ and the inner sum, tanh of it, 1 + tanh, then the products
+    "hardswish": (2, 0),  # x + 3 clipped, then the product (the quotient replaces it)
+    "hardsigmoid": (2, 0),  # x + 3, clipped, then the quotient
+    "elu": (2, 1),  # min(x, 0)·inner and expm1 of it, the mask, then np.where's result
+    "celu": (2, 1),
+    "selu": (2, 1),
+    "softplus": (3, 1),  # beta·x, exp(−|z|) and log1p of it, the mask, then np.where's result
+    "mish": (3, 1),  # softplus's, then tanh of it and the product
 }
 
 
 def elementwise_workspace(op: str, numel: int, itemsize: int = 4) -> int:
     """Temporary bytes of the elementwise op `op` (a function name here) on `numel` elements:
-    chunk-sized for the chunked ones (leaky_relu, sigmoid, silu, gelu), none for the others."""
+    chunk-sized for the chunked ones (those in _CHUNK_BYTES; gelu_tanh is gelu's approximate='tanh'),
+    none for the others."""
     a, b = _CHUNK_BYTES.get(op, (0, 0))
     return min(numel, _CHUNK) * (a * itemsize + b)
 

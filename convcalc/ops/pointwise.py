@@ -120,6 +120,12 @@ class Gelu(_Pointwise):
 
         return F.gelu(xs[0], layer.approximate)
 
+    def workspace(self, layer: GeluSpec, inputs: Sequence[tuple[int, ...]], output: Shape, itemsize: int) -> int:
+        from convcalc.kernels import functional as F
+
+        kernel = "gelu_tanh" if layer.approximate == "tanh" else "gelu"
+        return F.elementwise_workspace(kernel, math.prod(inputs[0]), itemsize)
+
 
 class Silu(_Pointwise):
     name: ClassVar[str] = "silu"
