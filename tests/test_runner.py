@@ -40,6 +40,8 @@ SMALL_INPUT = {
     "deeplabv3_aspp": "256x32x32",  # its pooling branch upsamples to a fixed 32×32
     "googlenet": "3x64x64",
     "mobilenet_v2": "3x64x64",
+    "mobilenet_v3_large": "3x64x64",
+    "convnext_tiny": "3x64x64",
     "resnet18": "3x64x64",
     "resnet50": "3x64x64",
     "unet": "1x188x188",  # the smallest size the valid convs and 2×2 pools of all four levels accept
