@@ -122,16 +122,25 @@ def test_attention_kernel_matches_multihead_attention(dt: Any, shape: tuple[int,
 def test_kernel_refusals_are_torchs() -> None:
     x = np.ones((1, 6, 2, 2))
     t = torch.from_numpy(x)
-    for ours, theirs in [
-        (lambda: K.group_norm(x, 4), lambda: F.group_norm(t, 4)),
-        (lambda: K.prelu(x, np.ones(4)), lambda: F.prelu(t, torch.ones(4, dtype=torch.float64))),
-        (lambda: K.celu(x, 0.0), lambda: F.celu(t, 0.0)),
-        (lambda: K.hardtanh(x, 1.0, -1.0), lambda: F.hardtanh(t, 1.0, -1.0)),
-        (lambda: K.instance_norm(np.ones((1, 3, 1, 1))), lambda: F.instance_norm(torch.ones(1, 3, 1, 1))),
+    # The kernels refuse in torch's words.
+    for ours, theirs, words in [
+        (lambda: K.group_norm(x, 4), lambda: F.group_norm(t, 4), "divisible by num_groups"),
+        (
+            lambda: K.prelu(x, np.ones(4)),
+            lambda: F.prelu(t, torch.ones(4, dtype=torch.float64)),
+            "Found parameter numbers = 4 and channel size = 6",
+        ),
+        (lambda: K.celu(x, 0.0), lambda: F.celu(t, 0.0), "alpha cannot be 0 for CELU"),
+        (lambda: K.hardtanh(x, 1.0, -1.0), lambda: F.hardtanh(t, 1.0, -1.0), "min_val cannot be greater than max_val"),
+        (
+            lambda: K.instance_norm(np.ones((1, 3, 1, 1))),
+            lambda: F.instance_norm(torch.ones(1, 3, 1, 1)),
+            "Expected more than 1 spatial element",
+        ),
     ]:
-        with pytest.raises((RuntimeError, ValueError)):
+        with pytest.raises((RuntimeError, ValueError), match=words):
             theirs()
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=words):
             ours()
     with pytest.raises(AssertionError, match="divisible by num_heads"):
         torch.nn.MultiheadAttention(6, 4)
