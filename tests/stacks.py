@@ -105,7 +105,7 @@ def align_corners_layer(draw: st.DrawFn, rank: int) -> Layer:
 @st.composite
 def shape_only_layer(draw: st.DrawFn, rank: int) -> Layer:
     """Ops whose receptive field is not checked by autograd here, but whose shapes are."""
-    kind = draw(st.sampled_from(["adaptive", "pad", "shuffle", "unshuffle", "act", "bn"]))
+    kind = draw(st.sampled_from(["adaptive", "pad", "shuffle", "unshuffle", "act", "act", "bn", "norm", "prelu"]))
     if kind == "adaptive":
         op = draw(st.sampled_from(["adaptive_avgpool", "adaptive_maxpool"]))
         return {"op": op, "size": draw(st.lists(st.one_of(st.none(), st.integers(1, 7)), min_size=rank, max_size=rank))}
@@ -119,7 +119,20 @@ def shape_only_layer(draw: st.DrawFn, rank: int) -> Layer:
         return {"op": "pixel_unshuffle", "factor": draw(st.integers(1, 3))}
     if kind == "bn":
         return {"op": "batchnorm"}
-    return {"op": draw(st.sampled_from(["relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "dropout"]))}
+    if kind == "norm":
+        # groups may not divide the channels, and one position is too few for instancenorm: both refuse.
+        op = draw(st.sampled_from(["layernorm", "groupnorm", "instancenorm"]))
+        return {"op": op, "groups": draw(st.integers(1, 4))} if op == "groupnorm" else {"op": op}
+    if kind == "prelu":
+        return {"op": "prelu", "num_parameters": draw(st.integers(1, 4))}  # 1 or C, else both refuse
+    return {"op": draw(st.sampled_from(ACTIVATIONS))}
+
+
+#: The shape-preserving ops without fields of their own that the random stacks draw.
+ACTIVATIONS = [
+    *("relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "dropout", "hardswish", "hardsigmoid"),
+    *("elu", "celu", "selu", "softplus", "mish", "hardtanh", "softmax", "scale", "scalar"),
+]
 
 
 @st.composite

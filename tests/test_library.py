@@ -20,7 +20,7 @@ ROOT = Path(__file__).parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 REQUIRED = (
     "alexnet", "vgg16", "resnet18", "resnet50", "mobilenet_v2", "googlenet", "unet", "deeplabv3_aspp",
-    "wavenet", "dcgan_generator", "espcn", "vnet_encoder",
+    "wavenet", "dcgan_generator", "espcn", "vnet_encoder", "mobilenet_v3_large", "convnext_tiny",
 )  # fmt: skip
 
 runner = CliRunner()

@@ -721,7 +721,7 @@ def test_parse_input_shape_errors(text: str, part: str) -> None:
 
 # --------------------------------------------------------------------------- property: round trip
 
-PROPERTY_OPS = sorted(set(OP_FIELDS) - {"add", "mul", "concat"})
+PROPERTY_OPS = sorted(set(OP_FIELDS) - {"add", "sub", "mul", "concat"})
 Case = tuple[object, object]  # (value written in YAML, value the LayerSpec must hold)
 
 
@@ -767,9 +767,9 @@ def field_values(field: str, op: str, rank: int) -> st.SearchStrategy[Case]:
         return per_axis(rank, ints(1))
     if field == "output_padding":
         return per_axis(rank, ints(0))
-    if field in ("out", "groups", "factor"):
+    if field in ("out", "groups", "factor", "num_parameters", "heads"):
         return ints(1, 512).map(same)
-    if field in ("bias", "ceil_mode", "count_include_pad"):
+    if field in ("bias", "ceil_mode", "count_include_pad", "affine", "elementwise_affine"):
         return st.booleans().map(same)
     if field == "padding":
         return padding(rank, op)
@@ -779,7 +779,17 @@ def field_values(field: str, op: str, rank: int) -> st.SearchStrategy[Case]:
         return per_axis(rank, ints(1, 64) if op == "upsample" else st.one_of(st.none(), ints(1, 64)))
     if field == "scale":
         return per_axis(rank, st.one_of(ints(1, 4), floats(0.1, 8)), float)
-    if field in ("value", "negative_slope"):
+    if field in ("value", "negative_slope", "alpha", "threshold", "init", "add", "mul"):
+        nonzero = op == "celu" or field == "mul"  # celu divides by alpha; a zero mul cuts the input off
+        return floats(-10, 10).filter(lambda v: v != 0 or not nonzero).map(same)
+    if field == "beta":
+        return floats(1e-3, 10).map(same)
+    if field == "min_val":
+        return floats(-10, -1.5).map(same)  # below max_val's default (1) and every drawn max_val
+    if field == "max_val":
+        return floats(-0.5, 10).map(same)  # above min_val's default (-1) and every drawn min_val
+    if field == "approximate":
+        return st.sampled_from(["none", "tanh"]).map(same)
         return floats(-10, 10).map(same)
     if field == "eps":
         return floats(1e-12, 1).filter(lambda v: v > 0).map(same)

@@ -187,13 +187,16 @@ PARAMS = [
     # torchvision's published "num_params" (the weights' metadata in torchvision.models, and the model
     # tables in its docs): ResNet18_Weights 11,689,512; ResNet50_Weights 25,557,032; VGG16_Weights
     # 138,357,544; AlexNet_Weights 61,100,840; MobileNet_V2_Weights 3,504,872; GoogLeNet_Weights 6,624,904
-    # (without the auxiliary classifiers, as in inference).
+    # (without the auxiliary classifiers, as in inference); MobileNet_V3_Large_Weights 5,483,032;
+    # ConvNeXt_Tiny_Weights 28,589,128.
     ("resnet18", 11_689_512),
     ("resnet50", 25_557_032),
     ("vgg16", 138_357_544),
     ("alexnet", 61_100_840),
     ("mobilenet_v2", 3_504_872),
     ("googlenet", 6_624_904),
+    ("mobilenet_v3_large", 5_483_032),
+    ("convnext_tiny", 28_589_128),
 ]
 
 

@@ -40,6 +40,8 @@ SMALL_INPUT = {
     "deeplabv3_aspp": "256x32x32",  # its pooling branch upsamples to a fixed 32×32
     "googlenet": "3x64x64",
     "mobilenet_v2": "3x64x64",
+    "mobilenet_v3_large": "3x64x64",
+    "convnext_tiny": "3x64x64",
     "resnet18": "3x64x64",
     "resnet50": "3x64x64",
     "unet": "1x188x188",  # the smallest size the valid convs and 2×2 pools of all four levels accept
@@ -235,6 +237,25 @@ layers:
   - {op: tanh, name: tanh, from: bn}
   - {op: mul, name: mul, from: [sig, tanh]}
   - {op: relu6, name: relu6}
+  - {op: hardswish, name: hswish}
+  - {op: hardsigmoid, name: hsig}
+  - {op: elu, name: elu, alpha: 0.5}
+  - {op: celu, name: celu, alpha: 2.0}
+  - {op: selu, name: selu}
+  - {op: softplus, name: softplus, beta: 2, threshold: 1}
+  - {op: mish, name: mish}
+  - {op: prelu, name: prelu, num_parameters: 6}
+  - {op: prelu, name: prelu1}
+  - {op: hardtanh, name: htanh, min_val: -0.5, max_val: 0.25}
+  - {op: gelu, name: gelu_tanh, approximate: tanh}
+  - {op: softmax, name: softmax}
+  - {op: layernorm, name: ln, eps: 1.0e-6}
+  - {op: groupnorm, name: gn, groups: 3}
+  - {op: instancenorm, name: inorm, affine: true}
+  - {op: scale, name: gamma, init: 0.5}
+  - {op: scalar, name: scalar, mul: -2.5, add: 0.5}
+  - {op: sub, name: sub, from: [scalar, tanh]}
+  - {op: attention, name: attn, heads: 2}
   - {op: dropout, name: drop}
   - {op: identity, name: ident}
   - {op: adaptive_maxpool, name: amax, size: [5, null]}
@@ -255,6 +276,9 @@ layers:
   - {op: avgpool, name: ap, kernel: 4, stride: 3, padding: same}
   - {op: deconv, name: d, out: 3, kernel: 4, stride: 3, padding: 1, output_padding: 2}
   - {op: adaptive_avgpool, name: aa, size: 7}
+  - {op: groupnorm, name: gn, groups: 1, affine: false}
+  - {op: attention, name: attn, heads: 3}
+  - {op: layernorm, name: ln, elementwise_affine: false}
 """
 
 EVERY_OP_3D = """
@@ -266,6 +290,8 @@ layers:
   - {op: deconv, name: d, out: 2, kernel: 2, stride: 2}
   - {op: pad, name: p, padding: 1, mode: replicate}
   - {op: adaptive_maxpool, name: am, size: [3, 2, 4]}
+  - {op: instancenorm, name: inorm}
+  - {op: attention, name: attn, heads: 1}
 """
 
 EVERY_OP = {"2d": EVERY_OP_2D, "1d": EVERY_OP_1D, "3d": EVERY_OP_3D}
@@ -456,6 +482,23 @@ MEMORY_CASES |= {
 }
 MEMORY_CASES |= {op: (_IN[2], f"{{op: {op}}}") for op in ("relu", "relu6", "gelu", "silu", "sigmoid", "tanh")}
 MEMORY_CASES |= {op: (_IN[2], f"{{op: {op}}}") for op in ("leaky_relu", "batchnorm", "dropout", "identity")}
+MEMORY_CASES |= {
+    op: (_IN[2], f"{{op: {op}}}")
+    for op in ("hardswish", "hardsigmoid", "elu", "celu", "selu", "softplus", "mish", "hardtanh", "softmax")
+}
+MEMORY_CASES |= {
+    "gelu_tanh": (_IN[2], "{op: gelu, approximate: tanh}"),
+    "prelu": (_IN[2], "{op: prelu, num_parameters: 4}"),
+    "layernorm": (_IN[2], "{op: layernorm}"),
+    "groupnorm": (_IN[2], "{op: groupnorm, groups: 2}"),
+    "instancenorm": (_IN[2], "{op: instancenorm, affine: true}"),
+    "scale": (_IN[2], "{op: scale}"),
+    "scalar": (_IN[2], "{op: scalar, mul: 0.5, add: 1}"),
+    "sub": (_IN[2], "{op: sub, from: [input, input]}"),
+    # Attention holds N·heads·T² scores: 32×32 positions keep that near the other cases' sizes.
+    "attention": ("[16, 32, 32]", "{op: attention, heads: 2}"),
+    "attention_1d": ("[8, 512]", "{op: attention, heads: 4}"),
+}
 
 
 def _memory_stack(case: str) -> StackSpec:

@@ -135,6 +135,9 @@ def layer_fn(
         return lambda xs: F.pad(xs[0], pads, mode=layer.mode)
     if op == "add":
         return lambda xs: _fold(xs, torch.add)
+    if op == "sub":
+        # The skeleton adds: a − b with positive weights upstream could cancel to a zero gradient.
+        return (lambda xs: _fold(xs, torch.add)) if positive else (lambda xs: _fold(xs, torch.sub))
     if op == "mul":
         return (lambda xs: _fold(xs, torch.add)) if positive else (lambda xs: _fold(xs, torch.mul))
     if op == "concat":
@@ -153,6 +156,32 @@ def layer_fn(
         mean = torch.zeros(cin, dtype=torch.float64)
         var = torch.ones(cin, dtype=torch.float64)
         return lambda xs: F.batch_norm(xs[0], mean, var, None, None, False, 0.1, layer.eps)
+    if op == "attention":
+        return _attention(layer, cin, positive, gen, given)
+    if op in ("softmax", "layernorm"):
+        if positive:
+            # Channels mix at each position, positions never: the positive stand-in adds, to each
+            # channel, the sum over the channels at its own position.
+            return lambda xs: xs[0] + xs[0].sum(1, keepdim=True)
+        if op == "softmax":
+            return lambda xs: F.softmax(xs[0], dim=1)
+        return lambda xs: _layer_norm_channels(xs[0], layer.eps, layer.elementwise_affine)
+    if op in ("groupnorm", "instancenorm"):
+        if positive:
+            # Statistics over every position: the stand-in adds the sum over the whole sample.
+            return lambda xs: xs[0] + xs[0].sum(tuple(range(1, xs[0].dim())), keepdim=True)
+        affine = layer.affine
+        ones, zeros = torch.ones(cin, dtype=torch.float64), torch.zeros(cin, dtype=torch.float64)
+        w_b = (ones, zeros) if affine else (None, None)
+        if op == "groupnorm":
+            return lambda xs: F.group_norm(xs[0], layer.groups, *w_b, layer.eps)
+        return lambda xs: F.instance_norm(xs[0], weight=w_b[0], bias=w_b[1], eps=layer.eps)
+    if op == "scale":
+        gamma = torch.full((cin,) + (1,) * rank, layer.init, dtype=torch.float64)
+        # A learnable multiplier: the skeleton's is positive whatever its initial value.
+        return (lambda xs: xs[0]) if positive else (lambda xs: xs[0] * gamma)
+    if op == "scalar":
+        return (lambda xs: xs[0] * abs(layer.mul)) if positive else (lambda xs: xs[0] * layer.mul + layer.add)
     if positive or op in ("identity", "dropout"):
         return lambda xs: xs[0]
     act = {
@@ -165,7 +194,58 @@ def layer_fn(
     }
     if op == "leaky_relu":
         return lambda xs: F.leaky_relu(xs[0], layer.negative_slope)
+    if op == "gelu":
+        return lambda xs: F.gelu(xs[0], approximate=layer.approximate)
+    if op in ("elu", "celu"):
+        fn = F.elu if op == "elu" else F.celu
+        return lambda xs: fn(xs[0], layer.alpha)
+    if op == "softplus":
+        return lambda xs: F.softplus(xs[0], layer.beta, layer.threshold)
+    if op == "hardtanh":
+        return lambda xs: F.hardtanh(xs[0], layer.min_val, layer.max_val)
+    if op == "prelu":
+        module = torch.nn.PReLU(layer.num_parameters, layer.init, dtype=torch.float64)  # torch's own init
+        return lambda xs: module(xs[0])
+    act |= {"hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid, "selu": F.selu, "mish": F.mish}
     return lambda xs: act[op](xs[0])
+
+
+def _layer_norm_channels(x: Tensor, eps: float, affine: bool) -> Tensor:
+    """ConvNeXt's LayerNorm2d: channels last, nn.LayerNorm over C (torch's init: weight 1, bias 0), back."""
+    c = int(x.shape[1])
+    norm = torch.nn.LayerNorm(c, eps=eps, elementwise_affine=affine, dtype=torch.float64)
+    last = x.movedim(1, -1)
+    return norm(last).movedim(-1, 1)
+
+
+def _attention(
+    layer: LayerSpec, cin: int, positive: bool, gen: torch.Generator, given: tuple[Any, Any] | None
+) -> Callable[[list[Tensor]], Tensor]:
+    """nn.MultiheadAttention(C, heads, batch_first=True) on the positions as tokens, reshaped back.
+
+    The positive skeleton: every output sees every position and channel, so it adds the sum over the
+    whole sample to each unit (attention's real field by autograd is checked in test_new_ops)."""
+    if positive:
+        return lambda xs: xs[0] + xs[0].sum(tuple(range(1, xs[0].dim())), keepdim=True)
+    module = torch.nn.MultiheadAttention(cin, layer.heads, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        if given is not None:
+            w, b = _given(given)
+            assert b is not None
+        else:
+            w, b = _weight((4 * cin, cin), False, gen) / math.sqrt(cin), _weight((4 * cin,), False, gen)
+        module.in_proj_weight.copy_(w[: 3 * cin])
+        module.in_proj_bias.copy_(b[: 3 * cin])
+        module.out_proj.weight.copy_(w[3 * cin :])
+        module.out_proj.bias.copy_(b[3 * cin :])
+
+    def run(xs: list[Tensor]) -> Tensor:
+        x = xs[0]
+        tokens = x.flatten(2).transpose(1, 2)
+        y, _ = module(tokens, tokens, tokens, need_weights=False)
+        return y.transpose(1, 2).reshape(x.shape)
+
+    return run
 
 
 def _given(given: tuple[Any, Any]) -> tuple[Tensor, Tensor | None]:

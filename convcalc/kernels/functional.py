@@ -50,6 +50,7 @@ __all__ = [
     "avg_pool3d",
     "batch_norm",
     "cat",
+    "celu",
     "conv1d",
     "conv2d",
     "conv3d",
@@ -60,26 +61,40 @@ __all__ = [
     "conv_workspace",
     "dropout",
     "elementwise_workspace",
+    "elu",
     "flatten",
     "gelu",
+    "group_norm",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "instance_norm",
     "interpolate",
     "interpolate_workspace",
+    "layer_norm_channels",
     "leaky_relu",
     "linear",
     "max_pool1d",
     "max_pool2d",
     "max_pool3d",
+    "mish",
     "mul",
+    "multi_head_attention",
     "pad",
     "pad_workspace",
     "pixel_shuffle",
     "pixel_unshuffle",
     "pool_workspace",
+    "prelu",
     "relu",
     "relu6",
+    "selu",
     "set_num_threads",
     "sigmoid",
     "silu",
+    "softmax",
+    "softplus",
+    "sub",
     "tanh",
 ]
 
@@ -1853,11 +1868,252 @@ _CHUNK_BYTES = {
     "sigmoid": (4, 0),  # exp(-|x|), the numerator, 1 + e and the quotient
     "silu": (4, 0),  # the sigmoid's, then its result and the product
     "gelu": (0, 56),  # float64 x and x/√2, an object array of Python floats (8 + 24) and erf in float64
+    "gelu_tanh": (4, 0),  # x³ and the inner sum, tanh of it, 1 + tanh, then the products
+    "hardswish": (2, 0),  # x + 3 clipped, then the product (the quotient replaces it)
+    "hardsigmoid": (2, 0),  # x + 3, clipped, then the quotient
+    "elu": (2, 1),  # min(x, 0)·inner and expm1 of it, the mask, then np.where's result
+    "celu": (2, 1),
+    "selu": (2, 1),
+    "softplus": (3, 1),  # beta·x, exp(−|z|) and log1p of it, the mask, then np.where's result
+    "mish": (3, 1),  # softplus's, then tanh of it and the product
 }
 
 
 def elementwise_workspace(op: str, numel: int, itemsize: int = 4) -> int:
     """Temporary bytes of the elementwise op `op` (a function name here) on `numel` elements:
-    chunk-sized for the chunked ones (leaky_relu, sigmoid, silu, gelu), none for the others."""
+    chunk-sized for the chunked ones (those in _CHUNK_BYTES; gelu_tanh is gelu's approximate='tanh'),
+    none for the others."""
     a, b = _CHUNK_BYTES.get(op, (0, 0))
     return min(numel, _CHUNK) * (a * itemsize + b)
+
+
+# --------------------------------------------------------------------------------------------
+# more activations, normalisations over positions and groups, attention (issue 9's vocabulary)
+
+
+def hardswish(input: npt.ArrayLike) -> Array:
+    """x·relu6(x + 3)/6 like ``F.hardswish``."""
+    x = _as_float(input)
+    t = x.dtype.type
+    return _map_chunks(x, lambda c: c * np.clip(c + t(3), t(0), t(6)) / t(6))
+
+
+def hardsigmoid(input: npt.ArrayLike) -> Array:
+    """relu6(x + 3)/6 like ``F.hardsigmoid``."""
+    x = _as_float(input)
+    t = x.dtype.type
+    return _map_chunks(x, lambda c: np.clip(c + t(3), t(0), t(6)) / t(6))
+
+
+def hardtanh(input: npt.ArrayLike, min_val: float = -1.0, max_val: float = 1.0) -> Array:
+    """min(max(x, min_val), max_val) like ``F.hardtanh`` (which refuses min_val > max_val)."""
+    if min_val > max_val:
+        raise ValueError("hardtanh: min_val cannot be greater than max_val")
+    x = _as_float(input)
+    return np.clip(x, x.dtype.type(min_val), x.dtype.type(max_val))
+
+
+def _expm1_negative(c: Array, alpha: float, inner: float) -> Array:
+    """alpha·(exp(x·inner) − 1) where x ≤ 0, x elsewhere (exp of min(x, 0): never overflows)."""
+    t = c.dtype.type
+    neg = t(alpha) * np.expm1(np.minimum(c, t(0)) * t(inner))
+    result: Array = np.where(c > 0, c, neg)
+    return result
+
+
+def elu(input: npt.ArrayLike, alpha: float = 1.0) -> Array:
+    """x if x > 0 else alpha·(exp(x) − 1), like ``F.elu``."""
+    return _map_chunks(_as_float(input), lambda c: _expm1_negative(c, alpha, 1.0))
+
+
+def celu(input: npt.ArrayLike, alpha: float = 1.0) -> Array:
+    """max(0, x) + min(0, alpha·(exp(x/alpha) − 1)) like ``F.celu`` (alpha 0 is refused, as torch does)."""
+    if alpha == 0:
+        raise ValueError("celu: ZeroDivisionError: alpha cannot be 0 for CELU")
+    return _map_chunks(_as_float(input), lambda c: _expm1_negative(c, alpha, 1.0 / alpha))
+
+
+#: SELU's constants, as PyTorch writes them (Klambauer et al. 2017).
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: npt.ArrayLike) -> Array:
+    """scale·elu(x, alpha) with SELU's fixed constants, like ``F.selu``."""
+    x = _as_float(input)
+    scale = x.dtype.type(SELU_SCALE)
+    return _map_chunks(x, lambda c: scale * _expm1_negative(c, SELU_ALPHA, 1.0))
+
+
+def _softplus(c: Array, beta: float, threshold: float) -> Array:
+    # log1p(exp(-|z|)) + max(z, 0) never overflows; above the threshold torch returns x itself.
+    t = c.dtype.type
+    z = c * t(beta)
+    soft = (np.log1p(np.exp(-np.abs(z))) + np.maximum(z, t(0))) / t(beta)
+    result: Array = np.where(z > t(threshold), c, soft)
+    return result
+
+
+def softplus(input: npt.ArrayLike, beta: float = 1.0, threshold: float = 20.0) -> Array:
+    """log(1 + exp(beta·x))/beta, and x where beta·x > threshold, like ``F.softplus``."""
+    return _map_chunks(_as_float(input), lambda c: _softplus(c, beta, threshold))
+
+
+def mish(input: npt.ArrayLike) -> Array:
+    """x·tanh(softplus(x)) like ``F.mish``."""
+    return _map_chunks(_as_float(input), lambda c: c * np.tanh(_softplus(c, 1.0, 20.0)))
+
+
+def prelu(input: npt.ArrayLike, weight: npt.ArrayLike) -> Array:
+    """x if x ≥ 0 else weight·x, like ``F.prelu``: weight has 1 entry or one per channel (axis 1)."""
+    x = _as_float(input)
+    w = np.asarray(weight, dtype=x.dtype).reshape(-1)
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if w.size not in (1, channels):
+        raise ValueError(
+            "prelu: Mismatch of parameter numbers and input channel size. "
+            f"Found parameter numbers = {w.size} and channel size = {channels}."
+        )
+    slope = w.reshape((1, -1) + (1,) * (x.ndim - 2)) if w.size > 1 else w.reshape(())
+    result: Array = np.where(x >= 0, x, x * slope)
+    return result
+
+
+def softmax(input: npt.ArrayLike, dim: int = 1) -> Array:
+    """exp(x)/Σ exp(x) along ``dim`` like ``F.softmax`` (the maximum subtracted first: no overflow)."""
+    x = _as_float(input)
+    out: Array = x - x.max(axis=dim, keepdims=True)
+    np.exp(out, out=out)
+    out /= out.sum(axis=dim, keepdims=True)
+    return out
+
+
+def sub(a: npt.ArrayLike, b: npt.ArrayLike) -> Array:
+    """Elementwise difference a − b with NumPy broadcasting, like ``torch.sub``."""
+    return np.subtract(_as_float(a), _as_float(b, "other"))
+
+
+def _normalise(x: Array, axes: tuple[int, ...], eps: float) -> Array:
+    """(x − mean)/sqrt(var + eps) over `axes` (biased variance, as every PyTorch norm), as a new array."""
+    out: Array = x - x.mean(axis=axes, keepdims=True)
+    square = np.square(out)
+    inv = square.mean(axis=axes, keepdims=True)
+    del square
+    inv += x.dtype.type(eps)
+    np.sqrt(inv, out=inv)
+    out /= inv
+    return out
+
+
+def _affine(out: Array, weight: npt.ArrayLike | None, bias: npt.ArrayLike | None, op: str) -> Array:
+    """out·weight + bias per channel (axis 1), in place."""
+    c = out.shape[1]
+    shape = (c,) + (1,) * (out.ndim - 2)
+    for v, name, apply in ((weight, "weight", np.multiply), (bias, "bias", np.add)):
+        if v is None:
+            continue
+        a = np.asarray(v, dtype=out.dtype)
+        if a.shape != (c,):
+            raise ValueError(f"{op}: {name} must have shape ({c},), got {a.shape}")
+        apply(out, a.reshape(shape), out=out)
+    return out
+
+
+def layer_norm_channels(
+    input: npt.ArrayLike, weight: npt.ArrayLike | None = None, bias: npt.ArrayLike | None = None, eps: float = 1e-5
+) -> Array:
+    """Layer norm over the channels (axis 1) at every position, as ConvNeXt's LayerNorm2d: the same as
+    ``F.layer_norm(x.permute(0, 2, 3, 1), (C,), weight, bias, eps).permute(0, 3, 1, 2)`` at any rank."""
+    x = _as_float(input)
+    if x.ndim < 2:
+        raise ValueError(f"layer_norm_channels: expected an input (N, C, ...), got {x.shape}")
+    return _affine(_normalise(x, (1,), eps), weight, bias, "layer_norm_channels")
+
+
+def group_norm(
+    input: npt.ArrayLike,
+    num_groups: int,
+    weight: npt.ArrayLike | None = None,
+    bias: npt.ArrayLike | None = None,
+    eps: float = 1e-5,
+) -> Array:
+    """Group norm like ``F.group_norm``: statistics per sample over each group of C/num_groups channels
+    and every position; then the per-channel affine."""
+    x = _as_float(input)
+    if x.ndim < 2:
+        raise ValueError(f"group_norm: expected an input (N, C, ...), got {x.shape}")
+    n, c = x.shape[:2]
+    g = _int(num_groups, "num_groups")
+    if g < 1 or c % g:
+        raise ValueError(
+            "group_norm: Expected number of channels in input to be divisible by num_groups, "
+            f"but got input of shape {x.shape} and num_groups={g}"
+        )
+    grouped = _normalise(np.ascontiguousarray(x).reshape(n, g, -1), (2,), eps)
+    return _affine(grouped.reshape(x.shape), weight, bias, "group_norm")
+
+
+def instance_norm(
+    input: npt.ArrayLike,
+    running_mean: npt.ArrayLike | None = None,
+    running_var: npt.ArrayLike | None = None,
+    weight: npt.ArrayLike | None = None,
+    bias: npt.ArrayLike | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Array:
+    """Instance norm like ``F.instance_norm`` with the input's statistics (per sample and channel, over
+    the positions). Running statistics (``use_input_stats=False``) are not supported (ValueError); torch's
+    refusal of a single position is kept."""
+    if not use_input_stats or running_mean is not None or running_var is not None:
+        raise ValueError("instance_norm: only the input's statistics are supported (no running statistics)")
+    x = _as_float(input)
+    if x.ndim < 3:
+        raise ValueError(f"instance_norm: expected an input (N, C, *spatial), got {x.shape}")
+    if math.prod(x.shape[2:]) == 1:
+        raise ValueError(
+            f"instance_norm: Expected more than 1 spatial element when training, got input size {list(x.shape)}"
+        )
+    return _affine(_normalise(x, tuple(range(2, x.ndim)), eps), weight, bias, "instance_norm")
+
+
+def multi_head_attention(
+    input: npt.ArrayLike,
+    num_heads: int,
+    in_proj_weight: npt.ArrayLike,
+    in_proj_bias: npt.ArrayLike | None,
+    out_proj_weight: npt.ArrayLike,
+    out_proj_bias: npt.ArrayLike | None,
+) -> Array:
+    """Self-attention like ``nn.MultiheadAttention(C, num_heads, batch_first=True)(t, t, t)[0]`` on the
+    tokens of a channels-first input: t = x.flatten(2).transpose(1, 2), the output reshaped back to
+    (N, C, *spatial). Weights in PyTorch's layout: in_proj (3C, C) = [W_q; W_k; W_v], out_proj (C, C).
+    Every head's scores are q·kᵀ/√(C/heads), softmax over the keys; no mask, no dropout."""
+    x = _as_float(input)
+    if x.ndim < 3:
+        raise ValueError(f"multi_head_attention: expected an input (N, C, *spatial), got {x.shape}")
+    n, c = x.shape[:2]
+    h = _int(num_heads, "num_heads")
+    if h < 1 or c % h:
+        raise ValueError(
+            f"multi_head_attention: embed_dim must be divisible by num_heads (embed_dim {c}, num_heads {h})"
+        )
+    d = c // h
+    tokens = x.reshape(n, c, -1).transpose(0, 2, 1)  # (N, T, C), a view
+    t = tokens.shape[1]
+    qkv = linear(tokens, in_proj_weight, in_proj_bias)  # (N, T, 3C)
+    # (3, N, H, T, d): q, k, v per head.
+    heads = qkv.reshape(n, t, 3, h, d).transpose(2, 0, 3, 1, 4)
+    q, k, v = heads[0], heads[1], heads[2]
+    scores = q @ k.transpose(0, 1, 3, 2)  # (N, H, T, T)
+    scores *= x.dtype.type(1 / math.sqrt(d))
+    weights = softmax(scores, dim=-1)
+    del scores
+    context = weights @ v  # (N, H, T, d)
+    del weights, qkv, heads, q, k, v
+    merged = np.ascontiguousarray(context.transpose(0, 2, 1, 3)).reshape(n, t, c)
+    del context
+    out = linear(merged, out_proj_weight, out_proj_bias)  # (N, T, C)
+    del merged
+    return np.ascontiguousarray(out.transpose(0, 2, 1)).reshape(x.shape)

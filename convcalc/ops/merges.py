@@ -1,4 +1,4 @@
-"""Merges: `add` and `mul` (elementwise, broadcasting like PyTorch) and `concat` (along the channels).
+"""Merges: `add`, `sub` and `mul` (elementwise, broadcasting like PyTorch) and `concat` (along the channels).
 
 A merge's receptive field is the hull of its branches, unit by unit; the `misaligned-merge` diagnostic
 says when the branches look at different places (see `check_alignment`).
@@ -241,6 +241,15 @@ class Add(_Merge):
         return _fold(xs, "add")
 
 
+class Sub(_Merge):
+    name: ClassVar[str] = "sub"
+    summary: ClassVar[str] = "elementwise difference a − b of two layers (broadcasting sizes of 1)"
+    arity: ClassVar[tuple[int, int | None]] = (2, 2)
+
+    def execute(self, layer: MergeSpec, xs: list[Array], params: Mapping[str, Array]) -> Array:
+        return _fold(xs, "subtract")
+
+
 class Mul(_Merge):
     name: ClassVar[str] = "mul"
     summary: ClassVar[str] = "elementwise product (e.g. squeeze-and-excitation gating; broadcasting sizes of 1)"
@@ -261,4 +270,4 @@ class Concat(_Merge):
         return F.cat(xs, dim=1)
 
 
-OPS: tuple[Op[Any], ...] = (Add(), Mul(), Concat())
+OPS: tuple[Op[Any], ...] = (Add(), Sub(), Mul(), Concat())
