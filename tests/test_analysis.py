@@ -824,3 +824,22 @@ def test_same_strided_max_pool_port_matches_tf_same() -> None:
     y = F.max_pool2d(F.pad(x, pads, value=fill), 3, 2)
     assert tuple(y.shape[2:]) == (4, 4)  # ceil(7/2), ceil(8/2)
     assert bool((y == -1).all())
+
+
+def test_a_merge_of_branches_that_reach_nothing_is_analysed() -> None:
+    """Regression: a merge whose branches' units all fall in a transposed conv's holes crashed (assert).
+
+    By hand: deconv k1 s3 feeds output t only where t ≡ 0 (mod 3); conv k1 s3 p1 unit u reads t = 3u − 1
+    ≡ 2 (mod 3), so no unit of `c` (nor of the add) reaches the input.
+    """
+    spec = parse_stack(
+        "input: [1, 60]\nlayers:\n  - {op: upsample, scale: 2}\n  - {op: deconv, kernel: 1, stride: 3}\n"
+        "  - {op: conv, kernel: 1, stride: 3, padding: 1, name: c}\n  - {op: add, from: [c, c]}\n",
+        "holes.yaml",
+    )
+    report = analyze(spec)
+    for name in ("c", "add1"):
+        layer = report.layer(name)
+        assert layer.field[0].rf == 0
+        assert all(layer.region((u,)) == (None,) for u in range(layer.output.spatial[0] or 0))
+    assert "holes" in {d.code for d in report.diagnostics}

@@ -61,7 +61,11 @@ def check_alignment(ctx: Context, axis: int, maps: list[AxisMap]) -> None:
     stack), in their last sample: unit i of each ends on the same input sample (their centres differ
     whenever their fields differ in length). Otherwise they agree in jump and centre.
     """
-    local = [(name, m) for name, m in zip(ctx.layer.inputs, maps, strict=True) if not m.is_global]
+    # A branch none of whose units reaches the input (holes everywhere: its own diagnostic says so)
+    # has no centre to compare.
+    local = [
+        (name, m) for name, m in zip(ctx.layer.inputs, maps, strict=True) if not m.is_global and m.centre is not None
+    ]
     if len(local) < 2 or not all(m.offset_known for _, m in local):
         return
     first_name, first = local[0]
