@@ -61,7 +61,7 @@ def layer_row(layer: LayerRun) -> list[str]:
 
 def summary_lines(result: RunResult, saved: str | None) -> list[str]:
     mismatches = len(result.mismatches)
-    count = len(result.layers)
+    count = len({layer.index for layer in result.layers})  # a split's outputs are rows of one layer
     lines = [
         f"{count} layer{'s' if count != 1 else ''} in {milliseconds(result.total_seconds)} ms, "
         f"{mismatches} shape mismatch{'es' if mismatches != 1 else ''}",
@@ -148,7 +148,7 @@ def run_json(result: RunResult, saved: str | None) -> dict[str, Any]:
         },
         "layers": [layer_json(layer) for layer in result.layers],
         "summary": {
-            "layers": len(result.layers),
+            "layers": len({layer.index for layer in result.layers}),
             "mismatches": [layer.name for layer in result.mismatches],
             "failure": None
             if result.failure is None
