@@ -55,7 +55,7 @@ def _slim_layer(layer: LayerSpec, width: int) -> LayerSpec:
     changes: dict[str, object] = {}
     if getattr(layer, "out", None) is not None:
         changes["out"] = min(layer.out, width)  # type: ignore[attr-defined]
-    if hasattr(layer, "groups"):
+    if hasattr(layer, "groups") and layer.op != "channel_shuffle":  # a shuffle's groups move the fields
         changes["groups"] = 1
     return dataclasses.replace(layer, **changes)  # type: ignore[arg-type]
 

@@ -194,6 +194,7 @@ PARAMS = [
     ("alexnet", 61_100_840),
     ("mobilenet_v2", 3_504_872),
     ("googlenet", 6_624_904),
+    ("shufflenet_v2_x1_0", 2_278_604),  # ShuffleNet_V2_X1_0_Weights' num_params
 ]
 
 
