@@ -164,7 +164,14 @@ def channel_block(draw: st.DrawFn, rank: int, name: str) -> list[Layer]:
     layers = [
         {"op": "conv", "name": f"{name}_in", "kernel": 1, "out": 2 * half},
         {**split, "name": f"{name}_sp"},
-        {"op": "conv", "name": f"{name}_b", "from": f"{name}_sp.1", "kernel": k, "dilation": d, "padding": d * (k - 1) // 2},
+        {
+            "op": "conv",
+            "name": f"{name}_b",
+            "from": f"{name}_sp.1",
+            "kernel": k,
+            "dilation": d,
+            "padding": d * (k - 1) // 2,
+        },
         {"op": "concat", "name": f"{name}_cat", "from": [f"{name}_sp.0", f"{name}_b"]},
         {"op": "channel_shuffle", "name": f"{name}_out", "groups": 2},
     ]

@@ -48,6 +48,7 @@ def _problems(text: str) -> list[str]:
 
 # --------------------------------------------------------------------------- PyTorch as the oracle
 
+
 #: One channel op and how to read its outputs: (layer fields, torch function of the input tensor).
 def _torch_outputs(layer: dict[str, Any], x: Any) -> list[Any] | None:
     """The op's outputs by PyTorch, or None where torch refuses (or returns an empty tensor: refused by
@@ -171,7 +172,9 @@ def _check_fields(spec: StackSpec) -> int:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.integers(1, 2).flatmap(
-        lambda rank: stacks.stack(rank=rank, max_layers=4, size_range=(16, 40) if rank == 2 else (40, 120), channels=True)
+        lambda rank: stacks.stack(
+            rank=rank, max_layers=4, size_range=(16, 40) if rank == 2 else (40, 120), channels=True
+        )
     )
 )
 def test_random_stacks_with_splits_fields_match_autograd(doc: dict[str, Any]) -> None:

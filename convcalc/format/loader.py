@@ -982,7 +982,11 @@ class _Expander:
                 r.add(f"from must name a layer (a string), {r.got(from_node)}", from_node, label, "from")
                 return previous
             found = output_of(target)
-            if target != INPUT_NAME and target not in self.qualified and (found is None or found[0] not in self.qualified):
+            if (
+                target != INPUT_NAME
+                and target not in self.qualified
+                and (found is None or found[0] not in self.qualified)
+            ):
                 choices = [INPUT_NAME, *scope.visible()]
                 r.add(
                     f"'{target}' is not a layer above this block use{_did_you_mean(target, choices)}",

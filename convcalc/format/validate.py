@@ -19,7 +19,16 @@ from convcalc.errors import Problem
 from convcalc.ops import registry
 from convcalc.ops.base import Op
 from convcalc.stack.fields import POS_INT, POS_INT_OR_NULL, REQUIRED, did_you_mean, plural
-from convcalc.stack.spec import COMMON_FIELDS, INPUT_NAME, InputSpec, LayerSpec, Location, output_name, output_of, outputs_text
+from convcalc.stack.spec import (
+    COMMON_FIELDS,
+    INPUT_NAME,
+    InputSpec,
+    LayerSpec,
+    Location,
+    output_name,
+    output_of,
+    outputs_text,
+)
 from convcalc.stack.values import BAD, Value, is_int
 
 #: A layer's `from` error lists at most this many names: the first _HEAD and the last ones.
@@ -395,8 +404,7 @@ def _from(
         default = previous.name if isinstance(previous, RawLayer) else previous
         if default is not None and default in outputs.layers:
             reporter.add(
-                f"without 'from' a layer reads the layer above, but {outputs.describe(default)}; "
-                "say which with from:",
+                f"without 'from' a layer reads the layer above, but {outputs.describe(default)}; say which with from:",
                 layer.where,
                 label,
                 "from",

@@ -4,8 +4,10 @@ They move channels only: every output keeps its input's spatial sizes and recept
 parameters or MACs. A receptive field is a tensor's (the union over its channels, as for every op), so a
 slice or split of a concat whose branches see different fields reports that union: exact when every
 part keeps a channel of the widest branch (ShuffleNet's channel_shuffle interleaves them so), an upper
-bound for parts that keep only narrower channels. A `split` or `chunk` layer named `sp` has outputs `sp.0 … sp.(n−1)` in channel
-order (see `convcalc.stack.spec.output_name`); later layers read one with `from: sp.1`.
+bound for parts that keep only narrower channels.
+
+A `split` or `chunk` layer named `sp` has outputs `sp.0 … sp.(n−1)` in channel order (see
+`convcalc.stack.spec.output_name`); later layers read one with `from: sp.1`.
 """
 
 from __future__ import annotations
