@@ -243,6 +243,11 @@ layers:
   - {op: conv, name: one, out: 1, kernel: 1}
   - {op: add, name: bcast, from: [aavg, one]}
   - {op: concat, name: cat, from: [bcast, aavg]}
+  - {op: split, name: sp, sizes: [4, 8]}
+  - {op: chunk, name: ch, from: sp.1, chunks: 3}
+  - {op: slice, name: sl, from: sp.0, channels: [-3, null]}
+  - {op: concat, name: cat2, from: [ch.2, sl, ch.0]}
+  - {op: channel_shuffle, name: shuffle, groups: 2}
   - {op: flatten, name: flat}
   - {op: linear, name: fc, out: 5}
 """
@@ -454,6 +459,12 @@ MEMORY_CASES |= {
     "concat": (_IN[2], "{op: concat, from: [input, input, input]}"),
     "flatten_linear": (_IN[2], "{op: flatten}\n  - {op: linear, out: 2}"),
     "identity_relu": (_IN[2], "{op: identity}\n  - {op: relu}"),
+    "split_concat": (_IN[2], "{op: split, name: sp, sizes: [1, 3]}\n  - {op: concat, from: [sp.1, sp.0]}"),
+    "chunk_slice_shuffle": (
+        _IN[2],
+        "{op: chunk, name: ch, chunks: 3}\n  - {op: slice, from: ch.0, channels: [0, 1]}\n"
+        "  - {op: channel_shuffle, from: ch.1, groups: 2}",
+    ),
 }
 MEMORY_CASES |= {op: (_IN[2], f"{{op: {op}}}") for op in ("relu", "relu6", "gelu", "silu", "sigmoid", "tanh")}
 MEMORY_CASES |= {op: (_IN[2], f"{{op: {op}}}") for op in ("leaky_relu", "batchnorm", "dropout", "identity")}
