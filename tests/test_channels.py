@@ -329,3 +329,35 @@ def test_memory_estimate_counts_every_output_of_a_split() -> None:
     m = estimate_memory(spec, analyze(spec), 1, "float32", keep_outputs=False)
     assert m.data == 64 * 64 * 4
     assert m.activations == 2 * 64 * 64 * 4
+
+
+def test_a_block_reads_an_output_and_returns_one() -> None:
+    """`from: sp.1` on a block use reads that output; `output: split.1` makes a block's output one."""
+    spec = parse_stack(
+        """
+        input: [8, 6, 6]
+        blocks:
+          half:
+            layers:
+              - {op: chunk, name: split, chunks: 2}
+              - {op: relu, name: r, from: split.0}
+            output: split.1
+          conv:
+            layers:
+              - {op: conv, name: c, kernel: 3, padding: 1}
+        layers:
+          - {op: split, name: sp, sizes: [2, 6]}
+          - {block: conv, name: b, from: sp.1}
+          - {block: half, name: h}
+          - {op: relu, name: out, from: h}
+        """,
+        "blocks.yaml",
+    )
+    assert [(x.name, x.inputs) for x in spec.layers] == [
+        ("sp", ("input",)),
+        ("b.c", ("sp.1",)),
+        ("h.split", ("b.c",)),
+        ("h.r", ("h.split.0",)),
+        ("out", ("h.split.1",)),
+    ]
+    assert analyze(spec).layer("out").output.channels == 3  # torch.chunk(6 channels, 2): 3 and 3
