@@ -55,7 +55,7 @@ def layer_row(layer: LayerRun) -> list[str]:
 
 def summary_lines(result: RunResult, saved: str | None) -> list[str]:
     mismatches = len(result.mismatches)
-    count = len(result.layers)
+    count = len({layer.index for layer in result.layers})  # a split's outputs are rows of one layer
     lines = [
         f"{count} layer{'s' if count != 1 else ''} in {milliseconds(result.total_seconds)} ms, "
         f"{mismatches} shape mismatch{'es' if mismatches != 1 else ''}",

@@ -244,7 +244,7 @@ def _progress_bar(report: StackReport, batch: int) -> AbstractContextManager[Pro
             task = rich_progress.add_task("running", total=len(report.layers))
 
             def update(done: int, total: int, layer: LayerRun) -> None:
-                rich_progress.update(task, completed=done, description=layer.name)
+                rich_progress.update(task, completed=done, total=total, description=layer.name)
 
             yield update
 

@@ -162,6 +162,40 @@ def residual_block(draw: st.DrawFn, rank: int, name: str) -> list[Layer]:
 
 
 @st.composite
+def channel_block(draw: st.DrawFn, rank: int, name: str) -> list[Layer]:
+    """ShuffleNet's unit: split (or chunk) the channels, a same-size conv on one part, concatenated back
+    with the other, channel-shuffled, then maybe a channel slice. A 1×1 conv first fixes the channels."""
+    half = draw(st.integers(1, 3))
+    how = draw(st.sampled_from(["chunk", "sizes", "size"]))
+    split: Layer = {"op": "chunk", "chunks": 2}
+    if how == "sizes":
+        split = {"op": "split", "sizes": [half, half]}
+    elif how == "size":
+        split = {"op": "split", "size": half}
+    k = draw(st.sampled_from([1, 3, 5]))
+    d = draw(st.integers(1, 2))
+    layers = [
+        {"op": "conv", "name": f"{name}_in", "kernel": 1, "out": 2 * half},
+        {**split, "name": f"{name}_sp"},
+        {
+            "op": "conv",
+            "name": f"{name}_b",
+            "from": f"{name}_sp.1",
+            "kernel": k,
+            "dilation": d,
+            "padding": d * (k - 1) // 2,
+        },
+        {"op": "concat", "name": f"{name}_cat", "from": [f"{name}_sp.0", f"{name}_b"]},
+        {"op": "channel_shuffle", "name": f"{name}_out", "groups": 2},
+    ]
+    if draw(st.booleans()):
+        # Each keeps a channel of the conv branch (the odd ones after the shuffle), whose field is the
+        # concat's: convcalc's field is a tensor's, the union over its channels (see convcalc.ops.channels).
+        layers.append({"op": "slice", "channels": draw(st.sampled_from([[-half, None], [1, None], [None, 2]]))})
+    return layers
+
+
+@st.composite
 def stack(
     draw: st.DrawFn,
     rank: int = 1,
@@ -169,18 +203,22 @@ def stack(
     size_range: tuple[int, int] = (24, 80),
     every_op: bool = False,
     align_corners: bool = False,
+    channels: bool = False,
 ) -> dict[str, Any]:
     """A random stack; the sizes may make PyTorch refuse a layer (the tests check both agree).
 
     every_op adds the ops checked for shapes only (adaptive pooling, pad, pixel shuffle, activations,
     concat/mul branches, resizing by size, flatten + linear at the end) and several input channels.
-    align_corners adds one to three linear align_corners upsamplings among the layers.
+    align_corners adds one to three linear align_corners upsamplings among the layers; channels (and
+    every_op) ShuffleNet-like channel blocks (split or chunk, concat, channel_shuffle, slice).
     """
     layers: list[Layer] = []
     n = draw(st.integers(1, max_layers))
     kinds = ["conv", "conv", "pool", "deconv", "upsample", "residual"]
     if every_op:
         kinds += ["other", "other", "concat"]
+    if every_op or channels:
+        kinds += ["channels"]
     chosen = [draw(st.sampled_from(kinds)) for _ in range(n)]
     if align_corners:
         for _ in range(draw(st.integers(1, 3))):
@@ -200,6 +238,8 @@ def stack(
             layers.append(draw(shape_only_layer(rank)))
         elif kind == "concat":
             layers.extend(draw(concat_block(rank, f"cat{i}")))
+        elif kind == "channels":
+            layers.extend(draw(channel_block(rank, f"ch{i}")))
         else:
             layers.extend(draw(residual_block(rank, f"res{i}")))
     if every_op and draw(st.booleans()):

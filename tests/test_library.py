@@ -21,6 +21,7 @@ CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 REQUIRED = (
     "alexnet", "vgg16", "resnet18", "resnet50", "mobilenet_v2", "googlenet", "unet", "deeplabv3_aspp",
     "wavenet", "dcgan_generator", "espcn", "vnet_encoder", "mobilenet_v3_large", "convnext_tiny",
+    "shufflenet_v2_x1_0",
 )  # fmt: skip
 
 runner = CliRunner()
@@ -51,6 +52,9 @@ def test_list_prints_one_line_per_config() -> None:
     # AlexNet: 5 convs + 5 ReLUs + 3 pools, avgpool, flatten, 2 dropouts, 3 linears + 2 ReLUs.
     assert " 22 layers " in by_name["alexnet"]
     assert "1×16000" in by_name["wavenet"]
+    # ShuffleNetV2 x1.0: stem 4 + 3 stride-2 units × 15 + 13 stride-1 units × 11 + conv5, bn, relu,
+    # avgpool, flatten, fc.
+    assert " 198 layers " in by_name["shufflenet_v2_x1_0"]
 
 
 def test_list_json() -> None:
@@ -166,7 +170,13 @@ def test_list_and_expand_do_not_import_numpy() -> None:
 
 @pytest.mark.parametrize(
     ("name", "shape"),
-    [("resnet50", "3x64x64"), ("googlenet", "3x64x64"), ("mobilenet_v2", "3x64x64"), ("wavenet", "1x2048")],
+    [
+        ("resnet50", "3x64x64"),
+        ("googlenet", "3x64x64"),
+        ("mobilenet_v2", "3x64x64"),
+        ("shufflenet_v2_x1_0", "3x64x64"),
+        ("wavenet", "1x2048"),
+    ],
 )
 def test_block_configs_run_with_the_numpy_ops(name: str, shape: str) -> None:
     """`convcalc run` on expanded stacks: every actual shape equals the predicted one (exit 0, not 4)."""

@@ -775,8 +775,17 @@ def field_values(field: str, op: str, rank: int) -> st.SearchStrategy[Case]:
         return padding(rank, op)
     if field == "padding_mode":
         return st.sampled_from(["zeros", "reflect", "replicate", "circular"]).map(same)
+    if field == "size" and op == "split":
+        return ints(1, 64).map(same)
     if field == "size":
         return per_axis(rank, ints(1, 64) if op == "upsample" else st.one_of(st.none(), ints(1, 64)))
+    if field == "chunks":
+        return ints(1, 64).map(same)
+    if field == "sizes":
+        return st.lists(ints(1, 64), min_size=1, max_size=4).map(lambda vs: (vs, tuple(vs)))
+    if field == "channels":
+        end = st.one_of(st.none(), st.integers(-9, 9))
+        return st.lists(end, min_size=2, max_size=2).map(lambda vs: (vs, tuple(vs)))
     if field == "scale":
         return per_axis(rank, st.one_of(ints(1, 4), floats(0.1, 8)), float)
     if field in ("value", "negative_slope", "alpha", "threshold", "init", "add", "mul"):
@@ -817,6 +826,8 @@ def random_layer(draw: st.DrawFn) -> tuple[int, str, dict[str, object], dict[str
             expected["mode"] = "nearest" if mode == "nearest" else "linear"
             if mode != "nearest" and draw(st.booleans()):
                 written["align_corners"] = expected["align_corners"] = draw(st.booleans())
+    if op == "split":  # sizes (a list) or size, exactly one
+        fields = [draw(st.sampled_from(["sizes", "size"]))]
     if op == "pad":
         mode = draw(st.sampled_from(["constant", "zeros", "reflect", "replicate", "circular"]))
         written["mode"] = mode
@@ -824,7 +835,7 @@ def random_layer(draw: st.DrawFn) -> tuple[int, str, dict[str, object], dict[str
         if expected["mode"] != "constant":
             fields.remove("value")
     for name in fields:
-        if name in REQUIRED_FIELDS.get(op, ()) or name in ("scale", "size") or draw(st.booleans()):
+        if name in REQUIRED_FIELDS.get(op, ()) or name in ("scale", "size") or op == "split" or draw(st.booleans()):
             written[name], expected[name] = draw(field_values(name, op, rank))
     if draw(st.booleans()):
         written["name"] = expected["name"] = draw(

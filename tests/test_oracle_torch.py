@@ -55,15 +55,15 @@ def _slim_layer(layer: LayerSpec, width: int) -> LayerSpec:
     changes: dict[str, object] = {}
     if getattr(layer, "out", None) is not None:
         changes["out"] = min(layer.out, width)  # type: ignore[attr-defined]
-    if hasattr(layer, "groups"):
+    if hasattr(layer, "groups") and layer.op != "channel_shuffle":  # a shuffle's groups move the fields
         changes["groups"] = 1
     return dataclasses.replace(layer, **changes)  # type: ignore[arg-type]
 
 
 def _slim(spec: StackSpec, width: int = 4) -> StackSpec:
     """The same geometry with few channels (receptive fields do not depend on channels)."""
-    if any(layer.op in ("pixel_shuffle", "pixel_unshuffle") for layer in spec.layers):
-        return spec
+    if any(layer.op in ("pixel_shuffle", "pixel_unshuffle", "split", "slice") for layer in spec.layers):
+        return spec  # their channel counts are fixed by the stack
     layers = tuple(_slim_layer(layer, width) for layer in spec.layers)
     return dataclasses.replace(spec, layers=layers, input=dataclasses.replace(spec.input, channels=1))
 

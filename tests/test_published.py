@@ -197,6 +197,7 @@ PARAMS = [
     ("googlenet", 6_624_904),
     ("mobilenet_v3_large", 5_483_032),
     ("convnext_tiny", 28_589_128),
+    ("shufflenet_v2_x1_0", 2_278_604),  # ShuffleNet_V2_X1_0_Weights' num_params
 ]
 
 

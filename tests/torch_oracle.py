@@ -144,6 +144,16 @@ def layer_fn(
         return lambda xs: torch.cat(xs, dim=1)
     if op == "flatten":
         return lambda xs: torch.flatten(xs[0], 1)
+    if op == "split":  # several outputs: a tuple (build names them layer.0, layer.1, ...)
+        sections = list(layer.sizes) if layer.sizes is not None else layer.size
+        return lambda xs: torch.split(xs[0], sections, dim=1)  # type: ignore[return-value]
+    if op == "chunk":
+        return lambda xs: torch.chunk(xs[0], layer.chunks, dim=1)  # type: ignore[return-value]
+    if op == "slice":
+        start, end = layer.channels
+        return lambda xs: xs[0][:, start:end]
+    if op == "channel_shuffle":
+        return lambda xs: torch.nn.functional.channel_shuffle(xs[0], layer.groups)
     if op == "linear":
         out = layer.out
         assert out is not None
@@ -306,8 +316,12 @@ def build(
             if layer.name not in fns:
                 given = None if params is None else params.get(layer.name)
                 fns[layer.name] = layer_fn(layer, [int(t.shape[1]) for t in xs], xs[0].dim() - 2, positive, gen, given)
-            values[layer.name] = fns[layer.name](xs)
-            if layer.name == until:
+            y = fns[layer.name](xs)
+            if isinstance(y, tuple):  # a split's outputs, named as convcalc names them (sp.0, sp.1, ...)
+                values.update({f"{layer.name}.{i}": part for i, part in enumerate(y)})
+            else:
+                values[layer.name] = y
+            if until in values:
                 break
         return values
 

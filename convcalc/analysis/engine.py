@@ -28,7 +28,7 @@ from convcalc.geometry.shape import Shape
 from convcalc.notation import counts_text, fraction_text, ratio_text
 from convcalc.ops import registry
 from convcalc.ops.base import Context, LayerProblem, Node
-from convcalc.stack.spec import INPUT_NAME, LayerSpec, StackSpec, axis_label
+from convcalc.stack.spec import INPUT_NAME, LayerSpec, StackSpec, axis_label, output_name, output_of, outputs_text
 
 
 class _Graph:
@@ -185,66 +185,117 @@ def _analyze(stack: StackSpec) -> StackReport:
     problems: list[Problem] = []
     reported_exceeds: set[int] = set()
     reported_unknown = False
+    parts: dict[str, int] = {}  # the multi-output layers analysed, and how many outputs each has
     for layer in stack.layers:
-        inputs = [nodes[name] for name in layer.inputs]
-        if any(node is None for node in inputs):
-            nodes[layer.name] = None
-            continue
-        work = Context(layer, [n for n in inputs if n is not None], stack_input, graph)
+        op = registry.op_of(layer)
         try:
-            node = registry.op_of(layer).analyze(layer, work)
+            inputs = [_input_node(nodes, parts, name) for name in layer.inputs]
         except LayerProblem as exc:
             where = layer.where(exc.field)
             problems.append(Problem(exc.message, where.file, where.line, where.column, layer.name, exc.field))
             nodes[layer.name] = None
             continue
-        fields = tuple(_field_of(field_cache, m, size) for m, size in zip(node.maps, stack.input.spatial, strict=True))
-        _compound_note(work, node, fields, [n for n in inputs if n is not None])
-        exceeding = [
-            (axis, f.rf, size)
-            for axis, (f, size) in enumerate(zip(fields, stack.input.spatial, strict=True))
-            if f.rf is not None
-            and size is not None
-            and f.rf > size
-            and not f.is_global
-            and axis not in reported_exceeds
-        ]
-        if exceeding:
-            reported_exceeds.update(axis for axis, _, _ in exceeding)
-            labels = [axis_label(len(fields), axis) for axis, _, _ in exceeding]
-            detail = "; ".join(
-                f"{label}: {rf} > {size}" for label, (_, rf, size) in zip(labels, exceeding, strict=True)
+        if any(node is None for node in inputs):
+            nodes[layer.name] = None
+            continue
+        work = Context(layer, [n for n in inputs if n is not None], stack_input, graph)
+        try:
+            outputs = op.analyze_outputs(layer, work) if op.multi_output else (op.analyze(layer, work),)
+        except LayerProblem as exc:
+            where = layer.where(exc.field)
+            problems.append(Problem(exc.message, where.file, where.line, where.column, layer.name, exc.field))
+            nodes[layer.name] = None
+            continue
+        # A multi-output layer (split, chunk) is reported as one row per output, `sp.0`, `sp.1`, ...: the
+        # names later layers read. Its diagnostics go with its first output.
+        names = [output_name(layer.name, i) for i in range(len(outputs))] if op.multi_output else [layer.name]
+        for part, (name, node) in enumerate(zip(names, outputs, strict=True)):
+            if part:
+                work.diagnostics = []
+            reported_unknown = _record(
+                work, name, node, stack, field_cache, graph, reports, reported_exceeds, reported_unknown
             )
-            work.diag(
-                "rf-exceeds-input",
-                f"the receptive field exceeds the input ({detail}); units see padding beyond the borders",
-                axes=labels,
-                rf=[rf for _, rf, _ in exceeding],
-                size=[size for _, _, size in exceeding],
-            )
-        if not reported_unknown and any(f.rf is None and not f.is_global for f in fields):
-            reported_unknown = True
-            _unknown_note(work, len(fields))
-        nodes[layer.name] = node
-        reports.append(
-            LayerReport(
-                index=layer.index,
-                name=layer.name,
-                op=layer.op,
-                inputs=layer.inputs,
-                output=node.shape,
-                kernel=work.kernel,
-                effective_kernel=work.effective_kernel,
-                stride=work.stride,
-                padding=work.padding,
-                field=fields,
-                params=work.params,
-                macs=work.macs,
-                diagnostics=tuple(work.diagnostics),
-                maps=node.maps,
-            )
-        )
-        graph.reports[layer.name] = reports[-1]
+            if op.multi_output:
+                graph.layers[name] = layer
+        if op.multi_output:
+            parts[layer.name] = len(outputs)
     if problems:
         raise ShapeError(problems)
     return StackReport(stack.name, stack.file, stack_input, tuple(reports))
+
+
+def _input_node(nodes: dict[str, Node | None], parts: dict[str, int], name: str) -> Node | None:
+    """The tensor `name` (a layer, or an output `sp.1` of a split); None after a refused layer.
+
+    LayerProblem for a multi-output layer itself, or an output it does not have on this input
+    (torch.chunk may give fewer parts than asked; split by `size` as many as the channels make).
+    """
+    if name in nodes:
+        return nodes[name]
+    found = output_of(name)
+    layer = name if name in parts else None if found is None else found[0]
+    if layer is None or layer not in parts:
+        return None  # the producer (a split) was refused: its outputs are unknown
+    count = parts[layer]
+    outputs = f"{layer} has {count} output{'' if count == 1 else 's'} on its input ({outputs_text(layer, count)})"
+    if layer == name:
+        raise LayerProblem("from", f"{outputs}; say which with from:")
+    raise LayerProblem("from", f"unknown output '{name}': {outputs}")
+
+
+def _record(
+    work: Context,
+    name: str,
+    node: Node,
+    stack: StackSpec,
+    field_cache: _FieldCache,
+    graph: _Graph,
+    reports: list[LayerReport],
+    reported_exceeds: set[int],
+    reported_unknown: bool,
+) -> bool:
+    """Append the report row of output tensor `name` of `work.layer`, with its field diagnostics;
+    whether the `rf-unknown` note has been given (by now)."""
+    layer = work.layer
+    fields = tuple(_field_of(field_cache, m, size) for m, size in zip(node.maps, stack.input.spatial, strict=True))
+    _compound_note(work, node, fields, work.inputs)
+    exceeding = [
+        (axis, f.rf, size)
+        for axis, (f, size) in enumerate(zip(fields, stack.input.spatial, strict=True))
+        if f.rf is not None and size is not None and f.rf > size and not f.is_global and axis not in reported_exceeds
+    ]
+    if exceeding:
+        reported_exceeds.update(axis for axis, _, _ in exceeding)
+        labels = [axis_label(len(fields), axis) for axis, _, _ in exceeding]
+        detail = "; ".join(f"{label}: {rf} > {size}" for label, (_, rf, size) in zip(labels, exceeding, strict=True))
+        work.diag(
+            "rf-exceeds-input",
+            f"the receptive field exceeds the input ({detail}); units see padding beyond the borders",
+            axes=labels,
+            rf=[rf for _, rf, _ in exceeding],
+            size=[size for _, _, size in exceeding],
+        )
+    if not reported_unknown and any(f.rf is None and not f.is_global for f in fields):
+        reported_unknown = True
+        _unknown_note(work, len(fields))
+    graph.nodes[name] = node
+    reports.append(
+        LayerReport(
+            index=layer.index,
+            name=name,
+            op=layer.op,
+            inputs=layer.inputs,
+            output=node.shape,
+            kernel=work.kernel,
+            effective_kernel=work.effective_kernel,
+            stride=work.stride,
+            padding=work.padding,
+            field=fields,
+            params=work.params,
+            macs=work.macs,
+            diagnostics=tuple(work.diagnostics),
+            maps=node.maps,
+        )
+    )
+    graph.reports[name] = reports[-1]
+    return reported_unknown

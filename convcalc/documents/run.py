@@ -62,7 +62,7 @@ def run_document(result: RunResult, saved: str | None) -> dict[str, Any]:
         },
         "layers": [layer_run_document(layer) for layer in result.layers],
         "summary": {
-            "layers": len(result.layers),
+            "layers": len({layer.index for layer in result.layers}),  # a split's outputs are one layer
             "mismatches": [layer.name for layer in result.mismatches],
             "failure": None
             if result.failure is None

@@ -35,7 +35,7 @@ from convcalc.errors import FileProblemError, MismatchError, Problem, ResourceEr
 from convcalc.geometry.shape import Shape
 from convcalc.notation import dims_text
 from convcalc.ops import registry
-from convcalc.stack.spec import INPUT_NAME, LayerSpec, StackSpec
+from convcalc.stack.spec import INPUT_NAME, LayerSpec, StackSpec, output_name, output_of
 
 Array = npt.NDArray[Any]
 WeightKind = Literal["randn", "ones"]
@@ -276,25 +276,31 @@ def estimate_memory(
     shapes: dict[str, Shape] = {INPUT_NAME: report.input}
     for layer_report in report.layers:
         shapes[layer_report.name] = layer_report.output
+    produces = _produces(report)
     # A view (identity, flatten) shares its source's array, which lives until both are unused.
     owner = {INPUT_NAME: INPUT_NAME}
     for layer in stack.layers:
-        owner[layer.name] = owner[layer.inputs[0]] if registry.op_of(layer).view else layer.name
+        for name in produces.get(layer.index, [layer.name]):
+            owner[name] = owner[layer.inputs[0]] if registry.op_of(layer).view else name
     size = {name: batch * _count(shape) for name, shape in shapes.items() if owner[name] == name}
     last_use: dict[str, int] = {}
     for step, layer in enumerate(stack.layers):
         for name in layer.inputs:
             last_use[owner[name]] = step
-    final = owner[stack.layers[-1].name]
+    final = owner[produces.get(stack.layers[-1].index, [stack.layers[-1].name])[-1]]
     weights = 0
     live: set[str] = set()
     peak = (-1, 0, 0, 0, "")  # (bytes besides the input, outputs, weights, workspace, layer)
     params = {lr.name: lr.params or 0 for lr in report.layers}
     for step, layer in enumerate(stack.layers):
-        weights += params.get(layer.name, 0)  # a layer's weights are made when it runs, and kept
-        produced = batch * _count(shapes[layer.name])
-        workspace = max(_workspace(layer, shapes, batch, item), _stats_workspace(produced))
-        live.add(owner[layer.name])
+        names = produces.get(layer.index, [layer.name])
+        weights += sum(params.get(name, 0) for name in names)  # a layer's weights are made when it runs, and kept
+        # The outputs of a split are made one after another, each followed by its statistics.
+        workspace = max(
+            _workspace(layer, shapes, names[0], batch, item),
+            *(_stats_workspace(batch * _count(shapes[name])) for name in names),
+        )
+        live.update(owner[name] for name in names)
         outputs = sum(size[name] for name in live if name != INPUT_NAME) * item
         total = outputs + weights * item + workspace
         if total > peak[0]:
@@ -451,35 +457,46 @@ def _execute(
     done = _Executed()
     for step, layer in enumerate(stack.layers):
         xs = [values[name] for name in layer.inputs]
-        try:
-            p = init_params(layer, int(xs[0].shape[1]), weights, seed, dtype, gains[layer.name])
-            start = time.perf_counter()
-            y = _apply(layer, xs, p)
-            seconds = time.perf_counter() - start
-        except ValueError as exc:
-            shapes = ", ".join(f"{name} {_shape_text(v.shape[1:])}" for name, v in zip(layer.inputs, xs, strict=True))
-            done.failure = RunFailure(
-                layer.name,
-                f"the op refused its input ({shapes}) although the arithmetic predicted "
-                f"{_shape_text(predicted[layer.name])}: {exc}",
+        op = registry.op_of(layer)
+        # A split's outputs (`sp.0`, `sp.1`, ...) are computed, timed and recorded one by one.
+        count = op.output_count(layer, int(xs[0].shape[1])) if op.multi_output else 1
+        names = [output_name(layer.name, i) for i in range(count)] if op.multi_output else [layer.name]
+        for part, name in enumerate(names):
+            try:
+                p = init_params(layer, int(xs[0].shape[1]), weights, seed, dtype, gains[layer.name])
+                start = time.perf_counter()
+                y = op.execute_output(layer, xs, part) if op.multi_output else _apply(layer, xs, p)
+                seconds = time.perf_counter() - start
+            except ValueError as exc:
+                shapes = ", ".join(
+                    f"{source} {_shape_text(v.shape[1:])}" for source, v in zip(layer.inputs, xs, strict=True)
+                )
+                done.failure = RunFailure(
+                    layer.name,
+                    f"the op refused its input ({shapes}) although the arithmetic predicted "
+                    f"{_shape_text(predicted.get(name, ()))}: {exc}",
+                )
+                break
+            if p is not None:
+                done.params[layer.name] = p
+            values[name] = y
+            actual = tuple(int(d) for d in y.shape[1:])
+            record = LayerRun(
+                layer.index, name, layer.op, layer.inputs, predicted.get(name, ()), actual, seconds, _stats(y)
             )
+            done.records.append(record)
+            del y
+        if done.failure is not None:
             break
-        if p is not None:
-            done.params[layer.name] = p
-        values[layer.name] = y
-        actual = tuple(int(d) for d in y.shape[1:])
-        record = LayerRun(
-            layer.index, layer.name, layer.op, layer.inputs, predicted[layer.name], actual, seconds, _stats(y)
-        )
-        done.records.append(record)
         if progress is not None:
-            progress(step + 1, len(stack.layers), record)
+            progress(step + 1, len(stack.layers), done.records[-1])
         if not keep_outputs:
-            for name in {*layer.inputs, layer.name}:
-                if last_use.get(name, -1) <= step and name != final and name in values:
+            kept = names if layer.name == final else []  # the last layer's outputs are the run's
+            for name in {*layer.inputs, *names}:
+                if last_use.get(name, -1) <= step and name != final and name not in kept and name in values:
                     del values[name]
         # Otherwise these names would hold a freed value through the next layer's op.
-        del xs, y
+        del xs
     if keep_outputs:
         done.outputs = values
     elif done.records and done.records[-1].name in values:
@@ -628,11 +645,20 @@ def _count(shape: Shape) -> int:
     return math.prod(int(d) for d in (shape.channels, *shape.spatial) if d is not None)
 
 
-def _workspace(layer: LayerSpec, shapes: Mapping[str, Shape], batch: int, itemsize: int) -> int:
-    """Bytes of the temporaries `layer` allocates besides its inputs and its output (see MemoryEstimate)."""
+def _produces(report: StackReport) -> dict[int, list[str]]:
+    """The tensors each layer (by index) produces: its own name, or `sp.0`, `sp.1`, ... for a split."""
+    produces: dict[int, list[str]] = {}
+    for layer in report.layers:
+        produces.setdefault(layer.index, []).append(layer.name)
+    return produces
+
+
+def _workspace(layer: LayerSpec, shapes: Mapping[str, Shape], output: str, batch: int, itemsize: int) -> int:
+    """Bytes of the temporaries `layer` allocates besides its inputs and its output `output` (see
+    MemoryEstimate)."""
     inputs = [(batch, *(int(d or 0) for d in (shapes[n].channels, *shapes[n].spatial))) for n in layer.inputs]
     try:
-        return registry.op_of(layer).workspace(layer, inputs, shapes[layer.name], itemsize)
+        return registry.op_of(layer).workspace(layer, inputs, shapes[output], itemsize)
     except ValueError:
         return 0  # the op refuses this input: the run stops there and says so (RunFailure)
 
@@ -650,9 +676,12 @@ def _gains(stack: StackSpec) -> dict[str, float]:
     """2 for layers whose output reaches a ReLU-family activation (through batchnorm, dropout, identity),
     1 otherwise. Layers are visited last to first, so each answer is known when a producer asks: linear."""
     consumers: dict[str, list[LayerSpec]] = {}
+    layers = {layer.name for layer in stack.layers}
     for layer in stack.layers:
         for name in layer.inputs:
-            consumers.setdefault(name, []).append(layer)
+            found = output_of(name)
+            producer = found[0] if name not in layers and found is not None else name  # `sp.1`: sp
+            consumers.setdefault(producer, []).append(layer)
     feeds: dict[str, bool] = {}
     for layer in reversed(stack.layers):
         feeds[layer.name] = any(

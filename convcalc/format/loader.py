@@ -31,7 +31,16 @@ from convcalc.format import blocks
 from convcalc.format.validate import RawLayer, list_names, read_input, validate_layers
 from convcalc.notation import dims_text
 from convcalc.ops import registry
-from convcalc.stack.spec import FORMAT_VERSION, INPUT_NAME, InputSpec, LayerSpec, Location, StackSpec
+from convcalc.stack.spec import (
+    FORMAT_VERSION,
+    INPUT_NAME,
+    InputSpec,
+    LayerSpec,
+    Location,
+    StackSpec,
+    output_name,
+    output_of,
+)
 from convcalc.stack.values import BAD, Value, is_int
 
 try:
@@ -786,7 +795,7 @@ class _Expander:
         ref = r.scalar(entry)
         if not isinstance(ref, str):
             return entry  # the loader reports the type
-        target = scope.resolve(ref)
+        target = _resolve_output(scope, ref)
         if target is not None:
             return yaml.ScalarNode(_STR_TAG, target, entry.start_mark, entry.end_mark)
         if not where:
@@ -972,7 +981,12 @@ class _Expander:
             if not isinstance(target, str):
                 r.add(f"from must name a layer (a string), {r.got(from_node)}", from_node, label, "from")
                 return previous
-            if target != INPUT_NAME and target not in self.qualified:
+            found = output_of(target)
+            if (
+                target != INPUT_NAME
+                and target not in self.qualified
+                and (found is None or found[0] not in self.qualified)
+            ):
                 choices = [INPUT_NAME, *scope.visible()]
                 r.add(
                     f"'{target}' is not a layer above this block use{_did_you_mean(target, choices)}",
@@ -1005,7 +1019,7 @@ class _Expander:
             if block.output is not None:
                 wanted = r.scalar(block.output)
                 assert isinstance(wanted, str)
-                target = inner.names.get(wanted)
+                target = _resolve_output(inner, wanted, local=True)
                 if target is None:
                     choices = list(inner.names)
                     r.add(
@@ -1099,6 +1113,18 @@ class _Expander:
         if value is BAD or not isinstance(value, (int, float, str, bool, type(None))):
             return blocks.Opaque(f"a {_short_tag(node.tag)} value")
         return value
+
+
+def _resolve_output(scope: blocks.Scope, ref: str, local: bool = False) -> str | None:
+    """The qualified name `ref` stands for in `scope` (only the scope's own names if `local`), or None;
+    an output `sp.1` of a split `sp` is resolved through the split's qualified name."""
+    target = scope.names.get(ref) if local else scope.resolve(ref)
+    found = output_of(ref)
+    if target is None and found is not None:
+        head = scope.names.get(found[0]) if local else scope.resolve(found[0])
+        if head is not None:
+            target = output_name(head, found[1])
+    return target
 
 
 class _TooBig(Exception):

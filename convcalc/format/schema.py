@@ -99,6 +99,16 @@ def _block_call(in_block: bool) -> Schema:
 
 def _layers(in_block: bool) -> Schema:
     ops = [layer_schema(op, in_block) for op in registry.OPS.values()]
+    if in_block:
+        # `op: ${act}` picks the op per instance: its fields are checked once it is known.
+        ops.append(
+            {
+                "type": "object",
+                "title": "templated op",
+                "properties": {"op": _EXPRESSION},
+                "required": ["op"],
+            }
+        )
     return {"type": "array", "minItems": 1, "items": {"oneOf": [*ops, _block_call(in_block)]}}
 
 

@@ -19,7 +19,16 @@ from convcalc.errors import Problem
 from convcalc.ops import registry
 from convcalc.ops.base import Op
 from convcalc.stack.fields import POS_INT, POS_INT_OR_NULL, REQUIRED, did_you_mean, plural
-from convcalc.stack.spec import COMMON_FIELDS, INPUT_NAME, InputSpec, LayerSpec, Location
+from convcalc.stack.spec import (
+    COMMON_FIELDS,
+    INPUT_NAME,
+    InputSpec,
+    LayerSpec,
+    Location,
+    output_name,
+    output_of,
+    outputs_text,
+)
 from convcalc.stack.values import BAD, Value, is_int
 
 #: A layer's `from` error lists at most this many names: the first _HEAD and the last ones.
@@ -327,8 +336,61 @@ def _arity(layer: RawLayer, count: int, where: Location, reporter: Reporter) -> 
         )
 
 
+class _Outputs:
+    """The multi-output layers (split, chunk) by name, and their specs once built: `from` reads one of
+    their outputs (`sp.1`), never the layer itself."""
+
+    def __init__(self, layers: list[RawLayer]) -> None:
+        self.layers = {
+            layer.name: layer
+            for layer in layers
+            if layer.name is not None and layer.op is not None and registry.OPS[layer.op].multi_output
+        }
+        self.built: dict[str, LayerSpec] = {}
+
+    def describe(self, name: str) -> str:
+        """`sp has 2 outputs: sp.0, sp.1` (as far as known before the input's channels are)."""
+        spec = self.built.get(name)
+        if spec is None:
+            return f"{name} has several outputs ({output_name(name, 0)}, {output_name(name, 1)}, …)"
+        count, exact = registry.op_of(spec).max_outputs(spec)
+        if count is None:
+            size = getattr(spec, "size", None)
+            return f"{name} has one output per {size} channels: {output_name(name, 0)}, {output_name(name, 1)}, …"
+        shown = outputs_text(name, count)
+        if exact:
+            return f"{name} has {plural(count, 'output')}: {shown}"
+        return f"{name} has up to {plural(count, 'output')} (torch.chunk may give fewer): {shown}"
+
+    def unknown_index(self, name: str, index: int) -> bool:
+        """True when output `index` of `name` surely does not exist."""
+        spec = self.built.get(name)
+        if spec is None:
+            return False
+        count, _ = registry.op_of(spec).max_outputs(spec)
+        return count is not None and index >= count
+
+
+def _check_output_names(layers: list[RawLayer], outputs: _Outputs, reporter: Reporter) -> None:
+    """Refuse a layer name that reads as an output of a split or chunk (`sp.0` beside a split `sp`)."""
+    for layer in layers:
+        found = None if layer.name is None else output_of(layer.name)
+        if found is None or found[0] not in outputs.layers:
+            continue
+        producer = outputs.layers[found[0]]
+        name_value = layer.value("name")
+        reporter.add(
+            f"layer name '{layer.name}' reads as output {found[1]} of the {producer.op} '{found[0]}' (line "
+            f"{producer.where.line}), whose outputs are named {output_name(found[0], 0)}, "
+            f"{output_name(found[0], 1)}, …; choose another name",
+            name_value.where if name_value is not None else layer.where,
+            layer.label,
+            "name",
+        )
+
+
 def _from(
-    layer: RawLayer, previous: RawLayer | str | None, names: _Names, reporter: Reporter
+    layer: RawLayer, previous: RawLayer | str | None, names: _Names, reporter: Reporter, outputs: _Outputs
 ) -> tuple[str, ...] | None:
     """The producers of `layer`; None when they cannot be known (a problem was reported)."""
     label = layer.label
@@ -340,6 +402,14 @@ def _from(
         # already been reported, so the producer is just unknown.
         _arity(layer, 1, layer.where, reporter)
         default = previous.name if isinstance(previous, RawLayer) else previous
+        if default is not None and default in outputs.layers:
+            reporter.add(
+                f"without 'from' a layer reads the layer above, but {outputs.describe(default)}; say which with from:",
+                layer.where,
+                label,
+                "from",
+            )
+            return None
         return None if default is None else (default,)
     entries = list(node.items) if node.items is not None else [node]
     if node.items is not None and not entries:
@@ -354,11 +424,25 @@ def _from(
         else:
             refs.append((entry.data, entry))
     for ref, entry in refs:
+        if ref in outputs.layers and names.above(ref, layer.index):
+            ok = False
+            reporter.add(f"{outputs.describe(ref)}; say which with from:", entry.where, label, "from")
+            continue
         if ref == INPUT_NAME or names.above(ref, layer.index):
             continue
+        found = output_of(ref)
+        if found is not None and found[0] in outputs.layers and found[0] != layer.name:
+            head, index = found
+            if names.above(head, index=layer.index) and not outputs.unknown_index(head, index):
+                continue
+            if names.above(head, index=layer.index):
+                ok = False
+                reporter.add(f"unknown output '{ref}': {outputs.describe(head)}", entry.where, label, "from")
+                continue
+            ref = head  # defined later: say so below
         ok = False
         later = names.first.get(ref)
-        if ref == layer.name:
+        if ref == layer.name or (found is not None and found[0] == layer.name):
             reporter.add(f"a layer cannot read from itself ('{ref}')", entry.where, label, "from")
         elif later is not None:
             reporter.add(
@@ -463,6 +547,8 @@ def validate_layers(
                 layer.label,
                 "name",
             )
+    outputs = _Outputs(layers)
+    _check_output_names(layers, outputs, reporter)
     specs: list[LayerSpec] = []
     previous: RawLayer | str | None = INPUT_NAME
     by_position = {layer.index: layer for layer in layers}
@@ -474,10 +560,12 @@ def validate_layers(
         layer = layer_or_none
         for message, where, fname in layer.issues:
             reporter.add(message, where, layer.label, fname)
-        inputs = _from(layer, previous, names, reporter)
+        inputs = _from(layer, previous, names, reporter, outputs)
         spec = build_layer(layer, inputs, rank, rank_source, reporter)
         if spec is not None:
             specs.append(spec)
+            if spec.name in outputs.layers:
+                outputs.built[spec.name] = spec
         previous = layer
     return specs
 

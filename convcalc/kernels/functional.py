@@ -51,6 +51,7 @@ __all__ = [
     "batch_norm",
     "cat",
     "celu",
+    "channel_shuffle",
     "conv1d",
     "conv2d",
     "conv3d",
@@ -1500,6 +1501,22 @@ def pixel_unshuffle(input: npt.ArrayLike, downscale_factor: int) -> Array:
     y = x.reshape((*lead, c, h // r, r, w // r, r))
     perm = (*range(nl), nl, nl + 2, nl + 4, nl + 1, nl + 3)
     return np.ascontiguousarray(y.transpose(perm)).reshape((*lead, c * r * r, h // r, w // r))
+
+
+def channel_shuffle(input: npt.ArrayLike, groups: int) -> Array:
+    """(N, g·k, *) → (N, k·g, *) like ``nn.ChannelShuffle(g)``: reshape to (N, g, k, *), swap g and k,
+    reshape back, so out[c·g + j] = in[j·k + c] (ShuffleNet's interleaving of the groups)."""
+    x = _as_float(input)
+    g = _int(groups, "groups")
+    if g < 1:
+        raise ValueError(f"channel_shuffle: Number of groups to divide channels in must be positive, got {g}")
+    if x.ndim < 3:
+        raise ValueError(f"channel_shuffle expects input with > 2 dims, but got shape {x.shape}")
+    n, c, *rest = x.shape
+    if c % g:
+        raise ValueError(f"Number of channels must be divisible by groups. Got {c} channels and {g} groups.")
+    y = x.reshape((n, g, c // g, *rest)).swapaxes(1, 2)
+    return np.ascontiguousarray(y).reshape(x.shape)
 
 
 # --------------------------------------------------------------------------------------------

@@ -179,11 +179,31 @@ class Op(Generic[S]):
     passes_scale: ClassVar[bool] = False
     #: Its output is a view of its input's array (identity, flatten): the run allocates nothing for it.
     view: ClassVar[bool] = False
+    #: Produces several tensors (split, chunk): layer `sp` has outputs `sp.0`, `sp.1`, ... (see
+    #: `convcalc.stack.spec.output_name`), analysed by `analyze_outputs`, run by `execute_output`.
+    multi_output: ClassVar[bool] = False
 
     def check(self, values: dict[str, Any], rules: Rules) -> None:
         """Rules between fields (and with the rank), checked when the layer is read. None by default."""
 
     def analyze(self, layer: S, ctx: Context) -> Node:
+        raise NotImplementedError
+
+    def analyze_outputs(self, layer: S, ctx: Context) -> tuple[Node, ...]:
+        """A multi-output op's output tensors, in order (ops with one output: `analyze`)."""
+        raise NotImplementedError
+
+    def max_outputs(self, layer: S) -> tuple[int | None, bool]:
+        """How many outputs a multi-output op has before its input is known: (at most that many, or None
+        when it depends on the channels; whether exactly)."""
+        return 1, True
+
+    def output_count(self, layer: S, channels: int) -> int:
+        """How many outputs it has on an input of `channels` channels."""
+        return 1
+
+    def execute_output(self, layer: S, xs: list[Array], index: int) -> Array:
+        """Output `index` of a multi-output op on its input arrays (ops with one output: `execute`)."""
         raise NotImplementedError
 
     def parameters(self, layer: S, inputs: Sequence[Shape]) -> tuple[Parameter, ...]:

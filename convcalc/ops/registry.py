@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from convcalc.ops import attention, convolution, dense, merges, normalisation, pointwise, pooling, resampling
+from convcalc.ops import attention, channels, convolution, dense, merges, normalisation, pointwise, pooling, resampling
 from convcalc.ops.base import Op
 from convcalc.stack.spec import LayerSpec
 
 #: The op families, in the order the README and the schema list them.
-FAMILIES: Final = (convolution, pooling, resampling, merges, pointwise, normalisation, attention, dense)
+FAMILIES: Final = (convolution, pooling, resampling, merges, channels, pointwise, normalisation, attention, dense)
 
 #: Every op by its canonical name, in family order.
 OPS: Final[dict[str, Op[Any]]] = {op.name: op for family in FAMILIES for op in family.OPS}

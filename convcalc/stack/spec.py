@@ -9,6 +9,7 @@ every stack has.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -29,6 +30,39 @@ INPUT_NAME = "input"
 
 #: Names of the spatial axes by rank, as PyTorch orders them.
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+_OUTPUT = re.compile(r"(?P<layer>.+)\.(?P<index>0|[1-9][0-9]*)")
+
+
+def output_name(layer: str, index: int) -> str:
+    """The name of output `index` of a multi-output layer (split, chunk): what `from` writes.
+
+    >>> output_name("sp", 1), output_name("stage2.0.split", 0)
+    ('sp.1', 'stage2.0.split.0')
+    """
+    return f"{layer}.{index}"
+
+
+def output_of(ref: str) -> tuple[str, int] | None:
+    """(layer, index) if `ref` is spelled like an output of a multi-output layer, else None. The loader
+    refuses layer names that would read as another layer's output, so the spelling is unambiguous.
+
+    >>> output_of("sp.1"), output_of("layer2.0.conv1"), output_of("sp.01")
+    (('sp', 1), None, None)
+    """
+    match = _OUTPUT.fullmatch(ref)
+    return None if match is None else (match["layer"], int(match["index"]))
+
+
+def outputs_text(layer: str, count: int) -> str:
+    """The names of a multi-output layer's `count` outputs, for a message (long lists shortened).
+
+    >>> outputs_text("sp", 2), outputs_text("sp", 12)
+    ('sp.0, sp.1', 'sp.0, sp.1, sp.2, …, sp.11')
+    """
+    names = [output_name(layer, i) for i in range(count)]
+    return ", ".join(names) if count <= 8 else f"{', '.join(names[:3])}, …, {names[-1]}"
 
 
 def axis_label(rank: int, axis: int) -> str:
