@@ -105,9 +105,9 @@ def rf(
 def _register_commands() -> None:
     # Each command family lives in its own module with a register(app) function; the modules
     # import only typer at the top, so registering them costs nothing at start-up.
-    from cli import calc, library, run
+    from cli import calc, importer, library, run
 
-    for module in (calc, run, library):
+    for module in (calc, run, library, importer):
         module.register(app)
 
 

@@ -41,6 +41,9 @@ except ImportError:  # PyYAML built without libyaml: same behaviour, slower
 
 __all__ = ["TOP_LEVEL_KEYS", "load_stack", "parse_input_shape", "parse_stack"]
 
+#: Model files `load_stack` imports instead of reading YAML (convcalc.importers).
+MODEL_SUFFIXES: Final = (".onnx", ".pt2")
+
 #: The keys a stack file may have at its top level (extend this one table for new sections).
 TOP_LEVEL_KEYS: Final = ("name", "description", "version", "input", "blocks", "layers")
 
@@ -338,13 +341,19 @@ def load_stack(
     path: str | os.PathLike[str], input_override: InputSpec | None = None, allow_rank_change: bool = False
 ) -> StackSpec:
     """Read and validate the stack file at `path` (see parse_stack); a `path` that does not exist
-    may name a bundled stack (`resnet50`, see convcalc.format.library).
+    may name a bundled stack (`resnet50`, see convcalc.format.library). An ONNX (`.onnx`) or
+    torch.export (`.pt2`) file is imported (convcalc.importers), `input_override` fixing its input.
 
     FileProblemError (one Problem naming the file) when the file cannot be read as a YAML mapping;
     SpecError with every problem when its content is invalid.
     """
     file = os.fspath(path)
     label = file  # how messages and reports name the stack
+    if file.endswith(MODEL_SUFFIXES):
+        # A model file: imported (its own package imported lazily), then validated like this file's layers.
+        from convcalc.importers import read_model
+
+        return read_model(file, input_override).stack
     if not os.path.exists(file):
         # A bundled architecture by name (`convcalc rf resnet50`, or `bundled:resnet50` as reports name
         # it); a real path always wins. Reports say `bundled:resnet50`, not the install path.
