@@ -151,6 +151,7 @@ class _Importer:
         self.values: dict[str, _Tensor] = {}
         for init in self.graph.initializer:
             self.values[init.name] = numpy_helper.to_array(init)
+        self.initializers = {init.name for init in self.graph.initializer}
         self.input_name, declared = self._graph_input()
         self.builder = Builder(file, self._input(declared, input))
         self.values[self.input_name] = INPUT_NAME
@@ -267,8 +268,12 @@ class _Importer:
             self._set(node, 0, self._constant(node))
             return
         acts = [v for v in ins if isinstance(v, str)]
-        if op == "Shape" and acts:
-            self._set(node, 0, self._shape_value(node, acts[0]))
+        if op == "Shape" and (acts or isinstance(ins[0], _Pending)):
+            self._set(node, 0, self._shape_value(node, ins[0]))
+            return
+        if op == "CastLike" and not isinstance(ins[0], str) and not isinstance(ins[0], _Pending):
+            # A constant cast to the activation's type (float): still the constant.
+            self._set(node, 0, ins[0] if isinstance(ins[0], _Dynamic) else self.np.asarray(ins[0], self.np.float32))
             return
         if not acts and not any(isinstance(v, _Pending) for v in ins):
             if any(isinstance(v, _Dynamic) for v in ins):
@@ -318,6 +323,8 @@ class _Importer:
         parts = [p for p in node.name.split("/") if p]
         if len(parts) >= 2:
             return parts[-2]
+        if node.name and not node.name.startswith("/"):
+            return str(node.name)  # a name its writer chose (legacy top-level ops are `/Add`: no module)
         return None
 
     def _fused(self, node: Any) -> None:
@@ -363,9 +370,14 @@ class _Importer:
                 return np.array(list(attrs[key]), dtype=dtype)
         raise self.unsupported(node, "a Constant of a kind convcalc does not read")
 
-    def _shape_value(self, node: Any, act: str) -> Array | _Dynamic:
-        shape = self.builder.shape(act)
-        dims = [1, shape.channels, *shape.spatial]  # convcalc analyses batch 1
+    def _shape_value(self, node: Any, source: str | _Pending) -> Array | _Dynamic:
+        dims: list[int | None]
+        if isinstance(source, _Pending):
+            order = source.perm or tuple(range(len(source.dims)))
+            dims = [source.dims[i] for i in order]
+        else:
+            shape = self.builder.shape(source)
+            dims = [1, shape.channels, *shape.spatial]  # convcalc analyses batch 1
         if any(d is None for d in dims):
             return _Dynamic(node.name or node.op_type)
         value = self.np.array(dims, dtype=self.np.int64)
@@ -445,9 +457,17 @@ class _Importer:
         fields["padding"] = padding
         fields["dilation"] = _int_list(attrs.get("dilations", [1] * rank))
         fields["groups"] = group
-        fields["bias"] = len(node.input) > 2 and bool(node.input[2])
+        fields["bias"] = self._bias(node, ins)
         self._fused(node)
         self._set(node, 0, self._emit(node, name, "conv", [x], fields))
+
+    def _bias(self, node: Any, ins: list[Any]) -> bool:
+        """A bias input that is a stored tensor, or a computed non-zero one (exporters compute zero biases
+        for bias=False convs: Shape/Expand of a 0)."""
+        if len(node.input) < 3 or not node.input[2]:
+            return False
+        value = ins[2]
+        return node.input[2] in self.initializers or not isinstance(value, self.np.ndarray) or bool(value.any())
 
     def _fusable(self, pad: Doc, conv_padding: list[list[int]]) -> bool:
         extra = pad.fields["padding"]
@@ -501,7 +521,7 @@ class _Importer:
             "output_padding": output_padding,
             "dilation": dilation,
             "groups": group,
-            "bias": len(node.input) > 2 and bool(node.input[2]),
+            "bias": self._bias(node, ins),
         }
         out = self._emit(node, name, "deconv", [x], fields)
         crop = [[m - a, m - b] for (a, b), m in zip(pairs, symmetric, strict=True)]
@@ -873,6 +893,8 @@ class _Importer:
     def _op_Reshape(self, node: Any, name: str, ins: list[Any]) -> None:
         target = _int_list(self._const(node, ins[1], "the target shape"))
         source = ins[0]
+        if isinstance(source, _Pending) and source.perm is None:
+            source = source.source  # a reshape of a reshape: of the original
         if isinstance(source, _Pending):
             self._set(node, 0, self._pattern(node, name, source, target))
             return
@@ -886,6 +908,9 @@ class _Importer:
         if resolved.count(-1) == 1:
             known = math.prod(t for t in resolved if t != -1)
             resolved[resolved.index(-1)] = total // known if known else 0
+        if resolved == dims:
+            self._set(node, 0, x)  # a reshape to the shape it has
+            return
         if len(resolved) == 2 and resolved[0] == 1 and resolved[1] == total // 1:
             self._set(node, 0, self._flatten(node, name, x))
             return

@@ -1,0 +1,521 @@
+"""The ONNX importer against onnxruntime (actual output shapes), torch (the module's params and shapes)
+and hand-written YAML stacks of the same architectures (receptive fields).
+
+Models are exported in the test from torch.nn modules with both exporters; graphs built by hand with
+onnx.helper check the mappings and the refusals without torch.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+np = pytest.importorskip("numpy")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from convcalc.analysis.engine import analyze  # noqa: E402
+from convcalc.errors import SpecError  # noqa: E402
+from convcalc.format.loader import load_stack, parse_stack  # noqa: E402
+from convcalc.importers.onnx import from_onnx, read_onnx  # noqa: E402
+from convcalc.ops import registry  # noqa: E402
+from convcalc.stack.spec import InputSpec  # noqa: E402
+
+ROOT = Path(__file__).parent.parent
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def ort_shapes(path: Path, x: Any) -> dict[str, tuple[int, ...]]:
+    """Every node output's actual shape, by running the model with onnxruntime (all tensors exposed)."""
+    model = onnx.load(str(path))
+    known = {o.name for o in model.graph.output}
+    for node in model.graph.node:
+        for out in node.output:
+            if out and out not in known:
+                model.graph.output.append(helper.make_value_info(out, onnx.TypeProto()))
+                known.add(out)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    values = session.run(names, {session.get_inputs()[0].name: x})
+    return {n: tuple(np.asarray(v).shape) for n, v in zip(names, values, strict=True)}
+
+
+def check_against_ort(path: Path, x: Any, input: InputSpec | None = None) -> Any:
+    """Import `path` and check every layer's shape against onnxruntime's; the import."""
+    imported = read_onnx(path, input)
+    report = analyze(imported.stack)
+    actual = ort_shapes(path, x)
+    assert imported.tensors, "no layer maps to a tensor"
+    for layer in report.layers:
+        tensor = imported.tensors.get(layer.name)
+        if tensor is None:
+            continue
+        expected = actual[tensor][1:]
+        assert (layer.output.channels, *layer.output.spatial) == expected, (layer.name, tensor)
+    return imported
+
+
+def make_model(nodes: list[Any], shape: list[Any], inits: dict[str, Any] | None = None, opset: int = 17) -> Any:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+    y = helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, None)
+    initializers = [numpy_helper.from_array(np.asarray(v), k) for k, v in (inits or {}).items()]
+    graph = helper.make_graph(nodes, "g", [x], [y], initializers)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def save(tmp_path: Path, model: Any, name: str = "m.onnx") -> Path:
+    path = tmp_path / name
+    onnx.save(model, str(path))
+    return path
+
+
+def weight(*shape: int) -> Any:
+    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- hand-built graphs (no torch)
+
+
+def test_conv_pool_defaults_differ_from_pytorch(tmp_path: Path) -> None:
+    # ONNX pool strides default to 1 and count_include_pad to 0: both written explicitly.
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 0, 2, 1], strides=[2, 1], name="conv"),
+        helper.make_node("AveragePool", ["c"], ["p"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="pool"),
+        helper.make_node("MaxPool", ["p"], ["q"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, name="mp"),
+    ]
+    path = save(tmp_path, make_model(nodes, [1, 3, 11, 10], {"w": weight(8, 3, 3, 3)}))
+    imported = check_against_ort(path, np.ones((1, 3, 11, 10), np.float32))
+    pool = imported.stack.layer("pool")
+    assert pool.stride == (1, 1) and pool.count_include_pad is False  # type: ignore[attr-defined]
+    conv = imported.stack.layer("conv")
+    assert conv.padding == ((1, 2), (0, 1))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("n", [5, 10])
+def test_ceil_mode_windows_starting_in_the_padding_are_dropped(tmp_path: Path, n: int) -> None:
+    # onnx.shape_inference gets these wrong (onnx#5711); convcalc's arithmetic and ORT agree.
+    kernel, pad = (2, 1) if n == 5 else (1, 0)
+    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[kernel], strides=[2], pads=[pad, pad], ceil_mode=1)
+    path = save(tmp_path, make_model([node], [1, 2, n]))
+    check_against_ort(path, np.ones((1, 2, n), np.float32))
+
+
+def test_conv_transpose_output_shape_and_asymmetric_pads(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("ConvTranspose", ["x", "w"], ["a"], strides=[2, 2], pads=[0, 1, 1, 0], name="up1"),
+        helper.make_node("ConvTranspose", ["a", "w2"], ["b"], strides=[2, 2], output_shape=[29, 30], name="up2"),
+    ]
+    path = save(tmp_path, make_model(nodes, [1, 4, 7, 8], {"w": weight(4, 6, 3, 3), "w2": weight(6, 2, 3, 3)}))
+    imported = check_against_ort(path, np.ones((1, 4, 7, 8), np.float32))
+    ops = [layer.op for layer in imported.stack.layers]
+    assert ops.count("deconv") == 2 and "pad" in ops  # the asymmetric crop is a pad after the deconv
+
+
+def test_resize_modes(tmp_path: Path) -> None:
+    scales = np.array([1, 1, 2, 2], np.float32)
+    nodes = [
+        helper.make_node("Resize", ["x", "", "s"], ["a"], mode="linear", coordinate_transformation_mode="align_corners"),
+        helper.make_node("Resize", ["a", "", "s"], ["b"], mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        helper.make_node("Resize", ["b", "", "", "sz"], ["c"], mode="linear", coordinate_transformation_mode="half_pixel"),
+    ]
+    inits = {"s": scales, "sz": np.array([1, 3, 30, 50], np.int64)}
+    path = save(tmp_path, make_model(nodes, [1, 3, 5, 6], inits, opset=13))
+    imported = check_against_ort(path, np.ones((1, 3, 5, 6), np.float32))
+    a, b, c = imported.stack.layers
+    assert (a.mode, a.align_corners, b.mode, c.size) == ("linear", True, "nearest", (30, 50))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("attrs", "refused"),
+    [
+        ({"mode": "linear", "coordinate_transformation_mode": "asymmetric"}, "coordinate_transformation_mode 'asymmetric'"),
+        ({"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize"}, "tf_crop_and_resize"),
+        ({"mode": "linear", "antialias": 1}, "antialias"),
+    ],
+)
+def test_resize_modes_convcalc_cannot_express_are_refused_by_name(tmp_path: Path, attrs: dict[str, Any], refused: str) -> None:
+    node = helper.make_node("Resize", ["x", "", "s"], ["y"], name="rs", **attrs)
+    path = save(tmp_path, make_model([node], [1, 3, 5, 6], {"s": np.array([1, 1, 2, 2], np.float32)}, opset=18))
+    with pytest.raises(SpecError) as info:
+        from_onnx(path)
+    text = str(info.value)
+    assert refused in text and "node 'rs' (Resize)" in text
+
+
+def test_unsupported_op_names_node_attributes_tensors_and_last_supported_tensor(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="act"),
+        helper.make_node("LpNormalization", ["r"], ["n"], axis=1, p=2, name="norm"),
+        helper.make_node("Relu", ["n"], ["y"], name="after"),
+    ]
+    path = save(tmp_path, make_model(nodes, [1, 3, 8, 8]))
+    with pytest.raises(SpecError) as info:
+        from_onnx(path)
+    text = str(info.value)
+    for part in ("node 'norm' (LpNormalization)", "axis=1", "p=2", "inputs 'r'", "outputs 'n'", "last supported tensor is 'r'"):
+        assert part in text, part
+    stopped = read_onnx(path, on_unsupported="stop")
+    assert [layer.op for layer in stopped.stack.layers] == ["relu"]
+    assert stopped.stopped is not None and "norm" in stopped.stopped
+    assert [layer.name for layer in read_onnx(path, output="r").stack.layers] == ["act"]
+
+
+def test_shape_subgraph_folds_with_convcalcs_shapes(tmp_path: Path) -> None:
+    # x.view(x.size(0), -1) as the legacy exporter writes it with a dynamic batch.
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("Shape", ["c"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "ax"], ["n1"]),
+        helper.make_node("Concat", ["n1", "minus"], ["target"], axis=0),
+        helper.make_node("Reshape", ["c", "target"], ["f"], name="view"),
+        helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1, name="fc"),
+    ]
+    inits = {
+        "w": weight(4, 3, 3, 3),
+        "zero": np.array(0, np.int64),
+        "ax": np.array([0], np.int64),
+        "minus": np.array([-1], np.int64),
+        "fc": weight(10, 4 * 6 * 6),
+    }
+    path = save(tmp_path, make_model(nodes, ["N", 3, 8, 8], inits, opset=13))
+    imported = check_against_ort(path, np.ones((2, 3, 8, 8), np.float32))
+    assert [layer.op for layer in imported.stack.layers] == ["conv", "flatten", "linear"]
+
+
+def test_dynamic_sizes_import_as_unknown_and_input_fixes_them(tmp_path: Path) -> None:
+    node = helper.make_node("Conv", ["x", "w"], ["y"], strides=[2, 2], name="conv")
+    path = save(tmp_path, make_model([node], ["N", 3, "H", "W"], {"w": weight(4, 3, 3, 3)}))
+    assert analyze(from_onnx(path)).output.output.spatial == (None, None)
+    fixed = from_onnx(path, InputSpec(3, (9, 12)))
+    assert analyze(fixed).output.output.spatial == (4, 5)  # floor((9-3)/2)+1, floor((12-3)/2)+1
+
+
+def test_pytorch_refusals_apply_and_name_the_node(tmp_path: Path) -> None:
+    # A 5×5 window on a 3×3 input: PyTorch refuses it; the message names the ONNX node.
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="too_big")
+    path = save(tmp_path, make_model([node], [1, 3, 3, 3], {"w": weight(4, 3, 5, 5)}))
+    with pytest.raises(Exception, match=r"node 'too_big' \(Conv\)"):
+        analyze(from_onnx(path))
+
+
+def test_silu_pattern_and_pad_conv_fusion(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect", name="pad"),
+        helper.make_node("Conv", ["p", "w"], ["c"], name="conv"),
+        helper.make_node("Sigmoid", ["c"], ["s"]),
+        helper.make_node("Mul", ["c", "s"], ["y"], name="silu"),
+    ]
+    inits = {"pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "w": weight(4, 3, 3, 3)}
+    path = save(tmp_path, make_model(nodes, [1, 3, 8, 8], inits))
+    imported = check_against_ort(path, np.ones((1, 3, 8, 8), np.float32))
+    conv, act = imported.stack.layers
+    assert (conv.op, conv.padding_mode, conv.padding, act.op) == ("conv", "reflect", ((1, 1), (1, 1)), "silu")  # type: ignore[attr-defined]
+
+
+def test_not_an_onnx_file(tmp_path: Path) -> None:
+    bad = tmp_path / "x.onnx"
+    bad.write_bytes(b"\x00garbage")
+    with pytest.raises(Exception, match="not an ONNX model"):
+        from_onnx(bad)
+
+
+@pytest.mark.skipif("hardswish" not in registry.OPS, reason="the hardswish op is not merged yet")
+def test_hardswish_maps_once_the_op_exists(tmp_path: Path) -> None:
+    path = save(tmp_path, make_model([helper.make_node("HardSwish", ["x"], ["y"])], [1, 3, 4, 4], opset=14))
+    assert from_onnx(path).layers[0].op == "hardswish"
+
+
+@pytest.mark.skipif("hardswish" in registry.OPS, reason="the hardswish op exists: it is mapped")
+def test_hardswish_is_an_unsupported_op_until_it_exists(tmp_path: Path) -> None:
+    path = save(tmp_path, make_model([helper.make_node("HardSwish", ["x"], ["y"], name="hs")], [1, 3, 4, 4], opset=14))
+    with pytest.raises(SpecError, match=r"node 'hs' \(HardSwish\).*no 'hardswish' op"):
+        from_onnx(path)
+
+
+@pytest.mark.skipif("slice" not in registry.OPS, reason="the slice op is not merged yet")
+def test_channel_slice_maps_once_the_op_exists(tmp_path: Path) -> None:
+    node = helper.make_node("Slice", ["x", "st", "en", "ax"], ["y"])
+    inits = {"st": np.array([1], np.int64), "en": np.array([3], np.int64), "ax": np.array([1], np.int64)}
+    path = save(tmp_path, make_model([node], [1, 4, 5, 5], inits))
+    check_against_ort(path, np.ones((1, 4, 5, 5), np.float32))
+
+
+def test_spatial_slice_is_a_crop(tmp_path: Path) -> None:
+    node = helper.make_node("Slice", ["x", "st", "en", "ax"], ["y"], name="crop")
+    inits = {"st": np.array([1, 0], np.int64), "en": np.array([-1, 4], np.int64), "ax": np.array([2, 3], np.int64)}
+    path = save(tmp_path, make_model([node], [1, 4, 7, 9], inits))
+    check_against_ort(path, np.ones((1, 4, 7, 9), np.float32))
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def convcalc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT, check=False)
+
+
+def test_cli_import_writes_a_stack_that_reads_back(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="/stem/stem.0/Conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["y"], name="/stem/stem.1/Relu"),
+    ]
+    path = save(tmp_path, make_model(nodes, [1, 3, 8, 8], {"w": weight(4, 3, 3, 3)}))
+    out = tmp_path / "net.yaml"
+    result = convcalc("import", str(path), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert "# Conv /stem/stem.0/Conv" in text and "name: stem.0" in text
+    read_back, imported = load_stack(out), from_onnx(path)
+    assert [(x.name, x.op, x.inputs) for x in read_back.layers] == [(x.name, x.op, x.inputs) for x in imported.layers]
+    assert analyze(parse_stack(text)).output.field == analyze(from_onnx(path)).output.field
+    again = convcalc("import", str(path), "-o", str(out))
+    assert again.returncode == 1 and "--force" in again.stderr
+    assert convcalc("rf", str(path)).returncode == 0
+    assert "stem.1" in convcalc("expand", str(path)).stdout
+
+
+# --------------------------------------------------------------------------- models exported from torch
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+
+class Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.body = nn.Sequential(nn.Conv2d(16, 16, 3, 1, 1), nn.ReLU(), nn.Conv2d(16, 16, 3, 1, 1))
+        self.pool = nn.MaxPool2d(3, 2, 1, ceil_mode=True)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x: Any) -> Any:
+        x = self.stem(x)
+        x = torch.relu(x + self.body(x))
+        x = nn.functional.adaptive_avg_pool2d(self.pool(x), 1).flatten(1)
+        return self.head(x)
+
+
+RESIDUAL_YAML = """
+input: [3, 33, 33]
+layers:
+  - {op: conv, name: c0, out: 16, kernel: 3, stride: 2, padding: 1, bias: false}
+  - {op: batchnorm}
+  - {op: relu, name: r0}
+  - {op: conv, out: 16, kernel: 3, padding: 1}
+  - {op: relu}
+  - {op: conv, name: c2, out: 16, kernel: 3, padding: 1}
+  - {op: add, from: [r0, c2]}
+  - {op: relu}
+  - {op: maxpool, kernel: 3, stride: 2, padding: 1, ceil_mode: true}
+  - {op: adaptive_avgpool, size: 1}
+  - {op: flatten}
+  - {op: linear, out: 10}
+"""
+
+
+class UNetSmall(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU())
+        self.down = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
+        self.up = nn.ConvTranspose2d(16, 8, 2, stride=2)
+        self.dec = nn.Conv2d(16, 2, 3, padding=1)
+
+    def forward(self, x: Any) -> Any:
+        e = self.enc(x)
+        return self.dec(torch.cat([self.up(self.down(e)), e], 1))
+
+
+UNET_YAML = """
+input: [1, 32, 32]
+layers:
+  - {op: conv, out: 8, kernel: 3, padding: 1}
+  - {op: relu, name: e}
+  - {op: maxpool, kernel: 2}
+  - {op: conv, out: 16, kernel: 3, padding: 1}
+  - {op: relu}
+  - {op: deconv, name: up, out: 8, kernel: 2, stride: 2}
+  - {op: concat, from: [up, e]}
+  - {op: conv, out: 2, kernel: 3, padding: 1}
+"""
+
+
+class Upsampling(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.up1 = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.up2 = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
+        self.up3 = nn.Upsample(scale_factor=2, mode="nearest")
+        self.out = nn.Conv2d(4, 1, 3)
+
+    def forward(self, x: Any) -> Any:
+        return self.out(self.up3(self.up2(self.up1(self.conv(x)))))
+
+
+UPSAMPLING_YAML = """
+input: [3, 12, 10]
+layers:
+  - {op: conv, out: 4, kernel: 3}
+  - {op: upsample, scale: 2, mode: linear, align_corners: false}
+  - {op: upsample, scale: 2, mode: linear, align_corners: true}
+  - {op: upsample, scale: 2, mode: nearest}
+  - {op: conv, out: 1, kernel: 3}
+"""
+
+
+class Dilated1d(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv1d(2, 8, 3, dilation=1, padding=1), nn.Tanh(),
+            nn.Conv1d(8, 8, 3, dilation=2, padding=2), nn.Sigmoid(),
+            nn.Conv1d(8, 8, 3, dilation=4), nn.LeakyReLU(0.2),
+            nn.AvgPool1d(3, 2, 1),
+        )  # fmt: skip
+
+    def forward(self, x: Any) -> Any:
+        return self.net(x)
+
+
+DILATED_YAML = """
+input: [2, 50]
+layers:
+  - {op: conv, out: 8, kernel: 3, padding: 1}
+  - {op: tanh}
+  - {op: conv, out: 8, kernel: 3, dilation: 2, padding: 2}
+  - {op: sigmoid}
+  - {op: conv, out: 8, kernel: 3, dilation: 4}
+  - {op: leaky_relu, negative_slope: 0.2}
+  - {op: avgpool, kernel: 3, stride: 2, padding: 1}
+"""
+
+
+class DepthwiseSE(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.expand = nn.Conv2d(4, 16, 1)
+        self.dw = nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=16)
+        self.act = nn.SiLU()
+        self.fc1 = nn.Conv2d(16, 4, 1)
+        self.fc2 = nn.Conv2d(4, 16, 1)
+        self.project = nn.Conv2d(16, 8, 1)
+
+    def forward(self, x: Any) -> Any:
+        x = self.act(self.dw(self.expand(x)))
+        s = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3), keepdim=True)))))
+        return self.project(x * s)
+
+
+DEPTHWISE_YAML = """
+input: [4, 15, 15]
+layers:
+  - {op: conv, out: 16, kernel: 1}
+  - {op: conv, out: 16, kernel: 3, stride: 2, padding: 1, groups: 16}
+  - {op: silu, name: x}
+  - {op: adaptive_avgpool, size: 1}
+  - {op: conv, out: 4, kernel: 1}
+  - {op: relu}
+  - {op: conv, out: 16, kernel: 1}
+  - {op: sigmoid, name: s}
+  - {op: mul, from: [x, s]}
+  - {op: conv, out: 8, kernel: 1}
+"""
+
+
+class PixelShuffleHead(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.PixelUnshuffle(2)
+        self.conv = nn.Conv2d(12, 3 * 9, 3, padding=1, padding_mode="reflect")
+        self.shuffle = nn.PixelShuffle(3)
+
+    def forward(self, x: Any) -> Any:
+        return self.shuffle(self.conv(self.down(x)))
+
+
+PIXEL_YAML = """
+input: [3, 8, 10]
+layers:
+  - {op: pixel_unshuffle, factor: 2}
+  - {op: conv, out: 27, kernel: 3, padding: 1, padding_mode: reflect}
+  - {op: pixel_shuffle, factor: 3}
+"""
+
+MODELS = {
+    "residual": (Residual, (3, 33, 33), RESIDUAL_YAML),
+    "unet": (UNetSmall, (1, 32, 32), UNET_YAML),
+    "upsampling": (Upsampling, (3, 12, 10), UPSAMPLING_YAML),
+    "dilated1d": (Dilated1d, (2, 50), DILATED_YAML),
+    "depthwise_se": (DepthwiseSE, (4, 15, 15), DEPTHWISE_YAML),
+    "pixel_shuffle": (PixelShuffleHead, (3, 8, 10), PIXEL_YAML),
+}
+
+
+def export(tmp_path: Path, name: str, dynamo: bool, keep_bn: bool = False) -> tuple[Path, Any, Any]:
+    cls, shape, _ = MODELS[name]
+    torch.manual_seed(0)
+    module = cls().eval()
+    x = torch.randn(1, *shape)
+    path = tmp_path / f"{name}_{'dynamo' if dynamo else 'legacy'}.onnx"
+    if dynamo:
+        pytest.importorskip("onnxscript")
+        torch.onnx.export(module, (x,), str(path), dynamo=True, optimize=not keep_bn, verbose=False)
+    else:
+        torch.onnx.export(module, (x,), str(path), dynamo=False, do_constant_folding=not keep_bn)
+    return path, module, x
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_exported_models_match_onnxruntime_torch_and_the_yaml(tmp_path: Path, name: str, dynamo: bool) -> None:
+    path, module, x = export(tmp_path, name, dynamo)
+    imported = check_against_ort(path, x.numpy())
+    report = analyze(imported.stack)
+    with torch.no_grad():
+        expected = tuple(module(x).shape[1:])
+    assert (report.output.output.channels, *report.output.output.spatial) == expected
+    written = analyze(parse_stack(MODELS[name][2]))
+    assert report.output.field == written.output.field
+    assert report.output.output == written.output.output
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_params_equal_the_modules_when_batchnorm_is_kept(tmp_path: Path, name: str, dynamo: bool) -> None:
+    path, module, _ = export(tmp_path, name, dynamo, keep_bn=True)
+    report = analyze(from_onnx(path))
+    assert report.total_params == sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.torch
+def test_fused_batchnorm_is_reported(tmp_path: Path) -> None:
+    path, module, _ = export(tmp_path, "residual", dynamo=True)
+    imported = read_onnx(path)
+    assert any("fused a BatchNorm" in note for note in imported.notes)
+    # the fused conv lost BatchNorm's 2·16 params (and its zero bias was removed)
+    assert analyze(imported.stack).total_params == sum(p.numel() for p in module.parameters()) - 32
+
+
+@pytest.mark.torch
+def test_dynamic_input_exports_import_with_unknown_sizes(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    module = UNetSmall().eval()
+    x = torch.randn(1, 1, 32, 32)
+    path = tmp_path / "dyn.onnx"
+    torch.onnx.export(
+        module, (x,), str(path), dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "N", 2: "H", 3: "W"}}
+    )
+    assert analyze(from_onnx(path)).output.output.spatial == (None, None)
+    check_against_ort(path, np.ones((1, 1, 24, 40), np.float32), InputSpec(1, (24, 40)))
