@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -14,7 +14,7 @@ from cli.errors import user_errors
 from cli.options import InputOpt
 
 
-class OnUnsupported(str, Enum):
+class OnUnsupported(StrEnum):
     ERROR = "error"
     STOP = "stop"
 
@@ -51,12 +51,18 @@ def import_model(
 
         if out is not None:
             if os.path.isdir(out):
-                raise FileProblemError(Problem("names a directory; give a file name such as net.yaml", out, parameter="out"))
+                raise FileProblemError(
+                    Problem("names a directory; give a file name such as net.yaml", out, parameter="out")
+                )
             if overwritten_input(out, [model]) is not None:
-                raise FileProblemError(Problem("would overwrite the model itself; choose another name", out, parameter="out"))
+                raise FileProblemError(
+                    Problem("would overwrite the model itself; choose another name", out, parameter="out")
+                )
             if os.path.exists(out) and not force:
                 raise FileProblemError(
-                    Problem("would overwrite an existing file; choose another name or pass --force", out, parameter="out")
+                    Problem(
+                        "would overwrite an existing file; choose another name or pass --force", out, parameter="out"
+                    )
                 )
         override = parse_input_shape(input_shape) if input_shape is not None else None
         imported = read_model(model, override, output, on_unsupported.value)

@@ -89,12 +89,15 @@ def test_conv_pool_defaults_differ_from_pytorch(tmp_path: Path) -> None:
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 0, 2, 1], strides=[2, 1], name="conv"),
         helper.make_node("AveragePool", ["c"], ["p"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="pool"),
-        helper.make_node("MaxPool", ["p"], ["q"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, name="mp"),
+        helper.make_node(
+            "MaxPool", ["p"], ["q"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, name="mp"
+        ),
     ]
     path = save(tmp_path, make_model(nodes, [1, 3, 11, 10], {"w": weight(8, 3, 3, 3)}))
     imported = check_against_ort(path, np.ones((1, 3, 11, 10), np.float32))
     pool = imported.stack.layer("pool")
-    assert pool.stride == (1, 1) and pool.count_include_pad is False  # type: ignore[attr-defined]
+    assert pool.stride == (1, 1)
+    assert pool.count_include_pad is False
     conv = imported.stack.layer("conv")
     assert conv.padding == ((1, 2), (0, 1))  # type: ignore[attr-defined]
 
@@ -116,15 +119,27 @@ def test_conv_transpose_output_shape_and_asymmetric_pads(tmp_path: Path) -> None
     path = save(tmp_path, make_model(nodes, [1, 4, 7, 8], {"w": weight(4, 6, 3, 3), "w2": weight(6, 2, 3, 3)}))
     imported = check_against_ort(path, np.ones((1, 4, 7, 8), np.float32))
     ops = [layer.op for layer in imported.stack.layers]
-    assert ops.count("deconv") == 2 and "pad" in ops  # the asymmetric crop is a pad after the deconv
+    assert ops.count("deconv") == 2
+    assert "pad" in ops
 
 
 def test_resize_modes(tmp_path: Path) -> None:
     scales = np.array([1, 1, 2, 2], np.float32)
     nodes = [
-        helper.make_node("Resize", ["x", "", "s"], ["a"], mode="linear", coordinate_transformation_mode="align_corners"),
-        helper.make_node("Resize", ["a", "", "s"], ["b"], mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
-        helper.make_node("Resize", ["b", "", "", "sz"], ["c"], mode="linear", coordinate_transformation_mode="half_pixel"),
+        helper.make_node(
+            "Resize", ["x", "", "s"], ["a"], mode="linear", coordinate_transformation_mode="align_corners"
+        ),
+        helper.make_node(
+            "Resize",
+            ["a", "", "s"],
+            ["b"],
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        ),
+        helper.make_node(
+            "Resize", ["b", "", "", "sz"], ["c"], mode="linear", coordinate_transformation_mode="half_pixel"
+        ),
     ]
     inits = {"s": scales, "sz": np.array([1, 3, 30, 50], np.int64)}
     path = save(tmp_path, make_model(nodes, [1, 3, 5, 6], inits, opset=13))
@@ -136,18 +151,24 @@ def test_resize_modes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("attrs", "refused"),
     [
-        ({"mode": "linear", "coordinate_transformation_mode": "asymmetric"}, "coordinate_transformation_mode 'asymmetric'"),
+        (
+            {"mode": "linear", "coordinate_transformation_mode": "asymmetric"},
+            "coordinate_transformation_mode 'asymmetric'",
+        ),
         ({"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize"}, "tf_crop_and_resize"),
         ({"mode": "linear", "antialias": 1}, "antialias"),
     ],
 )
-def test_resize_modes_convcalc_cannot_express_are_refused_by_name(tmp_path: Path, attrs: dict[str, Any], refused: str) -> None:
+def test_resize_modes_convcalc_cannot_express_are_refused_by_name(
+    tmp_path: Path, attrs: dict[str, Any], refused: str
+) -> None:
     node = helper.make_node("Resize", ["x", "", "s"], ["y"], name="rs", **attrs)
     path = save(tmp_path, make_model([node], [1, 3, 5, 6], {"s": np.array([1, 1, 2, 2], np.float32)}, opset=18))
     with pytest.raises(SpecError) as info:
         from_onnx(path)
     text = str(info.value)
-    assert refused in text and "node 'rs' (Resize)" in text
+    assert refused in text
+    assert "node 'rs' (Resize)" in text
 
 
 def test_unsupported_op_names_node_attributes_tensors_and_last_supported_tensor(tmp_path: Path) -> None:
@@ -160,11 +181,19 @@ def test_unsupported_op_names_node_attributes_tensors_and_last_supported_tensor(
     with pytest.raises(SpecError) as info:
         from_onnx(path)
     text = str(info.value)
-    for part in ("node 'norm' (LpNormalization)", "axis=1", "p=2", "inputs 'r'", "outputs 'n'", "last supported tensor is 'r'"):
+    for part in (
+        "node 'norm' (LpNormalization)",
+        "axis=1",
+        "p=2",
+        "inputs 'r'",
+        "outputs 'n'",
+        "last supported tensor is 'r'",
+    ):
         assert part in text, part
     stopped = read_onnx(path, on_unsupported="stop")
     assert [layer.op for layer in stopped.stack.layers] == ["relu"]
-    assert stopped.stopped is not None and "norm" in stopped.stopped
+    assert stopped.stopped is not None
+    assert "norm" in stopped.stopped
     assert [layer.name for layer in read_onnx(path, output="r").stack.layers] == ["act"]
 
 
@@ -273,12 +302,14 @@ def test_cli_import_writes_a_stack_that_reads_back(tmp_path: Path) -> None:
     result = convcalc("import", str(path), "-o", str(out))
     assert result.returncode == 0, result.stderr
     text = out.read_text()
-    assert "# Conv /stem/stem.0/Conv" in text and "name: stem.0" in text
+    assert "# Conv /stem/stem.0/Conv" in text
+    assert "name: stem.0" in text
     read_back, imported = load_stack(out), from_onnx(path)
     assert [(x.name, x.op, x.inputs) for x in read_back.layers] == [(x.name, x.op, x.inputs) for x in imported.layers]
     assert analyze(parse_stack(text)).output.field == analyze(from_onnx(path)).output.field
     again = convcalc("import", str(path), "-o", str(out))
-    assert again.returncode == 1 and "--force" in again.stderr
+    assert again.returncode == 1
+    assert "--force" in again.stderr
     assert convcalc("rf", str(path)).returncode == 0
     assert "stem.1" in convcalc("expand", str(path)).stdout
 

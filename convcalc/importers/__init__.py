@@ -26,9 +26,9 @@ def read_model(
     """The model file at `path` (`.onnx`, or `.pt2` from torch.export.save) as an imported stack."""
     file = os.fspath(path)
     if file.endswith(".pt2"):
-        from convcalc.importers.torch import from_pt2
+        from convcalc.importers.torch import read_pt2
 
-        return from_pt2(file, input, output, on_unsupported)
+        return read_pt2(file, input, output, on_unsupported)
     from convcalc.importers.onnx import read_onnx
 
     return read_onnx(file, input, output, on_unsupported)

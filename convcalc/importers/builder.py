@@ -101,6 +101,26 @@ class Builder:
         """A document was changed in place (a fused pattern): shapes are computed again."""
         self._cache = None
 
+    def fold_pad(self, x: str, padding: list[list[int]], single_use: bool) -> tuple[str, list[list[int]], str | None]:
+        """Pad + Conv (what exporters make of padding_mode and F.pad): when the conv's input `x` is a pad
+        layer read only by it, the pad becomes the conv's padding. Returns the conv's input, its padding
+        and its padding_mode (None: zeros)."""
+        pad = self.doc(x)
+        if pad is None or pad.op != "pad" or not single_use:
+            return x, padding, None
+        extra = pad.fields["padding"]
+        if not isinstance(extra, list) or any(min(p) < 0 for p in extra) or len(extra) != len(padding):
+            return x, padding, None
+        mode = pad.fields.get("mode", "constant")
+        if mode == "constant":
+            if pad.fields.get("value", 0.0) != 0.0:
+                return x, padding, None
+        elif not (all(p == [0, 0] for p in padding) and all(a == b for a, b in extra)):
+            return x, padding, None  # PyTorch's padding_mode pads both ends alike, and only the conv's own padding
+        merged = [[a + pa, b + pb] for (a, b), (pa, pb) in zip(padding, extra, strict=True)]
+        self.remove(pad.name)
+        return pad.inputs[0], merged, None if mode == "constant" else str(mode)
+
     def stack(self, docs: list[Doc] | None = None) -> StackSpec:
         """The documents validated as a stack file's layers would be (SpecError with every problem)."""
         raws = [self._raw(i, doc) for i, doc in enumerate(self.docs if docs is None else docs)]
@@ -111,7 +131,11 @@ class Builder:
         return StackSpec(self.input, tuple(layers), name=None, file=self.file)
 
     def _raw(self, index: int, doc: Doc) -> RawLayer:
-        data: dict[str, object] = {"op": doc.op, "name": doc.name, "from": doc.inputs[0] if len(doc.inputs) == 1 else doc.inputs}
+        data: dict[str, object] = {
+            "op": doc.op,
+            "name": doc.name,
+            "from": doc.inputs[0] if len(doc.inputs) == 1 else doc.inputs,
+        }
         data.update(doc.fields)
         return RawLayer(index, doc.where, {k: (plain(k, doc.where), plain(v, doc.where)) for k, v in data.items()})
 

@@ -171,9 +171,7 @@ class _Importer:
         candidates = [i for i in self.graph.input if i.name not in self.values]
         if len(candidates) != 1:
             names = ", ".join(i.name for i in candidates) or "none"
-            raise SpecError(
-                Problem(f"convcalc imports models with one input tensor; this one has {names}", self.file)
-            )
+            raise SpecError(Problem(f"convcalc imports models with one input tensor; this one has {names}", self.file))
         return candidates[0].name, candidates[0]
 
     def _input(self, declared: Any, given: InputSpec | None) -> InputSpec:
@@ -217,9 +215,7 @@ class _Importer:
         if self.output is not None:
             known = {o for n in self.graph.node for o in n.output} | {self.input_name}
             if self.output not in known:
-                raise SpecError(
-                    Problem(f"no tensor '{self.output}' in the model", self.file, parameter="output")
-                )
+                raise SpecError(Problem(f"no tensor '{self.output}' in the model", self.file, parameter="output"))
         for index, node in enumerate(self.graph.node):
             name = node.name or f"#{index}"
             try:
@@ -269,7 +265,8 @@ class _Importer:
             return
         acts = [v for v in ins if isinstance(v, str)]
         if op == "Shape" and (acts or isinstance(ins[0], _Pending)):
-            self._set(node, 0, self._shape_value(node, ins[0]))
+            first: Any = ins[0]
+            self._set(node, 0, self._shape_value(node, first))
             return
         if op == "CastLike" and not isinstance(ins[0], str) and not isinstance(ins[0], _Pending):
             # A constant cast to the activation's type (float): still the constant.
@@ -319,10 +316,10 @@ class _Importer:
                 # ['', 'stem', 'stem.0', 'conv2d']: module paths, then the fx node's name
                 scopes = [s.strip(" '\"") for s in prop.value.strip("[]").split(",")]
                 modules = [s for s in scopes[:-1] if s]
-                return modules[-1] if modules else (scopes[-1] or None)
+                return str(modules[-1]) if modules else (str(scopes[-1]) or None)
         parts = [p for p in node.name.split("/") if p]
         if len(parts) >= 2:
-            return parts[-2]
+            return str(parts[-2])
         if node.name and not node.name.startswith("/"):
             return str(node.name)  # a name its writer chose (legacy top-level ops are `/Add`: no module)
         return None
@@ -344,9 +341,10 @@ class _Importer:
     def _const(self, node: Any, value: _Tensor, what: str) -> Array:
         if isinstance(value, _Dynamic):
             raise self.unsupported(
-                node, f"{what} depends on a size convcalc does not know (computed by '{value.node}'); give the input size"
+                node,
+                f"{what} depends on a size convcalc does not know (computed by '{value.node}'); give the input size",
             )
-        if isinstance(value, str) or isinstance(value, _Pending) or value is None:
+        if isinstance(value, (str, _Pending)) or value is None:
             raise self.unsupported(node, f"{what} must be a constant")
         return value
 
@@ -387,9 +385,8 @@ class _Importer:
 
     def _fold(self, node: Any, ins: list[Any]) -> Array:
         """A shape computation on constants, evaluated with onnx's reference implementation."""
-        from onnx.reference import ReferenceEvaluator
-
         import onnx
+        from onnx.reference import ReferenceEvaluator
 
         names = [f"i{k}" for k in range(len(ins))]
         inputs = [
@@ -404,10 +401,12 @@ class _Importer:
         graph = onnx.helper.make_graph([copy], "fold", inputs, [onnx.helper.make_value_info("o", onnx.TypeProto())])
         model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", self.opset)])
         try:
-            result = ReferenceEvaluator(model).run(None, {n: v for n, v in zip(names, ins, strict=True) if v is not None})
+            result = ReferenceEvaluator(model).run(
+                None, {n: v for n, v in zip(names, ins, strict=True) if v is not None}
+            )
         except Exception as exc:
             raise self.unsupported(node, f"its constant inputs could not be folded ({exc})") from None
-        return self.np.asarray(result[0])
+        return self.np.asarray(list(result)[0])
 
     # ----------------------------------------------------------------- convolution
 
@@ -437,23 +436,10 @@ class _Importer:
             padding = "valid"
         else:
             padding = self._pairs(node, _int_list(attrs.get("pads", [0] * 2 * rank)), rank)
-        source = self.builder.doc(x)
-        # Pad + Conv (what exporters make of padding_mode and F.pad): the pad becomes the conv's padding.
-        if (
-            source is not None
-            and source.op == "pad"
-            and isinstance(padding, list)
-            and self.uses.get(node.input[0], 0) == 1
-            and self._fusable(source, padding)
-        ):
-            extra = source.fields["padding"]
-            assert isinstance(extra, list)
-            padding = [[a + pa, b + pb] for (a, b), (pa, pb) in zip(padding, extra, strict=True)]
-            mode = source.fields.get("mode", "constant")
-            if mode != "constant":
+        if isinstance(padding, list):
+            x, padding, mode = self.builder.fold_pad(x, padding, self.uses.get(node.input[0], 0) == 1)
+            if mode is not None:
                 fields["padding_mode"] = mode
-            self.builder.remove(source.name)
-            x = source.inputs[0]
         fields["padding"] = padding
         fields["dilation"] = _int_list(attrs.get("dilations", [1] * rank))
         fields["groups"] = group
@@ -468,16 +454,6 @@ class _Importer:
             return False
         value = ins[2]
         return node.input[2] in self.initializers or not isinstance(value, self.np.ndarray) or bool(value.any())
-
-    def _fusable(self, pad: Doc, conv_padding: list[list[int]]) -> bool:
-        extra = pad.fields["padding"]
-        if not isinstance(extra, list) or any(min(p) < 0 for p in extra):
-            return False
-        mode = pad.fields.get("mode", "constant")
-        if mode == "constant":
-            return pad.fields.get("value", 0.0) == 0.0
-        # padding_mode pads symmetrically in PyTorch; the conv's own padding must be zero
-        return all(p == [0, 0] for p in conv_padding) and all(a == b for a, b in extra)
 
     def _op_ConvTranspose(self, node: Any, name: str, ins: list[Any]) -> None:
         x = self._act(node, ins[0])
@@ -497,7 +473,7 @@ class _Importer:
             wanted = (
                 _int_list(attrs["output_shape"])[-rank:]
                 if "output_shape" in attrs
-                else [int(s) * st for s, st in zip(sizes, stride, strict=True)]
+                else [int(s or 0) * st for s, st in zip(sizes, stride, strict=True)]
             )
             pairs = []
             for i in range(rank):
@@ -707,10 +683,7 @@ class _Importer:
         x = self._act(node, ins[0])
         attrs = _attrs(node)
         rank = self._rank(x)
-        if "pads" in attrs:
-            pads = _int_list(attrs["pads"])
-        else:
-            pads = _int_list(self._const(node, ins[1], "pads"))
+        pads = _int_list(attrs["pads"]) if "pads" in attrs else _int_list(self._const(node, ins[1], "pads"))
         if len(ins) > 3 and ins[3] is not None:
             axes = [a % (rank + 2) for a in _int_list(self._const(node, ins[3], "axes"))]
             full = [0] * (2 * (rank + 2))
@@ -745,8 +718,16 @@ class _Importer:
         else:
             starts = _int_list(self._const(node, ins[1], "starts"))
             ends = _int_list(self._const(node, ins[2], "ends"))
-            axes = _int_list(self._const(node, ins[3], "axes")) if len(ins) > 3 and ins[3] is not None else list(range(len(starts)))
-            steps = _int_list(self._const(node, ins[4], "steps")) if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+            axes = (
+                _int_list(self._const(node, ins[3], "axes"))
+                if len(ins) > 3 and ins[3] is not None
+                else list(range(len(starts)))
+            )
+            steps = (
+                _int_list(self._const(node, ins[4], "steps"))
+                if len(ins) > 4 and ins[4] is not None
+                else [1] * len(starts)
+            )
         shape = self.builder.shape(x)
         rank = len(shape.spatial)
         dims = [1, shape.channels, *shape.spatial]
@@ -855,7 +836,12 @@ class _Importer:
         for a, b in ((acts[0], acts[1]), (acts[1], acts[0])):
             doc = self.builder.doc(b)
             sig_tensor = next((i for i in node.input if self.values.get(i) == b), None)
-            if doc is not None and doc.op == "sigmoid" and doc.inputs == [a] and self.uses.get(sig_tensor or "", 0) == 1:
+            if (
+                doc is not None
+                and doc.op == "sigmoid"
+                and doc.inputs == [a]
+                and self.uses.get(sig_tensor or "", 0) == 1
+            ):
                 doc.op = "silu"
                 doc.origin += f" + {node.op_type} {node.name}"
                 self.builder.touched()
@@ -900,10 +886,10 @@ class _Importer:
             return
         x = self._act(node, source)
         shape = self.builder.shape(x)
-        dims = [1, shape.channels, *shape.spatial]
-        if any(d is None for d in dims):
+        if shape.channels is None or None in shape.spatial:
             raise self.unsupported(node, "a reshape of a tensor of unknown size; give the input size")
-        total = math.prod(d for d in dims if d is not None)
+        dims = [1, shape.channels, *(int(s or 0) for s in shape.spatial)]
+        total = math.prod(dims)
         resolved = [dims[i] if t == 0 and i < len(dims) else t for i, t in enumerate(target)]
         if resolved.count(-1) == 1:
             known = math.prod(t for t in resolved if t != -1)
@@ -930,7 +916,7 @@ class _Importer:
     def _pattern(self, node: Any, name: str, p: _Pending, target: list[int]) -> str:
         """Reshape → Transpose → Reshape: pixel_unshuffle, pixel_shuffle or a channel shuffle."""
         shape = self.builder.shape(p.source)
-        dims = [1, shape.channels, *shape.spatial]
+        dims = [1, int(shape.channels or 0), *(int(s or 0) for s in shape.spatial)]  # known: p was reshaped
         d = p.dims
         final = [dims[i] if t == 0 and i < len(dims) else t for i, t in enumerate(target)]
         if final.count(-1) == 1:
@@ -980,7 +966,9 @@ class _Importer:
 
     # ----------------------------------------------------------------- activations
 
-    def _pointwise(self, node: Any, name: str, ins: list[Any], op: str, fields: dict[str, object] | None = None) -> None:
+    def _pointwise(
+        self, node: Any, name: str, ins: list[Any], op: str, fields: dict[str, object] | None = None
+    ) -> None:
         x = self._act(node, ins[0])
         if not self.builder.has_op(op):
             raise self.unsupported(node, f"convcalc has no '{op}' op yet")
