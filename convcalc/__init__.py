@@ -5,6 +5,8 @@ The public API, imported on first use (so `import convcalc` stays cheap and load
 - `load_stack(path)`, `parse_stack(text)`: a stack file (or a bundled name) as a validated StackSpec;
 - `analyze(stack)`: every layer's shape, receptive field, params, MACs and diagnostics (StackReport);
 - `calculate(...)`: one conv, transposed conv or pooling layer, with what the calculators add;
+- `from_onnx(path)`, `from_torch(module, example_input)`: a trained model imported as a StackSpec
+  (optional packages onnx / torch, imported only then);
 - `run_stack(stack)`: the stack executed by the NumPy reference ops, every shape checked;
 - `report_document(report)` and friends: the JSON documents the command line prints;
 - the errors: ConvCalcError and its kinds.
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     )
     from convcalc.execution.runner import run_stack
     from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
+    from convcalc.importers.onnx import from_onnx
+    from convcalc.importers.torch import from_torch
     from convcalc.stack.spec import InputSpec, LayerSpec, StackSpec
 
 #: Public name → the module that defines it.
@@ -39,6 +43,8 @@ _PUBLIC = {
     "load_stack": "convcalc.format.loader",
     "parse_stack": "convcalc.format.loader",
     "parse_input_shape": "convcalc.format.loader",
+    "from_onnx": "convcalc.importers.onnx",
+    "from_torch": "convcalc.importers.torch",
     "analyze": "convcalc.analysis.engine",
     "calculate": "convcalc.analysis.calculators",
     "layer_settings": "convcalc.analysis.calculators",
@@ -73,6 +79,8 @@ __all__ = [
     "__version__",
     "analyze",
     "calculate",
+    "from_onnx",
+    "from_torch",
     "layer_settings",
     "load_stack",
     "parse_input_shape",

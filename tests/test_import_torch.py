@@ -17,7 +17,7 @@ from convcalc.analysis.engine import analyze  # noqa: E402
 from convcalc.errors import SpecError  # noqa: E402
 from convcalc.format.loader import load_stack, parse_stack  # noqa: E402
 from convcalc.importers.torch import from_torch, read_pt2, read_torch  # noqa: E402
-from tests.test_import_onnx import MODELS  # noqa: E402
+from tests.torch_models import MODELS  # noqa: E402
 
 pytestmark = pytest.mark.torch
 nn = torch.nn
@@ -111,7 +111,9 @@ class UNetSmall(nn.Module):
         super().__init__()
 
         def double(cin: int, out: int) -> Any:
-            return nn.Sequential(nn.Conv2d(cin, out, 3, padding=1), nn.ReLU(), nn.Conv2d(out, out, 3, padding=1), nn.ReLU())
+            return nn.Sequential(
+                nn.Conv2d(cin, out, 3, padding=1), nn.ReLU(), nn.Conv2d(out, out, 3, padding=1), nn.ReLU()
+            )
 
         self.enc1, self.enc2, self.bottleneck = double(1, 16), double(16, 32), double(32, 64)
         self.up2, self.dec2 = nn.ConvTranspose2d(64, 32, 2, 2), double(64, 32)
@@ -126,8 +128,12 @@ class UNetSmall(nn.Module):
         return self.head(self.dec1(torch.cat([self.up1(d2), e1], 1)))
 
 
-@pytest.mark.parametrize(("bundled", "cls", "shape"), [("resnet18", ResNet18, (3, 224, 224)), ("unet_small", UNetSmall, (1, 64, 64))])
-def test_bundled_architectures_built_in_torch_import_to_the_bundled_fields(bundled: str, cls: Any, shape: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(
+    ("bundled", "cls", "shape"), [("resnet18", ResNet18, (3, 224, 224)), ("unet_small", UNetSmall, (1, 64, 64))]
+)
+def test_bundled_architectures_built_in_torch_import_to_the_bundled_fields(
+    bundled: str, cls: Any, shape: tuple[int, ...]
+) -> None:
     module = cls().eval()
     imported = analyze(from_torch(module, torch.randn(1, *shape)))
     reference = analyze(load_stack(bundled))

@@ -406,7 +406,7 @@ class _Importer:
             )
         except Exception as exc:
             raise self.unsupported(node, f"its constant inputs could not be folded ({exc})") from None
-        return self.np.asarray(list(result)[0])
+        return self.np.asarray(next(iter(result)))
 
     # ----------------------------------------------------------------- convolution
 

@@ -148,8 +148,10 @@ class _Importer:
         if input is not None:
             if input.rank != spec.rank or input.channels != spec.channels:
                 raise SpecError(
-                    Problem(f"the program's input is {dims[1:]}; the given input must match its rank and channels",
-                            parameter="input")  # fmt: skip
+                    Problem(
+                        f"the program's input is {dims[1:]}; the given input must match its rank and channels",
+                        parameter="input",
+                    )
                 )
             spec = input
         self.builder = Builder(label, spec)
@@ -236,7 +238,9 @@ class _Importer:
             f"{self._target(node)} {node.name}" + (f" ({self._module(node)})" if self._module(node) else ""),
             self.builder.location(node.name, self._target(node)),
         )
-        return self._set(node, self.builder.add(doc))
+        layer = self.builder.add(doc)
+        self._set(node, layer)
+        return layer
 
     def _set(self, node: Any, value: Any) -> Any:
         self.values[node.name] = value
@@ -418,7 +422,9 @@ class _Importer:
         other = right if x is left else left
         if hasattr(other, "meta"):
             shape, own = self._shape(other), self._shape(x)
-            if len(shape) > len(own) or any(c not in (1, d) for c, d in zip(reversed(shape), reversed(own), strict=False)):
+            if len(shape) > len(own) or any(
+                c not in (1, d) for c, d in zip(reversed(shape), reversed(own), strict=False)
+            ):
                 raise self.unsupported(node, f"an operand of shape {shape} that would broadcast the activation")
         self._set(node, self._act(node, x))  # a constant bias or scale: the shape and field stay
 
@@ -473,7 +479,9 @@ class _Importer:
 
     def _op_linear(self, node: Any, a: dict[str, Any]) -> None:
         w = self._shape(a["weight"])
-        self._emit(node, "linear", [self._act(node, a["input"])], {"out": int(w[0] or 0), "bias": a.get("bias") is not None})
+        self._emit(
+            node, "linear", [self._act(node, a["input"])], {"out": int(w[0] or 0), "bias": a.get("bias") is not None}
+        )
 
     def _op_hardtanh(self, node: Any, a: dict[str, Any]) -> None:
         lo, hi = float(a.get("min_val", -1.0)), float(a.get("max_val", 1.0))
