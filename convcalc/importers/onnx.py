@@ -791,8 +791,10 @@ class _Importer:
     def _binary(self, node: Any, name: str, ins: list[Any], op: str | None) -> None:
         acts = [v for v in ins if isinstance(v, str)]
         if len(acts) == len(ins) and len(acts) >= 2:
-            if op is None or not self.builder.has_op(op):
+            if op is None:
                 raise self.unsupported(node, f"{node.op_type} of two activations")
+            if not self.builder.has_op(op):
+                raise self.unsupported(node, f"{node.op_type} of two activations (convcalc has no '{op}' op yet)")
             if op == "mul" and self._silu(node, acts):
                 return
             self._set(node, 0, self._emit(node, name, op, acts, {}))
