@@ -384,3 +384,24 @@ def test_gated_mappings_are_unsupported_until_the_op_exists(
         from_onnx(path)
     assert f"node 'n' ({node.op_type})" in str(info.value)
     assert f"'{op}'" in str(info.value)
+
+
+def test_cli_output_on_unsupported_and_input(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("Relu", ["c"], ["r"], name="act"),
+        helper.make_node("LpNormalization", ["r"], ["y"], name="norm"),
+    ]
+    path = save(tmp_path, make_model(nodes, [1, 3, "H", "W"], {"w": weight(4, 3, 3, 3)}))
+    refused = convcalc("import", str(path))
+    assert refused.returncode == 1
+    assert "node 'norm' (LpNormalization)" in refused.stderr
+    stopped = convcalc("import", str(path), "--on-unsupported", "stop", "--input", "3x10x12")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped at node 'norm'" in stopped.stderr
+    assert "input: [3, 10, 12]" in stopped.stdout
+    assert analyze(parse_stack(stopped.stdout)).output.output.spatial == (8, 10)
+    up_to = convcalc("import", str(path), "--output", "c")
+    assert up_to.returncode == 0, up_to.stderr
+    assert [layer.op for layer in parse_stack(up_to.stdout).layers] == ["conv"]
+    assert "input: [3, null, null]" in up_to.stdout
