@@ -78,3 +78,22 @@ def test_dynamic_input_exports_import_with_unknown_sizes(tmp_path: Path) -> None
     )
     assert analyze(from_onnx(path)).output.output.spatial == (None, None)
     check_against_ort(path, np.ones((1, 1, 24, 40), np.float32), InputSpec(1, (24, 40)))
+
+
+@pytest.mark.parametrize("name", ["residual", "unet", "upsampling", "depthwise_se", "pixel_shuffle"])
+def test_dynamo_dynamic_shapes_import_unknown_and_fold_with_the_input(tmp_path: Path, name: str) -> None:
+    pytest.importorskip("onnxscript")
+    cls, shape, _ = MODELS[name]
+    torch.manual_seed(0)
+    module = cls().eval()
+    dims = {2 + i: torch.export.Dim(f"s{i}", min=8, max=1024) for i in range(len(shape) - 1)}
+    path = tmp_path / "dyn.onnx"
+    torch.onnx.export(
+        module, (torch.randn(1, *shape),), str(path), dynamo=True, input_names=["x"], dynamic_shapes={"x": dims}
+    )
+    doubled = (shape[0], *(2 * s for s in shape[1:]))
+    imported = check_against_ort(path, np.ones((1, *doubled), np.float32), InputSpec(doubled[0], doubled[1:]))
+    with torch.no_grad():
+        expected = tuple(module(torch.ones(1, *doubled)).shape[1:])
+    out = analyze(imported.stack).output.output
+    assert (out.channels, *out.spatial) == expected
