@@ -97,3 +97,33 @@ def test_dynamo_dynamic_shapes_import_unknown_and_fold_with_the_input(tmp_path: 
         expected = tuple(module(torch.ones(1, *doubled)).shape[1:])
     out = analyze(imported.stack).output.output
     assert (out.channels, *out.spatial) == expected
+
+
+@pytest.mark.parametrize("bundled", ["resnet18", "unet_small", "mobilenet_v2"])
+def test_cli_import_then_rf_equals_the_bundled_stack(tmp_path: Path, bundled: str) -> None:
+    import subprocess
+    import sys
+
+    from convcalc.format.loader import load_stack
+    from tests.test_import_torch import MobileNetV2, ResNet18
+    from tests.test_import_torch import UNetSmall as BundledUNet
+
+    cls, shape = {
+        "resnet18": (ResNet18, (3, 224, 224)),
+        "unet_small": (BundledUNet, (1, 64, 64)),
+        "mobilenet_v2": (MobileNetV2, (3, 224, 224)),
+    }[bundled]
+    module = cls().eval()
+    model = tmp_path / f"{bundled}.onnx"
+    # BatchNorm kept (no constant folding), so the params are the module's too.
+    torch.onnx.export(module, (torch.randn(1, *shape),), str(model), dynamo=False, do_constant_folding=False)
+    out = tmp_path / "net.yaml"
+    root = Path(__file__).parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "import", str(model), "-o", str(out)], capture_output=True, text=True, cwd=root
+    )
+    assert result.returncode == 0, result.stderr
+    imported, reference = analyze(load_stack(out)), analyze(load_stack(bundled))
+    assert imported.output.field == reference.output.field
+    assert imported.output.output == reference.output.output
+    assert imported.total_params == reference.total_params == sum(p.numel() for p in module.parameters())

@@ -128,8 +128,57 @@ class UNetSmall(nn.Module):
         return self.head(self.dec1(torch.cat([self.up1(d2), e1], 1)))
 
 
+def _cbr(cin: int, out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> Any:
+    conv = nn.Conv2d(cin, out, kernel, stride, kernel // 2, groups=groups, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(out), nn.ReLU6())
+
+
+class _Inverted(nn.Module):
+    def __init__(self, cin: int, out: int, expand: int, stride: int) -> None:
+        super().__init__()
+        hidden = cin * expand
+        layers = [_cbr(cin, hidden)] if expand != 1 else []
+        layers += [_cbr(hidden, hidden, 3, stride, hidden), nn.Conv2d(hidden, out, 1, bias=False), nn.BatchNorm2d(out)]
+        self.conv = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == out
+
+    def forward(self, x: Any) -> Any:
+        return x + self.conv(x) if self.residual else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """torchvision's mobilenet_v2 (width 1.0), written out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers, cin = [_cbr(3, 32, 3, 2)], 32
+        for t, c, n, s in (
+            (1, 16, 1, 1),
+            (6, 24, 2, 2),
+            (6, 32, 3, 2),
+            (6, 64, 4, 2),
+            (6, 96, 3, 1),
+            (6, 160, 3, 2),
+            (6, 320, 1, 1),
+        ):
+            for i in range(n):
+                layers.append(_Inverted(cin, c, t, s if i == 0 else 1))
+                cin = c
+        layers.append(_cbr(cin, 1280))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, 1000))
+
+    def forward(self, x: Any) -> Any:
+        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1))
+
+
 @pytest.mark.parametrize(
-    ("bundled", "cls", "shape"), [("resnet18", ResNet18, (3, 224, 224)), ("unet_small", UNetSmall, (1, 64, 64))]
+    ("bundled", "cls", "shape"),
+    [
+        ("resnet18", ResNet18, (3, 224, 224)),
+        ("unet_small", UNetSmall, (1, 64, 64)),
+        ("mobilenet_v2", MobileNetV2, (3, 224, 224)),
+    ],
 )
 def test_bundled_architectures_built_in_torch_import_to_the_bundled_fields(
     bundled: str, cls: Any, shape: tuple[int, ...]
