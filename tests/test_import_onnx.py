@@ -405,3 +405,15 @@ def test_cli_output_on_unsupported_and_input(tmp_path: Path) -> None:
     assert up_to.returncode == 0, up_to.stderr
     assert [layer.op for layer in parse_stack(up_to.stdout).layers] == ["conv"]
     assert "input: [3, null, null]" in up_to.stdout
+
+
+@pytest.mark.skipif("mish" not in registry.OPS, reason="the mish op is not merged yet")
+def test_softplus_tanh_mul_is_mish(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Softplus", ["x"], ["sp"]),
+        helper.make_node("Tanh", ["sp"], ["t"]),
+        helper.make_node("Mul", ["x", "t"], ["y"]),
+    ]
+    path = save(tmp_path, make_model(nodes, [1, 3, 4, 4]))
+    imported = check_against_ort(path, np.ones((1, 3, 4, 4), np.float32))
+    assert [layer.op for layer in imported.stack.layers] == ["mish"]

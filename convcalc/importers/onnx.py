@@ -61,7 +61,6 @@ _ACTIVATIONS: Final = {
     "Tanh": "tanh",
     "HardSwish": "hardswish",
     "Selu": "selu",
-    "Softplus": "softplus",
     "Mish": "mish",
 }
 
@@ -161,6 +160,12 @@ class _Importer:
                 self.uses[name] = self.uses.get(name, 0) + 1
         for out in self.graph.output:
             self.uses[out.name] = self.uses.get(out.name, 0) + 1
+        self.consumers: dict[str, list[Any]] = {}
+        for node in self.graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+        #: Nodes a pattern already imported (by id): their output is that layer.
+        self.absorbed: dict[int, str] = {}
         self.last_tensor = self.input_name  # the last activation tensor imported (for messages)
         self.producer: dict[str, Any] = {}  # tensor -> the node that produced it
 
@@ -262,6 +267,9 @@ class _Importer:
             raise self.unsupported(node, f"it reads {', '.join(missing)}, which no supported node produced")
         if op == "Constant":
             self._set(node, 0, self._constant(node))
+            return
+        if id(node) in self.absorbed:
+            self._set(node, 0, self.absorbed[id(node)])
             return
         acts = [v for v in ins if isinstance(v, str)]
         if op == "Shape" and (acts or isinstance(ins[0], _Pending)):
@@ -991,6 +999,23 @@ class _Importer:
         if _text(_attrs(node).get("approximate", "none")) != "none":
             self.builder.notes.append(f"node '{name}': Gelu approximate='tanh' imported as (exact) gelu")
         self._pointwise(node, name, ins, "gelu")
+
+    def _op_Softplus(self, node: Any, name: str, ins: list[Any]) -> None:
+        # Softplus → Tanh → Mul with the input: Mish, as exporters before opset 18 write nn.Mish.
+        tanh = self._only_consumer(node.output[0], "Tanh")
+        mul = None if tanh is None else self._only_consumer(tanh.output[0], "Mul")
+        if mul is not None and node.input[0] in mul.input and self.builder.has_op("mish"):
+            layer = self._emit(node, name, "mish", [self._act(node, ins[0])], {})
+            self.absorbed[id(tanh)] = self.absorbed[id(mul)] = layer
+            self._set(node, 0, layer)
+            return
+        self._pointwise(node, name, ins, "softplus")
+
+    def _only_consumer(self, tensor: str, op_type: str) -> Any:
+        users = self.consumers.get(tensor, [])
+        if len(users) == 1 and users[0].op_type == op_type and self.uses.get(tensor, 0) == 1:
+            return users[0]
+        return None
 
     def _op_Elu(self, node: Any, name: str, ins: list[Any]) -> None:
         self._pointwise(node, name, ins, "elu")
