@@ -24,12 +24,13 @@ StackArg = Annotated[
 
 
 def _load(stack: str, input_shape: str | None, change_rank: bool) -> StackSpec:
-    from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
+    from convcalc.format.loader import parse_input_shape, parse_stack
+    from convcalc.importers import open_stack
 
     override = parse_input_shape(input_shape) if input_shape is not None else None
     if stack == "-":
         return parse_stack(sys.stdin.read(), "<stdin>", override, allow_rank_change=change_rank)
-    return load_stack(stack, override, allow_rank_change=change_rank)
+    return open_stack(stack, override, allow_rank_change=change_rank)
 
 
 def list_stacks(output_format: FormatOpt = OutputFormat.TABLE) -> None:

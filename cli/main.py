@@ -73,13 +73,14 @@ def rf(
         from cli import render
         from convcalc.analysis.engine import analyze
         from convcalc.documents.report import report_document
-        from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
+        from convcalc.format.loader import parse_input_shape, parse_stack
+        from convcalc.importers import open_stack
 
         override = parse_input_shape(input_shape) if input_shape is not None else None
         if stack == "-":
             spec = parse_stack(sys.stdin.read(), "<stdin>", override, allow_rank_change=change_rank)
         else:
-            spec = load_stack(stack, override, allow_rank_change=change_rank)
+            spec = open_stack(stack, override, allow_rank_change=change_rank)
         report = analyze(spec)
         render.emit(
             output_format,
@@ -95,9 +96,9 @@ def rf(
 def _register_commands() -> None:
     # Each command family lives in its own module with a register(app) function; the modules
     # import only typer at the top, so registering them costs nothing at start-up.
-    from cli import calc, library, run
+    from cli import calc, importer, library, run
 
-    for module in (calc, run, library):
+    for module in (calc, run, library, importer):
         module.register(app)
 
 

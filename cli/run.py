@@ -147,14 +147,15 @@ def run(
         from convcalc.errors import MismatchError, Problem
         from convcalc.execution.runner import DATA_KINDS, check_result, run_stack, save_outputs
         from convcalc.format.library import resolve_bundled
-        from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
+        from convcalc.format.loader import parse_input_shape, parse_stack
+        from convcalc.importers import open_stack
 
         limit = parse_size(max_memory)
         override = parse_input_shape(input_shape) if input_shape is not None else None
         if stack == "-":
             spec = parse_stack(sys.stdin.read(), "<stdin>", override, allow_rank_change=change_rank)
         else:
-            spec = load_stack(stack, override, allow_rank_change=change_rank)
+            spec = open_stack(stack, override, allow_rank_change=change_rank)
         # The files the run reads, as the loader found them: a bundled name (`bundled:resnet50` in the
         # report) is the file it resolved to.
         stack_file = None if stack == "-" or spec.file is None else str(resolve_bundled(spec.file) or spec.file)

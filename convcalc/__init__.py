@@ -3,9 +3,12 @@
 The public API, imported on first use (so `import convcalc` stays cheap and loads no numpy or yaml):
 
 - `load_stack(path)`, `parse_stack(text)`: a stack file (or a bundled name) as a validated StackSpec;
+  `open_stack(path)` takes model files (`.onnx`, `.pt2`) too;
 - `analyze(stack)`: every layer's shape, receptive field, params, MACs and diagnostics (StackReport);
 - `calculate(layer_settings(...))`: one conv, transposed conv or pooling layer, analysed as a one-layer
   stack by `analyze`, with what the calculators add (`calculator_document(result, command)`: its JSON);
+- `from_onnx(path)`, `from_torch(module, example_input)`: a trained model imported as a StackSpec
+  (optional packages onnx / torch, imported only then);
 - `run_stack(stack)`: the stack executed by the NumPy reference ops, every shape checked;
 - `report_document(report)`, `run_document(result, saved)`, `list_document(stacks)`: the JSON documents
   the command line prints; `stack_schema()`: the stack format as a JSON Schema;
@@ -39,13 +42,19 @@ if TYPE_CHECKING:
     from convcalc.execution.runner import run_stack
     from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
     from convcalc.format.schema import stack_schema
+    from convcalc.importers import open_stack
+    from convcalc.importers.onnx import from_onnx
+    from convcalc.importers.torch import from_torch
     from convcalc.stack.spec import InputSpec, LayerSpec, StackSpec
 
 #: Public name → the module that defines it.
 _PUBLIC = {
     "load_stack": "convcalc.format.loader",
+    "open_stack": "convcalc.importers",
     "parse_stack": "convcalc.format.loader",
     "parse_input_shape": "convcalc.format.loader",
+    "from_onnx": "convcalc.importers.onnx",
+    "from_torch": "convcalc.importers.torch",
     "analyze": "convcalc.analysis.engine",
     "calculate": "convcalc.analysis.calculators",
     "layer_settings": "convcalc.analysis.calculators",
@@ -87,9 +96,12 @@ __all__ = [
     "analyze",
     "calculate",
     "calculator_document",
+    "from_onnx",
+    "from_torch",
     "layer_settings",
     "list_document",
     "load_stack",
+    "open_stack",
     "parse_input_shape",
     "parse_stack",
     "report_document",

@@ -20,7 +20,7 @@ GOLDEN_DIR = Path(__file__).parent / "golden"
 # Helpers that import torch at module level: they hold no tests or doctests, and `--doctest-modules`
 # would otherwise import them (and fail) on a machine without torch. The tests that use them
 # import them after pytest.importorskip("torch").
-collect_ignore = ["make_ops_golden.py", "torch_oracle.py"]
+collect_ignore = ["make_ops_golden.py", "torch_oracle.py", "torch_models.py", "data/onnx/make_fixtures.py"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -46,6 +46,9 @@ def test_arithmetic_commands_do_not_import_numpy(args: list[str]) -> None:
     loaded = run_cli_modules(*args)
     assert "numpy" not in loaded
     assert "torch" not in loaded
+    assert "onnx" not in loaded
+    # The importers package itself (which dispatches model files) is a few lines; its readers are not loaded.
+    assert not {m for m in loaded if m.startswith("convcalc.importers.")}
 
 
 def test_help_imports_no_yaml() -> None:
@@ -68,3 +71,22 @@ def test_python_dash_m_convcalc_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["layers"][-1]["field"][0]["rf"] == 5
+
+
+@pytest.mark.parametrize(
+    ("model", "package", "command"),
+    [("m.onnx", "onnx", "pip install 'convcalc[onnx]'"), ("m.pt2", "torch", "pip install torch")],
+)
+def test_a_missing_extra_prints_the_install_command(tmp_path: Path, model: str, package: str, command: str) -> None:
+    (tmp_path / model).write_bytes(b"not a model")
+    code = (
+        "import sys\n"
+        f"sys.modules[{package!r}] = None  # as if it were not installed\n"
+        f"sys.argv = ['convcalc', 'import', {str(tmp_path / model)!r}]\n"
+        "from cli.main import main\n"
+        "main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 1
+    assert command in result.stderr
+    assert "Traceback" not in result.stderr

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -414,11 +414,12 @@ def _layer_line(layer: LayerSpec, previous: str) -> str:
     return "  - {" + ", ".join(parts) + "}"
 
 
-def dump_stack(spec: StackSpec) -> str:
+def dump_stack(spec: StackSpec, comments: Mapping[str, str] | None = None, header: Sequence[str] = ()) -> str:
     """The stack as plain version-1 YAML (no blocks): one flow mapping per layer, `from` written
-    only where it is not the layer above. Reading it back gives the same layers."""
-    lines = []
-    if spec.file is not None:
+    only where it is not the layer above. Reading it back gives the same layers. `comments` gives
+    layers a comment line above them (an imported layer's node), `header` the file's first comments."""
+    lines = [f"# {line}" for line in header]
+    if spec.file is not None and not header:
         lines.append(f"# {spec.file}, expanded by convcalc: {len(spec.layers)} layers")
     if spec.name is not None:
         lines.append(f"name: {_string(spec.name)}")
@@ -431,6 +432,8 @@ def dump_stack(spec: StackSpec) -> str:
     lines.append("layers:")
     previous = INPUT_NAME
     for layer in spec.layers:
+        if comments is not None and layer.name in comments:
+            lines.append(f"  # {comments[layer.name]}")
         lines.append(_layer_line(layer, previous))
         previous = layer.name
     return "\n".join(lines) + "\n"

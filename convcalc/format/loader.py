@@ -50,6 +50,7 @@ except ImportError:  # PyYAML built without libyaml: same behaviour, slower
 
 __all__ = ["TOP_LEVEL_KEYS", "load_stack", "parse_input_shape", "parse_stack"]
 
+
 #: The keys a stack file may have at its top level (extend this one table for new sections).
 TOP_LEVEL_KEYS: Final = ("name", "description", "version", "input", "blocks", "layers")
 
@@ -347,7 +348,8 @@ def load_stack(
     path: str | os.PathLike[str], input_override: InputSpec | None = None, allow_rank_change: bool = False
 ) -> StackSpec:
     """Read and validate the stack file at `path` (see parse_stack); a `path` that does not exist
-    may name a bundled stack (`resnet50`, see convcalc.format.library).
+    may name a bundled stack (`resnet50`, see convcalc.format.library). Model files (ONNX, `.pt2`)
+    are read by `convcalc.importers.open_stack`, which also takes everything this takes.
 
     FileProblemError (one Problem naming the file) when the file cannot be read as a YAML mapping;
     SpecError with every problem when its content is invalid.
