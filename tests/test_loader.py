@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcalc.errors import FileProblemError, Problem, SpecError
-from convcalc.format.loader import TOP_LEVEL_KEYS, _Reader, load_stack, parse_input_shape, parse_stack
+from convcalc.format.loader import TOP_LEVEL_KEYS, load_stack, parse_input_shape, parse_stack
+from convcalc.format.nodes import Reader
 from convcalc.ops import registry
 from convcalc.stack.spec import InputSpec, Location, StackSpec
 from convcalc.stack.values import BAD as _BAD
@@ -854,7 +855,7 @@ def test_scalars_are_typed_exactly_as_pyyaml_types_them(tag: str, text: str) -> 
         expected: object = yaml.constructor.SafeConstructor().construct_object(node, deep=True)
     except Exception:
         expected = _BAD
-    got = _Reader("s.yaml").scalar(node)
+    got = Reader("s.yaml").scalar(node)
     assert (type(got), repr(got)) == (type(expected), repr(expected))
 
 
@@ -864,12 +865,12 @@ def test_scalars_are_typed_exactly_as_pyyaml_types_them(tag: str, text: str) -> 
 def test_pure_python_loader_reports_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     text = layers("{op: conv, kernel: 3, stride: 0}", "{op: relu, strid: 1}")
     with_libyaml = problems(text)
-    monkeypatch.setattr("convcalc.format.loader._Loader", yaml.SafeLoader)
+    monkeypatch.setattr("convcalc.format.nodes._Loader", yaml.SafeLoader)
     assert problems(text) == with_libyaml
 
 
 def test_absurd_nesting_is_a_file_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     # The pure-Python composer recurses once per level; that must not escape as RecursionError.
-    monkeypatch.setattr("convcalc.format.loader._Loader", yaml.SafeLoader)
+    monkeypatch.setattr("convcalc.format.nodes._Loader", yaml.SafeLoader)
     with pytest.raises(FileProblemError, match="nested too deeply"):
         parse_stack("input: " + "[" * 5000 + "]" * 5000 + "\n")
