@@ -20,7 +20,7 @@ ROOT = Path(__file__).parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 REQUIRED = (
     "alexnet", "vgg16", "resnet18", "resnet50", "mobilenet_v2", "googlenet", "unet", "deeplabv3_aspp",
-    "wavenet", "dcgan_generator", "espcn", "vnet_encoder",
+    "deeplabv3_resnet50", "wavenet", "dcgan_generator", "espcn", "vnet_encoder",
 )  # fmt: skip
 
 runner = CliRunner()

@@ -198,7 +198,9 @@ LAYER_CASES = [
         "mode is 'nearest'",
     ),
     case("upsample-both", "{op: upsample, scale: 2, size: 4}", "3 upsample1 size", "not both"),
-    case("upsample-neither", "{op: upsample}", "3 upsample1 scale", "needs 'scale'", "or 'size'"),
+    case(
+        "upsample-neither", "{op: upsample}", "3 upsample1 scale", "needs 'scale'", "'size' (the output size) or 'like'"
+    ),
     case("scale-zero", "{op: upsample, scale: 0}", "3 upsample1 scale", "positive number", "got 0"),
     case("scale-string", "{op: upsample, scale: x}", "3 upsample1 scale", "got 'x'"),
     case("upsample-size-null", "{op: upsample, size: [null, 4]}", "3 upsample1 size", "got null"),
@@ -797,11 +799,11 @@ def random_layer(draw: st.DrawFn) -> tuple[int, str, dict[str, object], dict[str
     aliases = [alias for alias, canonical in OP_ALIASES.items() if canonical == op]
     written: dict[str, object] = {"op": draw(st.sampled_from([op, *aliases]))}
     expected: dict[str, object] = {"op": op}
-    fields = [f for f in OP_FIELDS[op] if f not in ("mode", "align_corners", "scale", "size")]
+    fields = [f for f in OP_FIELDS[op] if f not in ("mode", "align_corners", "scale", "size", "like")]
     if op in ("adaptive_avgpool", "adaptive_maxpool"):
         fields.append("size")
     if op == "upsample":
-        fields.append(draw(st.sampled_from(["scale", "size"])))
+        fields.append(draw(st.sampled_from(["scale", "size"])))  # `like` needs a layer above: test_resize.py
         mode = draw(st.sampled_from(["nearest", "linear", None, *(["bilinear"] if rank == 2 else [])]))
         if mode is not None:
             written["mode"] = mode

@@ -37,7 +37,8 @@ CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.yaml")
 #: Smaller inputs for the big configs, to keep the suite fast (each still valid for its stack).
 SMALL_INPUT = {
     "alexnet": "3x63x63",
-    "deeplabv3_aspp": "256x32x32",  # its pooling branch upsamples to a fixed 32×32
+    "deeplabv3_aspp": "256x16x16",
+    "deeplabv3_resnet50": "3x33x47",  # its resizes follow the input (`like:`), whatever its size
     "googlenet": "3x64x64",
     "mobilenet_v2": "3x64x64",
     "resnet18": "3x64x64",

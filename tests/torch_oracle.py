@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from convcalc.ops import registry
 from convcalc.stack.spec import INPUT_NAME, LayerSpec, StackSpec
 
 Tensor = torch.Tensor
@@ -123,6 +124,8 @@ def layer_fn(
         align = layer.align_corners if mode != "nearest" else None
         if layer.scale:
             return lambda xs: F.interpolate(xs[0], scale_factor=layer.scale, mode=mode, align_corners=align)
+        if layer.like is not None:  # xs[1] is the `like` layer: torch's size=y.shape[2:]
+            return lambda xs: F.interpolate(xs[0], size=xs[1].shape[2:], mode=mode, align_corners=align)
         return lambda xs: F.interpolate(xs[0], size=layer.size, mode=mode, align_corners=align)  # type: ignore[arg-type]
     if op == "pixel_shuffle":
         return lambda xs: F.pixel_shuffle(xs[0], layer.factor)
@@ -222,7 +225,7 @@ def build(
     def forward(x: Tensor) -> dict[str, Tensor]:
         values: dict[str, Tensor] = {INPUT_NAME: x}
         for layer in stack.layers:
-            xs = [values[n] for n in layer.inputs]
+            xs = [values[n] for n in registry.reads(layer)]  # `from`, then the layers fields name (`like`)
             if layer.name not in fns:
                 given = None if params is None else params.get(layer.name)
                 fns[layer.name] = layer_fn(layer, [int(t.shape[1]) for t in xs], xs[0].dim() - 2, positive, gen, given)

@@ -187,10 +187,12 @@ def _analyze(stack: StackSpec) -> StackReport:
     reported_unknown = False
     for layer in stack.layers:
         inputs = [nodes[name] for name in layer.inputs]
-        if any(node is None for node in inputs):
+        refs = {name: nodes[name] for name in registry.op_of(layer).references(layer)}
+        if any(node is None for node in inputs) or any(node is None for node in refs.values()):
             nodes[layer.name] = None
             continue
-        work = Context(layer, [n for n in inputs if n is not None], stack_input, graph)
+        known_refs = {name: node for name, node in refs.items() if node is not None}
+        work = Context(layer, [n for n in inputs if n is not None], stack_input, graph, known_refs)
         try:
             node = registry.op_of(layer).analyze(layer, work)
         except LayerProblem as exc:

@@ -283,7 +283,7 @@ def estimate_memory(
     size = {name: batch * _count(shape) for name, shape in shapes.items() if owner[name] == name}
     last_use: dict[str, int] = {}
     for step, layer in enumerate(stack.layers):
-        for name in layer.inputs:
+        for name in registry.reads(layer):
             last_use[owner[name]] = step
     final = owner[stack.layers[-1].name]
     weights = 0
@@ -450,14 +450,15 @@ def _execute(
     values: dict[str, Array] = {INPUT_NAME: x}
     done = _Executed()
     for step, layer in enumerate(stack.layers):
-        xs = [values[name] for name in layer.inputs]
+        reads = registry.reads(layer)
+        xs = [values[name] for name in reads]  # `from`, then the layers named by fields (`like`)
         try:
             p = init_params(layer, int(xs[0].shape[1]), weights, seed, dtype, gains[layer.name])
             start = time.perf_counter()
             y = _apply(layer, xs, p)
             seconds = time.perf_counter() - start
         except ValueError as exc:
-            shapes = ", ".join(f"{name} {_shape_text(v.shape[1:])}" for name, v in zip(layer.inputs, xs, strict=True))
+            shapes = ", ".join(f"{name} {_shape_text(v.shape[1:])}" for name, v in zip(reads, xs, strict=True))
             done.failure = RunFailure(
                 layer.name,
                 f"the op refused its input ({shapes}) although the arithmetic predicted "
@@ -475,7 +476,7 @@ def _execute(
         if progress is not None:
             progress(step + 1, len(stack.layers), record)
         if not keep_outputs:
-            for name in {*layer.inputs, layer.name}:
+            for name in {*reads, layer.name}:
                 if last_use.get(name, -1) <= step and name != final and name in values:
                     del values[name]
         # Otherwise these names would hold a freed value through the next layer's op.
@@ -641,7 +642,7 @@ def _last_use(stack: StackSpec) -> dict[str, int]:
     """For every value, the step of its last consumer."""
     last: dict[str, int] = {}
     for step, layer in enumerate(stack.layers):
-        for name in layer.inputs:
+        for name in registry.reads(layer):
             last[name] = step
     return last
 

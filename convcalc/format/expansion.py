@@ -355,12 +355,13 @@ class Expander:
         return result
 
     def _resolve(
-        self, entry: yaml.Node, scope: blocks.Scope, env: _Env | None, label: str, where: str
+        self, entry: yaml.Node, scope: blocks.Scope, env: _Env | None, label: str, where: str, field: str = "from"
     ) -> yaml.Node | None:
-        """A `from` entry as a node naming the qualified producer; None when reported as unknown."""
+        """A `from` entry (or another layer-name field) as a node naming the qualified producer; None when
+        reported as unknown."""
         r = self.r
         if env is not None:
-            substituted = self._subst(entry, env, label, "from")
+            substituted = self._subst(entry, env, label, field)
             if substituted is None:
                 return None
             entry = substituted
@@ -378,7 +379,7 @@ class Expander:
             f"Names here: {list_names(choices)} (and the names where the block is used)",
             entry,
             label,
-            "from",
+            field,
         )
         return None
 
@@ -428,6 +429,12 @@ class Expander:
                 continue
             if key == "name" and qualified is not None:
                 value = yaml.ScalarNode(STR_TAG, qualified, value.start_mark, value.end_mark)
+            elif key in registry.REFERENCE_FIELDS and not is_list(value):
+                named = self._resolve(value, scope, env, label, where, key)  # looked up as `from`'s names
+                if named is None:
+                    reported.add(key)  # kept, so the op sees it written; its problem is reported
+                else:
+                    value = named
             elif env is not None and key != "name":
                 substituted = self._subst(value, env, label, key)
                 if substituted is None:

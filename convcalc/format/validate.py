@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from convcalc.errors import Problem
 from convcalc.ops import registry
 from convcalc.ops.base import Op
-from convcalc.stack.fields import POS_INT, POS_INT_OR_NULL, REQUIRED, did_you_mean, plural
+from convcalc.stack.fields import POS_INT, POS_INT_OR_NULL, REQUIRED, LayerName, did_you_mean, plural
 from convcalc.stack.spec import COMMON_FIELDS, INPUT_NAME, InputSpec, LayerSpec, Location
 from convcalc.stack.values import BAD, Value, is_int
 
@@ -354,29 +354,49 @@ def _from(
         else:
             refs.append((entry.data, entry))
     for ref, entry in refs:
-        if ref == INPUT_NAME or names.above(ref, layer.index):
-            continue
-        ok = False
-        later = names.first.get(ref)
-        if ref == layer.name:
-            reporter.add(f"a layer cannot read from itself ('{ref}')", entry.where, label, "from")
-        elif later is not None:
-            reporter.add(
-                f"'{ref}' is defined later (line {later.where.line}); a layer can only read from layers above it",
-                entry.where,
-                label,
-                "from",
-            )
-        else:
-            reporter.add(
-                f"unknown layer '{ref}'{names.suggest(ref, layer.index)} "
-                f"Layers above this one: {names.listing(layer.index)}",
-                entry.where,
-                label,
-                "from",
-            )
+        if not _above(ref, entry, layer, names, reporter, "from"):
+            ok = False
     _arity(layer, len(entries), node.where, reporter)
     return tuple(ref for ref, _ in refs) if ok else None
+
+
+def _above(ref: str, entry: Value, layer: RawLayer, names: _Names, reporter: Reporter, field: str) -> bool:
+    """True when `ref` names the stack input or a layer above `layer`; else reports why not."""
+    if ref == INPUT_NAME or names.above(ref, layer.index):
+        return True
+    later = names.first.get(ref)
+    if ref == layer.name:
+        reporter.add(f"a layer cannot read from itself ('{ref}')", entry.where, layer.label, field)
+    elif later is not None:
+        reporter.add(
+            f"'{ref}' is defined later (line {later.where.line}); a layer can only read from layers above it",
+            entry.where,
+            layer.label,
+            field,
+        )
+    else:
+        reporter.add(
+            f"unknown layer '{ref}'{names.suggest(ref, layer.index)} "
+            f"Layers above this one: {names.listing(layer.index)}",
+            entry.where,
+            layer.label,
+            field,
+        )
+    return False
+
+
+def _references(layer: RawLayer, names: _Names, reporter: Reporter) -> bool:
+    """Check the layer names in the op's layer-name fields (upsample's `like`): above, as `from`'s."""
+    if layer.op is None:
+        return True
+    ok = True
+    for f in registry.OPS[layer.op].fields:
+        value = layer.value(f.name)
+        if not isinstance(f.kind, LayerName) or value is None or f.name in layer.reported:
+            continue
+        if isinstance(value.data, str) and value.items is None and value.pairs is None:
+            ok = _above(value.data, value, layer, names, reporter, f.name) and ok
+    return ok
 
 
 def _check_keys(layer: RawLayer, op: Op[Any], reporter: Reporter) -> None:
@@ -475,8 +495,9 @@ def validate_layers(
         for message, where, fname in layer.issues:
             reporter.add(message, where, layer.label, fname)
         inputs = _from(layer, previous, names, reporter)
+        known = _references(layer, names, reporter)
         spec = build_layer(layer, inputs, rank, rank_source, reporter)
-        if spec is not None:
+        if spec is not None and known:
             specs.append(spec)
         previous = layer
     return specs

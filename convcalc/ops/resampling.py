@@ -13,7 +13,18 @@ from convcalc.geometry.receptive import Resample, Step, Window
 from convcalc.geometry.shape import Shape
 from convcalc.ops.base import Array, Context, LayerProblem, Node, Op, Rules
 from convcalc.ops.window import pads_only_before
-from convcalc.stack.fields import BOOL, NUMBER, POS_INT, POS_NUMBER, REQUIRED, Choice, Field, PaddingKind, PerAxis
+from convcalc.stack.fields import (
+    BOOL,
+    NUMBER,
+    POS_INT,
+    POS_NUMBER,
+    REQUIRED,
+    Choice,
+    Field,
+    LayerName,
+    PaddingKind,
+    PerAxis,
+)
 from convcalc.stack.spec import LayerSpec
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
@@ -26,6 +37,7 @@ _LINEAR_MODE = {1: "linear", 2: "bilinear", 3: "trilinear"}
 class UpsampleSpec(LayerSpec):
     scale: tuple[float, ...] = ()
     size: tuple[int, ...] = ()
+    like: str | None = None
     mode: str = "nearest"
     align_corners: bool | None = None
 
@@ -52,6 +64,11 @@ class Upsample(Op[UpsampleSpec]):
         Field("scale", PerAxis(POS_NUMBER), "scale factor per axis (output floor(size·scale), as PyTorch)", ()),
         Field("size", PerAxis(POS_INT), "output size per axis", ()),
         Field(
+            "like",
+            LayerName(),
+            "a layer above: the output takes its spatial size, whatever the input (size=y.shape[2:])",
+        ),
+        Field(
             "mode",
             Choice(("nearest", "linear"), {"bilinear": "linear", "trilinear": "linear"}),
             "nearest, or linear (bi/trilinear by rank)",
@@ -61,11 +78,16 @@ class Upsample(Op[UpsampleSpec]):
     )
 
     def check(self, values: dict[str, Any], rules: Rules) -> None:
-        if rules.written("scale") and rules.written("size"):
-            later = max(("scale", "size"), key=rules.order)
-            rules.problem("give either 'scale' or 'size', not both", later)
-        elif not rules.written("scale") and not rules.written("size"):
-            rules.layer_problem("upsample needs 'scale' (a factor) or 'size' (the output size)", "scale")
+        given = [name for name in ("scale", "size", "like") if rules.written(name)]
+        if len(given) > 1:
+            later = max(given, key=rules.order)
+            both = f"both '{given[0]}' and '{given[1]}'" if len(given) == 2 else "all three"
+            rules.problem(f"give one of 'scale', 'size' or 'like', not {both}", later)
+        elif not given:
+            rules.layer_problem(
+                "upsample needs 'scale' (a factor), 'size' (the output size) or 'like' (a layer whose size to take)",
+                "scale",
+            )
         raw_mode = rules.raw("mode")
         if isinstance(raw_mode, str) and raw_mode in _MODE_RANK:
             needed = _MODE_RANK[raw_mode]
@@ -86,6 +108,16 @@ class Upsample(Op[UpsampleSpec]):
     def analyze(self, layer: UpsampleSpec, ctx: Context) -> Node:
         ctx.need_spatial()
         sizes = ctx.source.shape.spatial
+        wanted: tuple[int | None, ...] = layer.size
+        if layer.like is not None:
+            wanted = ctx.refs[layer.like].shape.spatial
+            if len(wanted) != len(sizes):
+                has = f"{len(wanted)} spatial axes" if wanted else "no spatial axes (it was flattened)"
+                raise LayerProblem(
+                    "like",
+                    f"like '{layer.like}' has {has}, but the input has {len(sizes)}: its size cannot be the "
+                    "output size (PyTorch: size shape must match input shape)",
+                )
         out_sizes: list[int | None] = []
         steps: list[Step | None] = []
         unknown: list[int] = []
@@ -110,7 +142,7 @@ class Upsample(Op[UpsampleSpec]):
                             axis=ctx.label(axis),
                         )
             else:
-                out = layer.size[axis]
+                out = wanted[axis]
             out_sizes.append(out)
             ratio = arithmetic.interpolation_ratio(size, out, scale, align and linear)
             if ratio is None:
@@ -134,7 +166,8 @@ class Upsample(Op[UpsampleSpec]):
         align = bool(layer.align_corners) if mode != "nearest" else None
         if layer.scale:
             return F.interpolate(x, scale_factor=list(layer.scale), mode=mode, align_corners=align)
-        return F.interpolate(x, size=list(layer.size), mode=mode, align_corners=align)
+        size = list(xs[1].shape[2:]) if layer.like is not None else list(layer.size)  # xs[1]: the `like` layer
+        return F.interpolate(x, size=size, mode=mode, align_corners=align)
 
     def workspace(self, layer: UpsampleSpec, inputs: Sequence[tuple[int, ...]], output: Shape, itemsize: int) -> int:
         from convcalc.kernels import functional as F
