@@ -441,6 +441,8 @@ MEMORY_CASES |= {
     "deconv2d_k4": (_IN[2], "{op: deconv, out: 8, kernel: 4, stride: 2, padding: 1}"),
     "deconv2d_grown": (_IN[2], "{op: deconv, out: 8, kernel: 1, dilation: 2, output_padding: 1}"),
     "deconv2d_grouped": (_IN[2], "{op: deconv, out: 8, kernel: 3, stride: 2, groups: 4}"),
+    "deconv2d_pairs": (_IN[2], "{op: deconv, out: 8, kernel: 4, stride: 2, padding: [[0, 3], [2, 1]]}"),
+    "deconv2d_same": (_IN[2], "{op: deconv, out: 8, kernel: 3, stride: 2, padding: same}"),
     "adaptive_avgpool2d_overlap": (_IN[2], "{op: adaptive_avgpool, size: [127, 255]}"),
     "adaptive_maxpool2d_mixed": (_IN[2], "{op: adaptive_maxpool, size: [64, 100]}"),
     "upsample2d_linear_1.5": (_IN[2], "{op: upsample, scale: 1.5, mode: linear}"),

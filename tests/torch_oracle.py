@@ -58,10 +58,7 @@ def layer_fn(
         if given is not None:
             w, b = _given(given)
         if op == "deconv":
-            pads = [p[0] for p in layer.padding]  # type: ignore[index]
-            return lambda xs: convt(  # type: ignore[misc]
-                xs[0], w, b, layer.stride, pads, layer.output_padding, g, layer.dilation
-            )
+            return _deconv(layer, w, b, convt)
         mode = {"zeros": "constant"}.get(layer.padding_mode, layer.padding_mode)
 
         def run_conv(xs: list[Tensor]) -> Tensor:
@@ -169,6 +166,28 @@ def layer_fn(
     if op == "leaky_relu":
         return lambda xs: F.leaky_relu(xs[0], layer.negative_slope)
     return lambda xs: act[op](xs[0])
+
+
+def _deconv(layer: Any, w: Tensor, b: Tensor | None, convt: Any) -> Callable[[list[Tensor]], Tensor]:
+    """torch's transposed conv for `layer`. Padding pairs [before, after] are ONNX ConvTranspose's pads:
+    torch's conv_transpose with no padding, then slicing `before` and `after` off; `same` (output s·i) is
+    the symmetric padding p and output_padding op with 2p − op = d(k−1) + 1 − s, p as small as can be."""
+    g = layer.groups
+    if layer.padding == "same":
+        need = [d * (k - 1) + 1 - s for k, s, d in zip(layer.kernel, layer.stride, layer.dilation, strict=True)]
+        pads = [max((n + 1) // 2, 0) for n in need]
+        extra = [2 * p - n for p, n in zip(pads, need, strict=True)]
+        return lambda xs: convt(xs[0], w, b, layer.stride, pads, extra, g, layer.dilation)  # type: ignore[no-any-return]
+    if all(before == after for before, after in layer.padding):
+        pads = [before for before, _ in layer.padding]
+        return lambda xs: convt(xs[0], w, b, layer.stride, pads, layer.output_padding, g, layer.dilation)  # type: ignore[no-any-return]
+
+    def run(xs: list[Tensor]) -> Tensor:
+        y = convt(xs[0], w, b, layer.stride, 0, layer.output_padding, g, layer.dilation)
+        crop = [slice(before, y.shape[2 + i] - after) for i, (before, after) in enumerate(layer.padding)]
+        return y[(slice(None), slice(None), *crop)]  # type: ignore[no-any-return]
+
+    return run
 
 
 def _given(given: tuple[Any, Any]) -> tuple[Tensor, Tensor | None]:
