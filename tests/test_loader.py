@@ -183,17 +183,17 @@ LAYER_CASES = [
     ),
     case(
         "upsample-mode",
-        "{op: upsample, scale: 2, mode: bicubic}",
+        "{op: upsample, scale: 2, mode: area}",
         "3 upsample1 mode",
-        "one of 'nearest', 'linear'",
-        "got 'bicubic'",
+        "one of 'nearest', 'nearest-exact', 'linear', 'bicubic'",
+        "got 'area'",
     ),
     case("pad-mode", "{op: pad, padding: 1, mode: edge}", "3 pad1 mode", "'constant'", "got 'edge'"),
     case(
         "align-corners-nearest",
         "{op: upsample, scale: 2, align_corners: true}",
         "3 upsample1 align_corners",
-        "only be set with mode 'linear'",
+        "only be set with mode 'linear' or 'bicubic'",
         "mode is 'nearest'",
     ),
     case("upsample-both", "{op: upsample, scale: 2, size: 4}", "3 upsample1 size", "not both"),
@@ -793,7 +793,7 @@ def random_layer(draw: st.DrawFn) -> tuple[int, str, dict[str, object], dict[str
     aliases = [alias for alias, canonical in OP_ALIASES.items() if canonical == op]
     written: dict[str, object] = {"op": draw(st.sampled_from([op, *aliases]))}
     expected: dict[str, object] = {"op": op}
-    fields = [f for f in OP_FIELDS[op] if f not in ("mode", "align_corners", "scale", "size", "like")]
+    fields = [f for f in OP_FIELDS[op] if f not in ("mode", "align_corners", "antialias", "scale", "size", "like")]
     if op in ("adaptive_avgpool", "adaptive_maxpool"):
         fields.append("size")
     if op == "upsample":

@@ -118,12 +118,15 @@ def layer_fn(
         mode = layer.mode
         if mode == "linear":
             mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[rank]
-        align = layer.align_corners if mode != "nearest" else None
+        align = layer.align_corners if mode not in ("nearest", "nearest-exact") else None
+        aa = layer.antialias
         if layer.scale:
-            return lambda xs: F.interpolate(xs[0], scale_factor=layer.scale, mode=mode, align_corners=align)
+            return lambda xs: F.interpolate(
+                xs[0], scale_factor=layer.scale, mode=mode, align_corners=align, antialias=aa
+            )
         if layer.like is not None:  # xs[1] is the `like` layer: torch's size=y.shape[2:]
-            return lambda xs: F.interpolate(xs[0], size=xs[1].shape[2:], mode=mode, align_corners=align)
-        return lambda xs: F.interpolate(xs[0], size=layer.size, mode=mode, align_corners=align)  # type: ignore[arg-type]
+            return lambda xs: F.interpolate(xs[0], size=xs[1].shape[2:], mode=mode, align_corners=align, antialias=aa)
+        return lambda xs: F.interpolate(xs[0], size=layer.size, mode=mode, align_corners=align, antialias=aa)  # type: ignore[arg-type]
     if op == "pixel_shuffle":
         return lambda xs: F.pixel_shuffle(xs[0], layer.factor)
     if op == "pixel_unshuffle":
