@@ -26,7 +26,14 @@ Conventions:
 * `with:` sets parameters for every instance, `first:` overrides them for instance 0; `index` is
   the instance number, usable in `with:` values and inside the block.
 * A layer whose `when:` is false is left out and passes its input through: whoever reads it reads
-  its input instead (a disabled downsample is an identity shortcut).
+  its input instead (a disabled downsample is an identity shortcut). A block use may have `when:` too
+  (an optional expand conv or squeeze-and-excitation): false leaves out the whole call.
+* `names:` on a repeated use is a template for the instance names instead of `0, 1, ...`:
+  `{block: dense, name: denseblock1, repeat: 6, names: "denselayer${index + 1}"}` gives
+  `denseblock1.denselayer1.conv1`, ... (torch's names); each instance needs its own name.
+* `{group: stem, layers: [...]}` in a layer list names a group of plain layers without defining a
+  block: its layers are `stem.conv`, ..., `stem` stands for its last layer, and `from` names resolve
+  inside the group first (its `input` is the group's `from`, default the layer above).
 * A string value that is exactly `${expr}` becomes the expression's value (an int or a bool, or a
   parameter's value as written, list or not); `${expr}` inside a longer string is replaced by text.
   Expressions are integer arithmetic only, parsed here (never eval): `+ - * // % **`, parentheses,
@@ -45,6 +52,7 @@ from typing import Final
 __all__ = [
     "BLOCK_FIELDS",
     "CALL_FIELDS",
+    "GROUP_FIELDS",
     "INDEX_NAME",
     "MAX_LAYERS",
     "Scope",
@@ -55,7 +63,9 @@ __all__ = [
 #: Keys of a block definition under `blocks:`.
 BLOCK_FIELDS: Final = ("params", "layers", "output")
 #: Keys of a layer entry that uses a block.
-CALL_FIELDS: Final = ("block", "name", "from", "repeat", "with", "first")
+CALL_FIELDS: Final = ("block", "name", "from", "repeat", "names", "with", "first", "when")
+#: Keys of a group of plain layers in a layer list: `{group: stem, layers: [...]}`.
+GROUP_FIELDS: Final = ("group", "from", "layers")
 #: The parameter every instance has: its 0-based number.
 INDEX_NAME: Final = "index"
 #: An expansion larger than this is refused (nested repeats multiply).

@@ -238,10 +238,10 @@ class Expander:
         return self.out
 
     def _uses_block(self, item: yaml.Node) -> bool:
-        """True for a layer mapping with a `block` key (read cheaply: every layer of a file is asked)."""
+        """True for a layer mapping with a `block` or `group` key (read cheaply: every layer of a file is asked)."""
         if not is_map(item):
             return False
-        return any(key.value == "block" and self.r.scalar(key) == "block" for key, _ in item.value)
+        return any(key.value in _CALL_KEYS and self.r.scalar(key) in _CALL_KEYS for key, _ in item.value)
 
     def _mappings(self, items: Sequence[yaml.Node | ReadMapping]) -> list[ReadMapping | yaml.Node]:
         return [item if isinstance(item, ReadMapping) or not is_map(item) else self.r.mapping(item) for item in items]
@@ -259,7 +259,7 @@ class Expander:
         items = self._mappings(raw)
         names = self._local_names(items, env)
         for item, local in zip(items, names, strict=True):
-            if isinstance(item, ReadMapping) and local is not None and "block" not in item.fields:
+            if isinstance(item, ReadMapping) and local is not None and not _is_call(item):
                 scope.names.setdefault(local, blocks.qualify(scope.prefix, local))
         previous = first_input
         for item, local in zip(items, names, strict=True):
@@ -268,6 +268,8 @@ class Expander:
                 continue
             if "block" in item.fields:
                 previous = self._use(item, local, scope, env, previous, stack, where)
+            elif "group" in item.fields:
+                previous = self._group(item, local, scope, env, previous, stack, where)
             else:
                 previous = self._layer(item, local, scope, env, previous, where)
         return previous
@@ -279,7 +281,10 @@ class Expander:
         for item in items:
             kind: str | None = None
             name: str | None = None
-            if isinstance(item, ReadMapping):
+            if isinstance(item, ReadMapping) and "group" in item.fields and "block" not in item.fields:
+                group = self._peek(item.value("group"), env)
+                name = group if isinstance(group, str) and group.strip() else None
+            elif isinstance(item, ReadMapping):
                 is_use = "block" in item.fields
                 kind_node = item.value("block" if is_use else "op")
                 raw = self._peek(kind_node, env)
@@ -569,6 +574,27 @@ class Expander:
                 return previous
             start = target
 
+        when_node = m.value("when")
+        if when_node is not None:
+            condition = self._subst(when_node, env, label, "when") if env is not None else when_node
+            if condition is None:
+                return previous
+            if not self._when(condition, label):
+                scope.names[local] = start  # left out: readers of the call read its input
+                return start
+        names_node = m.value("names")
+        if names_node is not None and repeat_node is None:
+            r.add("names: names the instances of a repeat; add 'repeat:' or remove it", names_node, label, "names")
+            return previous
+        if names_node is not None and not isinstance(r.scalar(names_node), str):
+            r.add(
+                f'names must be a name template such as "denselayer${{index + 1}}", {r.got(names_node)}',
+                names_node,
+                label,
+                "names",
+            )
+            return previous
+
         given = {k: self._args(m.value(k), block, label, k) for k in ("with", "first")}
         missing = [p.name for p in block.params.values() if p.default is None and p.name not in given["with"]]
         if missing and any(p not in given["first"] or count > 1 for p in missing):
@@ -580,8 +606,15 @@ class Expander:
             )
             return previous
         output = start
+        taken: dict[str, int] = {}
         for index in range(count):
-            prefix = blocks.qualify(scope.prefix, blocks.instance_prefix(local, index, repeat_node is not None))
+            instance = blocks.instance_prefix(local, index, repeat_node is not None)
+            if names_node is not None:
+                named = self._instance_name(names_node, env, index, taken, label)
+                if named is None:
+                    return previous
+                instance = f"{local}.{named}"
+            prefix = blocks.qualify(scope.prefix, instance)
             inst_env = self._bind(block, given, index, env, label)
             if inst_env is None:
                 return previous
@@ -606,9 +639,102 @@ class Expander:
                 last = target
             output = last
             if repeat_node is not None:
-                scope.names[f"{local}.{index}"] = output
+                scope.names[instance] = output
         scope.names[local] = output
         return output
+
+    def _group(
+        self,
+        m: ReadMapping,
+        local: str | None,
+        scope: blocks.Scope,
+        env: _Env | None,
+        previous: str,
+        stack: list[str],
+        where: str,
+    ) -> str:
+        """Expand a group of plain layers: its layers are named `GROUP.inner`, and `GROUP` stands for its last."""
+        r = self.r
+        group_node = m.fields["group"][1]
+        label = blocks.qualify(scope.prefix, local) if local is not None else f"#{len(self.out) + 1}"
+        for key, (key_node, _) in m.fields.items():
+            if key not in blocks.GROUP_FIELDS:
+                r.add(
+                    f"unknown field '{key}' for a group{did_you_mean(key, blocks.GROUP_FIELDS)} "
+                    f"A group has: {', '.join(blocks.GROUP_FIELDS)}",
+                    key_node,
+                    label,
+                    key,
+                )
+        if local is None:
+            r.add(
+                f"group must be the group's name (a string), {r.got(group_node)}",
+                group_node,
+                label,
+                "group",
+            )
+            return previous
+        # Until the group is read, its name stands for its input: its readers report nothing more.
+        scope.names[local] = previous
+        layers_node = m.value("layers")
+        if layers_node is None or not is_list(layers_node) or not layers_node.value:
+            got = r.got(layers_node) if layers_node is not None else "got none"
+            r.add(f"a group needs 'layers': a non-empty list of layers, {got}", layers_node or m.node, label, "layers")
+            return previous
+        start = previous
+        from_node = m.value("from")
+        if from_node is not None:
+            entry = self._resolve(from_node, scope, env, label, where)
+            target = r.scalar(entry) if entry is not None else None
+            if entry is None:
+                return previous
+            if not isinstance(target, str) or (target != INPUT_NAME and target not in self.qualified):
+                choices = [INPUT_NAME, *scope.visible()]
+                hint = did_you_mean(target, choices) if isinstance(target, str) else "."
+                r.add(f"from must name one layer above the group, {r.got(from_node)}{hint}", from_node, label, "from")
+                return previous
+            start = target
+        inner = blocks.Scope(blocks.qualify(scope.prefix, local), {INPUT_NAME: start}, scope, self.qualified)
+        output = self._sequence(layers_node.value, inner, env, start, stack, f"group '{label}'")
+        scope.names[local] = output
+        return output
+
+    def _instance_name(
+        self, node: yaml.Node, env: _Env | None, index: int, taken: dict[str, int], label: str
+    ) -> str | None:
+        """Instance `index`'s name from the `names:` template (`index` and the caller's parameters)."""
+        r = self.r
+        values = {**(env.values if env is not None else {}), blocks.INDEX_NAME: index}
+        text = r.scalar(node)
+        assert isinstance(text, str)
+        try:
+            name = expressions.substitute(text, values)
+        except expressions.ExprError as exc:
+            r.add(str(exc), node, label, "names")
+            return None
+        if isinstance(name, int) and not isinstance(name, bool):
+            name = str(name)  # "${index + 1}": instances 1, 2, ...
+        if not isinstance(name, str) or not name.strip() or "." in name:
+            shown = "true" if name is True else "false" if name is False else str(name)
+            r.add(
+                f"names must give each instance a name without '.', got '{shown}' for instance {index} "
+                f"(from '{text}'), e.g. \"layer${{index + 1}}\"",
+                node,
+                label,
+                "names",
+            )
+            return None
+        if name in taken:
+            r.add(
+                f"names gives '{name}' to instances {taken[name]} and {index}; make it depend on "
+                f'${{index}}, e.g. "{text}${{index}}"',
+                node,
+                label,
+                "names",
+            )
+            return None
+        taken[name] = index
+        return name
 
     def _args(self, node: yaml.Node | None, block: _BlockDef, label: str, key: str) -> dict[str, yaml.Node]:
         """The parameter values of `with:` or `first:`, checked against the block's parameters."""
@@ -685,6 +811,14 @@ class Expander:
         if value is BAD or not isinstance(value, (int, float, str, bool, type(None))):
             return expressions.Opaque(f"a {short_tag(node.tag)} value")
         return value
+
+
+#: The keys that make a layer entry a call (a block use or a group), not a layer.
+_CALL_KEYS: Final = ("block", "group")
+
+
+def _is_call(item: ReadMapping) -> bool:
+    return any(key in item.fields for key in _CALL_KEYS)
 
 
 class _TooBig(Exception):
