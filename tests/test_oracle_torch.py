@@ -305,8 +305,9 @@ def _skeleton_1d(spec: StackSpec, length: int) -> Any:
             x = F.conv1d(F.pad(x, pad), w, None, layer.stride, 0, layer.dilation)
         elif layer.op == "deconv":
             w = torch.ones((1, 1, *layer.kernel), dtype=torch.float64)
-            pads = [p for p, _ in layer.padding]  # type: ignore[union-attr]
-            x = F.conv_transpose1d(x, w, None, layer.stride, pads, layer.output_padding, 1, layer.dilation)
+            x = torch_oracle.transposed_fn(layer, w, None, F.conv_transpose1d)(
+                [x]
+            )  # pairs and `same` as torch writes them
         else:
             align = layer.align_corners if layer.mode == "linear" else None
             if layer.scale:

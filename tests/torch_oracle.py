@@ -58,7 +58,7 @@ def layer_fn(
         if given is not None:
             w, b = _given(given)
         if op == "deconv":
-            return _deconv(layer, w, b, convt)
+            return transposed_fn(layer, w, b, convt)
         mode = {"zeros": "constant"}.get(layer.padding_mode, layer.padding_mode)
 
         def run_conv(xs: list[Tensor]) -> Tensor:
@@ -171,7 +171,7 @@ def layer_fn(
     return lambda xs: act[op](xs[0])
 
 
-def _deconv(layer: Any, w: Tensor, b: Tensor | None, convt: Any) -> Callable[[list[Tensor]], Tensor]:
+def transposed_fn(layer: Any, w: Tensor, b: Tensor | None, convt: Any) -> Callable[[list[Tensor]], Tensor]:
     """torch's transposed conv for `layer`. Padding pairs [before, after] are ONNX ConvTranspose's pads:
     torch's conv_transpose with no padding, then slicing `before` and `after` off; `same` (output s·i) is
     the symmetric padding p and output_padding op with 2p − op = d(k−1) + 1 − s, p as small as can be."""
