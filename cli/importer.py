@@ -45,7 +45,7 @@ def import_model(
     with user_errors():
         from convcalc.errors import FileProblemError, Problem
         from convcalc.execution.runner import overwritten_input
-        from convcalc.format.blocks import dump_stack
+        from convcalc.format.dump import dump_stack
         from convcalc.format.loader import parse_input_shape
         from convcalc.importers import read_model
 

@@ -66,7 +66,7 @@ def list_stacks(output_format: FormatOpt = OutputFormat.TABLE) -> None:
 def expand(stack: StackArg, input_shape: InputOpt = None, change_rank: ChangeRankOpt = False) -> None:
     """Print the stack as plain version-1 YAML: blocks expanded, names qualified, every value explicit."""
     with user_errors():
-        from convcalc.format.blocks import dump_stack
+        from convcalc.format.dump import dump_stack
 
         sys.stdout.write(dump_stack(_load(stack, input_shape, change_rank)))
 

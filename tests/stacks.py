@@ -63,14 +63,18 @@ def deconv_layer(draw: st.DrawFn, rank: int) -> Layer:
     s = draw(st.integers(1, 3))
     d = draw(st.integers(1, 2))
     k = draw(st.integers(1, 5))
-    return {
-        "op": "deconv",
-        "kernel": k,
-        "stride": s,
-        "dilation": d,
-        "padding": draw(st.integers(0, min(2, d * (k - 1)))),
-        "output_padding": draw(st.integers(0, max(s, d) - 1)),
-    }
+    crop = st.integers(0, min(2, d * (k - 1)))
+    layer: Layer = {"op": "deconv", "kernel": k, "stride": s, "dilation": d}
+    kind = draw(st.sampled_from(["int", "pairs", "same"]))
+    if kind == "same" and not (s == 1 and d == 1 and k % 2 == 0):  # else no symmetric padding gives s·i
+        layer["padding"] = "same"  # crops ⌈(d(k−1)+1−s)/2⌉ ≤ d(k−1)
+        return layer
+    if kind == "pairs":  # [before, after]: cropped from each end (ONNX ConvTranspose's pads)
+        layer["padding"] = draw(st.lists(st.tuples(crop, crop).map(list), min_size=rank, max_size=rank))
+    else:
+        layer["padding"] = draw(crop)
+    layer["output_padding"] = draw(st.integers(0, max(s, d) - 1))
+    return layer
 
 
 @st.composite

@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcalc.errors import FileProblemError, Problem, SpecError
-from convcalc.format import blocks
+from convcalc.format import expressions
+from convcalc.format.dump import dump_stack
 from convcalc.format.library import list_configs
 from convcalc.format.loader import load_stack, parse_stack
 from convcalc.stack.spec import LayerSpec, StackSpec
@@ -230,15 +231,15 @@ def test_description_is_read() -> None:
 
 
 def test_expressions() -> None:
-    env: dict[str, blocks.Value] = {"out": 64, "index": 2, "down": True}
-    assert blocks.evaluate("out * 4 + 1", env) == 257
-    assert blocks.evaluate("(out - 4) // 3 % 7", env) == (64 - 4) // 3 % 7
-    assert blocks.evaluate("-2 ** 2", env) == -4  # as in Python: ** binds tighter than unary minus
-    assert blocks.evaluate("2 ** 3 ** 2", env) == 512  # right-associative
-    assert blocks.evaluate("index == 2 and not down or false", env) is False
-    assert blocks.evaluate("index >= 2 and index < 3", env) is True
-    assert blocks.substitute("conv${index + 1}", env) == "conv3"
-    assert blocks.substitute("  ${down}  ", env) is True
+    env: dict[str, expressions.Value] = {"out": 64, "index": 2, "down": True}
+    assert expressions.evaluate("out * 4 + 1", env) == 257
+    assert expressions.evaluate("(out - 4) // 3 % 7", env) == (64 - 4) // 3 % 7
+    assert expressions.evaluate("-2 ** 2", env) == -4  # as in Python: ** binds tighter than unary minus
+    assert expressions.evaluate("2 ** 3 ** 2", env) == 512  # right-associative
+    assert expressions.evaluate("index == 2 and not down or false", env) is False
+    assert expressions.evaluate("index >= 2 and index < 3", env) is True
+    assert expressions.substitute("conv${index + 1}", env) == "conv3"
+    assert expressions.substitute("  ${down}  ", env) is True
 
 
 @pytest.mark.parametrize(
@@ -258,9 +259,9 @@ def test_expressions() -> None:
     ],
 )
 def test_expression_errors(expr: str, fragment: str) -> None:
-    env: dict[str, blocks.Value] = {"out": 64, "down": True, "lst": blocks.Opaque("a list")}
-    with pytest.raises(blocks.ExprError, match=None) as info:
-        blocks.evaluate(expr, env)
+    env: dict[str, expressions.Value] = {"out": 64, "down": True, "lst": expressions.Opaque("a list")}
+    with pytest.raises(expressions.ExprError, match=None) as info:
+        expressions.evaluate(expr, env)
     assert fragment in str(info.value)
 
 
@@ -273,14 +274,14 @@ def test_arithmetic_agrees_with_python(numbers: list[int], ops: list[str]) -> No
     """Differential check: our parser against Python's own integer arithmetic (precedence included)."""
     names = [f"v{i}" for i in range(len(numbers))]
     text = " ".join(f"{name} {op}" for name, op in zip(names[:-1], ops, strict=False)) + f" {names[-1]}"
-    env: dict[str, blocks.Value] = dict(zip(names, numbers, strict=True))
+    env: dict[str, expressions.Value] = dict(zip(names, numbers, strict=True))
     try:
         expected: object = eval(text, {"__builtins__": {}}, dict(env))
     except ZeroDivisionError:
-        with pytest.raises(blocks.ExprError, match="division by zero"):
-            blocks.evaluate(text, env)
+        with pytest.raises(expressions.ExprError, match="division by zero"):
+            expressions.evaluate(text, env)
     else:
-        assert blocks.evaluate(text, env) == expected
+        assert expressions.evaluate(text, env) == expected
 
 
 # --------------------------------------------------------------------------- errors
@@ -424,7 +425,7 @@ def test_runaway_expansion_is_refused() -> None:
 @pytest.mark.parametrize("path", list_configs(), ids=lambda p: p.stem)
 def test_dump_reads_back_to_the_same_stack(path: Path) -> None:
     spec = load_stack(path)
-    again = parse_stack(blocks.dump_stack(spec), "expanded.yaml")
+    again = parse_stack(dump_stack(spec), "expanded.yaml")
     assert plain(again) == plain(spec)
     assert (again.name, again.description, again.input) == (spec.name, spec.description, spec.input)
 
@@ -433,4 +434,4 @@ def test_dump_reads_back_to_the_same_stack(path: Path) -> None:
 @given(stacks.stack(rank=2, max_layers=5, size_range=(1, 24)))
 def test_dump_round_trips_random_stacks(doc: dict[str, Any]) -> None:
     spec = parse_stack(yaml.safe_dump(doc), "random.yaml")
-    assert plain(parse_stack(blocks.dump_stack(spec), "again.yaml")) == plain(spec)
+    assert plain(parse_stack(dump_stack(spec), "again.yaml")) == plain(spec)

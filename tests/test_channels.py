@@ -22,7 +22,7 @@ from cli.main import app
 from convcalc.analysis.engine import analyze
 from convcalc.errors import ShapeError, SpecError
 from convcalc.execution.runner import estimate_memory, run_stack
-from convcalc.format.blocks import dump_stack
+from convcalc.format.dump import dump_stack
 from convcalc.format.loader import parse_stack
 from convcalc.stack.spec import StackSpec
 from tests import stacks

@@ -21,7 +21,7 @@ CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 REQUIRED = (
     "alexnet", "vgg16", "resnet18", "resnet50", "mobilenet_v2", "googlenet", "unet", "deeplabv3_aspp",
     "wavenet", "dcgan_generator", "espcn", "vnet_encoder", "mobilenet_v3_large", "convnext_tiny",
-    "shufflenet_v2_x1_0",
+    "shufflenet_v2_x1_0", "deeplabv3_resnet50",
 )  # fmt: skip
 
 runner = CliRunner()

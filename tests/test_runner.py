@@ -37,7 +37,8 @@ CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.yaml")
 #: Smaller inputs for the big configs, to keep the suite fast (each still valid for its stack).
 SMALL_INPUT = {
     "alexnet": "3x63x63",
-    "deeplabv3_aspp": "256x32x32",  # its pooling branch upsamples to a fixed 32×32
+    "deeplabv3_aspp": "256x16x16",
+    "deeplabv3_resnet50": "3x33x47",  # its resizes follow the input (`like:`), whatever its size
     "googlenet": "3x64x64",
     "mobilenet_v2": "3x64x64",
     "mobilenet_v3_large": "3x64x64",
@@ -472,6 +473,12 @@ MEMORY_CASES |= {
     "deconv2d_k4": (_IN[2], "{op: deconv, out: 8, kernel: 4, stride: 2, padding: 1}"),
     "deconv2d_grown": (_IN[2], "{op: deconv, out: 8, kernel: 1, dilation: 2, output_padding: 1}"),
     "deconv2d_grouped": (_IN[2], "{op: deconv, out: 8, kernel: 3, stride: 2, groups: 4}"),
+    "deconv2d_pairs": (_IN[2], "{op: deconv, out: 8, kernel: 4, stride: 2, padding: [[0, 3], [2, 1]]}"),
+    "deconv2d_same": (_IN[2], "{op: deconv, out: 8, kernel: 3, stride: 2, padding: same}"),
+    "upsample2d_nearest_exact": (_IN[2], "{op: upsample, scale: 1.5, mode: nearest-exact}"),
+    "upsample2d_bicubic": (_IN[2], "{op: upsample, scale: 2, mode: bicubic}"),
+    "upsample2d_antialias": (_IN[2], "{op: upsample, size: [40, 100], mode: bilinear, antialias: true}"),
+    "upsample2d_antialias_bicubic": (_IN[2], "{op: upsample, scale: 0.5, mode: bicubic, antialias: true}"),
     "adaptive_avgpool2d_overlap": (_IN[2], "{op: adaptive_avgpool, size: [127, 255]}"),
     "adaptive_maxpool2d_mixed": (_IN[2], "{op: adaptive_maxpool, size: [64, 100]}"),
     "upsample2d_linear_1.5": (_IN[2], "{op: upsample, scale: 1.5, mode: linear}"),

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from convcalc.ops import registry
 from convcalc.stack.spec import INPUT_NAME, LayerSpec, StackSpec
 
 Tensor = torch.Tensor
@@ -57,10 +58,7 @@ def layer_fn(
         if given is not None:
             w, b = _given(given)
         if op == "deconv":
-            pads = [p[0] for p in layer.padding]  # type: ignore[index]
-            return lambda xs: convt(  # type: ignore[misc]
-                xs[0], w, b, layer.stride, pads, layer.output_padding, g, layer.dilation
-            )
+            return transposed_fn(layer, w, b, convt)
         mode = {"zeros": "constant"}.get(layer.padding_mode, layer.padding_mode)
 
         def run_conv(xs: list[Tensor]) -> Tensor:
@@ -120,10 +118,15 @@ def layer_fn(
         mode = layer.mode
         if mode == "linear":
             mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[rank]
-        align = layer.align_corners if mode != "nearest" else None
+        align = layer.align_corners if mode not in ("nearest", "nearest-exact") else None
+        aa = layer.antialias
         if layer.scale:
-            return lambda xs: F.interpolate(xs[0], scale_factor=layer.scale, mode=mode, align_corners=align)
-        return lambda xs: F.interpolate(xs[0], size=layer.size, mode=mode, align_corners=align)  # type: ignore[arg-type]
+            return lambda xs: F.interpolate(
+                xs[0], scale_factor=layer.scale, mode=mode, align_corners=align, antialias=aa
+            )
+        if layer.like is not None:  # xs[1] is the `like` layer: torch's size=y.shape[2:]
+            return lambda xs: F.interpolate(xs[0], size=xs[1].shape[2:], mode=mode, align_corners=align, antialias=aa)
+        return lambda xs: F.interpolate(xs[0], size=layer.size, mode=mode, align_corners=align, antialias=aa)  # type: ignore[arg-type]
     if op == "pixel_shuffle":
         return lambda xs: F.pixel_shuffle(xs[0], layer.factor)
     if op == "pixel_unshuffle":
@@ -258,6 +261,28 @@ def _attention(
     return run
 
 
+def transposed_fn(layer: Any, w: Tensor, b: Tensor | None, convt: Any) -> Callable[[list[Tensor]], Tensor]:
+    """torch's transposed conv for `layer`. Padding pairs [before, after] are ONNX ConvTranspose's pads:
+    torch's conv_transpose with no padding, then slicing `before` and `after` off; `same` (output s·i) is
+    the symmetric padding p and output_padding op with 2p − op = d(k−1) + 1 − s, p as small as can be."""
+    g = layer.groups
+    if layer.padding == "same":
+        need = [d * (k - 1) + 1 - s for k, s, d in zip(layer.kernel, layer.stride, layer.dilation, strict=True)]
+        pads = [max((n + 1) // 2, 0) for n in need]
+        extra = [2 * p - n for p, n in zip(pads, need, strict=True)]
+        return lambda xs: convt(xs[0], w, b, layer.stride, pads, extra, g, layer.dilation)  # type: ignore[no-any-return]
+    if all(before == after for before, after in layer.padding):
+        pads = [before for before, _ in layer.padding]
+        return lambda xs: convt(xs[0], w, b, layer.stride, pads, layer.output_padding, g, layer.dilation)  # type: ignore[no-any-return]
+
+    def run(xs: list[Tensor]) -> Tensor:
+        y = convt(xs[0], w, b, layer.stride, 0, layer.output_padding, g, layer.dilation)
+        crop = [slice(before, y.shape[2 + i] - after) for i, (before, after) in enumerate(layer.padding)]
+        return y[(slice(None), slice(None), *crop)]  # type: ignore[no-any-return]
+
+    return run
+
+
 def _given(given: tuple[Any, Any]) -> tuple[Tensor, Tensor | None]:
     weight, bias = given
     return torch.as_tensor(weight), None if bias is None else torch.as_tensor(bias)
@@ -312,7 +337,7 @@ def build(
     def forward(x: Tensor) -> dict[str, Tensor]:
         values: dict[str, Tensor] = {INPUT_NAME: x}
         for layer in stack.layers:
-            xs = [values[n] for n in layer.inputs]
+            xs = [values[n] for n in registry.reads(layer)]  # `from`, then the layers fields name (`like`)
             if layer.name not in fns:
                 given = None if params is None else params.get(layer.name)
                 fns[layer.name] = layer_fn(layer, [int(t.shape[1]) for t in xs], xs[0].dim() - 2, positive, gen, given)

@@ -363,11 +363,10 @@ def deconv_same_padding(kernel: int, stride: int, dilation: int = 1) -> SamePadd
     (SamePadding(before=1, after=1, output_padding=1, native=False), SamePadding(before=1, after=1, \
 output_padding=0, native=False), None)
     """
-    need = arithmetic.effective_kernel(kernel, dilation) - stride
-    p = max(-(-need // 2), 0)
-    op = 2 * p - need
-    if not (op < stride or op < dilation):
+    found = arithmetic.deconv_same_padding(kernel, stride, dilation)
+    if found is None:
         return None
+    p, op = found
     return SamePadding(p, p, op)
 
 

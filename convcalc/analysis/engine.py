@@ -190,15 +190,17 @@ def _analyze(stack: StackSpec) -> StackReport:
         op = registry.op_of(layer)
         try:
             inputs = [_input_node(nodes, parts, name) for name in layer.inputs]
+            refs = {name: _input_node(nodes, parts, name) for name in op.references(layer)}  # `like:`
         except LayerProblem as exc:
             where = layer.where(exc.field)
             problems.append(Problem(exc.message, where.file, where.line, where.column, layer.name, exc.field))
             nodes[layer.name] = None
             continue
-        if any(node is None for node in inputs):
+        if any(node is None for node in inputs) or any(node is None for node in refs.values()):
             nodes[layer.name] = None
             continue
-        work = Context(layer, [n for n in inputs if n is not None], stack_input, graph)
+        known_refs = {name: node for name, node in refs.items() if node is not None}
+        work = Context(layer, [n for n in inputs if n is not None], stack_input, graph, known_refs)
         try:
             outputs = op.analyze_outputs(layer, work) if op.multi_output else (op.analyze(layer, work),)
         except LayerProblem as exc:

@@ -285,7 +285,7 @@ def estimate_memory(
     size = {name: batch * _count(shape) for name, shape in shapes.items() if owner[name] == name}
     last_use: dict[str, int] = {}
     for step, layer in enumerate(stack.layers):
-        for name in layer.inputs:
+        for name in registry.reads(layer):
             last_use[owner[name]] = step
     final = owner[produces.get(stack.layers[-1].index, [stack.layers[-1].name])[-1]]
     weights = 0
@@ -456,7 +456,8 @@ def _execute(
     values: dict[str, Array] = {INPUT_NAME: x}
     done = _Executed()
     for step, layer in enumerate(stack.layers):
-        xs = [values[name] for name in layer.inputs]
+        reads = registry.reads(layer)
+        xs = [values[name] for name in reads]  # `from`, then the layers named by fields (`like`)
         op = registry.op_of(layer)
         # A split's outputs (`sp.0`, `sp.1`, ...) are computed, timed and recorded one by one.
         count = op.output_count(layer, int(xs[0].shape[1])) if op.multi_output else 1
@@ -468,9 +469,7 @@ def _execute(
                 y = op.execute_output(layer, xs, part) if op.multi_output else _apply(layer, xs, p)
                 seconds = time.perf_counter() - start
             except ValueError as exc:
-                shapes = ", ".join(
-                    f"{source} {_shape_text(v.shape[1:])}" for source, v in zip(layer.inputs, xs, strict=True)
-                )
+                shapes = ", ".join(f"{source} {_shape_text(v.shape[1:])}" for source, v in zip(reads, xs, strict=True))
                 done.failure = RunFailure(
                     layer.name,
                     f"the op refused its input ({shapes}) although the arithmetic predicted "
@@ -492,7 +491,7 @@ def _execute(
             progress(step + 1, len(stack.layers), done.records[-1])
         if not keep_outputs:
             kept = names if layer.name == final else []  # the last layer's outputs are the run's
-            for name in {*layer.inputs, *names}:
+            for name in {*reads, *names}:
                 if last_use.get(name, -1) <= step and name != final and name not in kept and name in values:
                     del values[name]
         # Otherwise these names would hold a freed value through the next layer's op.
@@ -667,7 +666,7 @@ def _last_use(stack: StackSpec) -> dict[str, int]:
     """For every value, the step of its last consumer."""
     last: dict[str, int] = {}
     for step, layer in enumerate(stack.layers):
-        for name in layer.inputs:
+        for name in registry.reads(layer):
             last[name] = step
     return last
 

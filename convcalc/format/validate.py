@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from convcalc.errors import Problem
 from convcalc.ops import registry
 from convcalc.ops.base import Op
-from convcalc.stack.fields import POS_INT, POS_INT_OR_NULL, REQUIRED, did_you_mean, plural
+from convcalc.stack.fields import POS_INT, POS_INT_OR_NULL, REQUIRED, LayerName, did_you_mean, plural
 from convcalc.stack.spec import (
     COMMON_FIELDS,
     INPUT_NAME,
@@ -424,43 +424,65 @@ def _from(
         else:
             refs.append((entry.data, entry))
     for ref, entry in refs:
-        if ref in outputs.layers and names.above(ref, layer.index):
+        if not _above(ref, entry, layer, names, reporter, "from", outputs):
             ok = False
-            reporter.add(f"{outputs.describe(ref)}; say which with from:", entry.where, label, "from")
-            continue
-        if ref == INPUT_NAME or names.above(ref, layer.index):
-            continue
-        found = output_of(ref)
-        if found is not None and found[0] in outputs.layers and found[0] != layer.name:
-            head, index = found
-            if names.above(head, index=layer.index) and not outputs.unknown_index(head, index):
-                continue
-            if names.above(head, index=layer.index):
-                ok = False
-                reporter.add(f"unknown output '{ref}': {outputs.describe(head)}", entry.where, label, "from")
-                continue
-            ref = head  # defined later: say so below
-        ok = False
-        later = names.first.get(ref)
-        if ref == layer.name or (found is not None and found[0] == layer.name):
-            reporter.add(f"a layer cannot read from itself ('{ref}')", entry.where, label, "from")
-        elif later is not None:
-            reporter.add(
-                f"'{ref}' is defined later (line {later.where.line}); a layer can only read from layers above it",
-                entry.where,
-                label,
-                "from",
-            )
-        else:
-            reporter.add(
-                f"unknown layer '{ref}'{names.suggest(ref, layer.index)} "
-                f"Layers above this one: {names.listing(layer.index)}",
-                entry.where,
-                label,
-                "from",
-            )
     _arity(layer, len(entries), node.where, reporter)
     return tuple(ref for ref, _ in refs) if ok else None
+
+
+def _above(
+    ref: str, entry: Value, layer: RawLayer, names: _Names, reporter: Reporter, field: str, outputs: _Outputs
+) -> bool:
+    """True when `ref` names the stack input, a layer above `layer` or an output (`sp.1`) of a split
+    above it; else reports why not."""
+    label = layer.label
+    if ref in outputs.layers and names.above(ref, layer.index):
+        reporter.add(f"{outputs.describe(ref)}; say which with {field}:", entry.where, label, field)
+        return False
+    if ref == INPUT_NAME or names.above(ref, layer.index):
+        return True
+    found = output_of(ref)
+    if found is not None and found[0] in outputs.layers and found[0] != layer.name:
+        head, index = found
+        if names.above(head, index=layer.index):
+            if not outputs.unknown_index(head, index):
+                return True
+            reporter.add(f"unknown output '{ref}': {outputs.describe(head)}", entry.where, label, field)
+            return False
+        ref = head  # defined later: said below
+    later = names.first.get(ref)
+    if ref == layer.name or (found is not None and found[0] == layer.name):
+        reporter.add(f"a layer cannot read from itself ('{ref}')", entry.where, label, field)
+    elif later is not None:
+        reporter.add(
+            f"'{ref}' is defined later (line {later.where.line}); a layer can only read from layers above it",
+            entry.where,
+            label,
+            field,
+        )
+    else:
+        reporter.add(
+            f"unknown layer '{ref}'{names.suggest(ref, layer.index)} "
+            f"Layers above this one: {names.listing(layer.index)}",
+            entry.where,
+            label,
+            field,
+        )
+    return False
+
+
+def _references(layer: RawLayer, names: _Names, reporter: Reporter, outputs: _Outputs) -> bool:
+    """Check the layer names in the op's layer-name fields (upsample's `like`): above, as `from`'s."""
+    if layer.op is None:
+        return True
+    ok = True
+    for f in registry.OPS[layer.op].fields:
+        value = layer.value(f.name)
+        if not isinstance(f.kind, LayerName) or value is None or f.name in layer.reported:
+            continue
+        if isinstance(value.data, str) and value.items is None and value.pairs is None:
+            ok = _above(value.data, value, layer, names, reporter, f.name, outputs) and ok
+    return ok
 
 
 def _check_keys(layer: RawLayer, op: Op[Any], reporter: Reporter) -> None:
@@ -561,8 +583,9 @@ def validate_layers(
         for message, where, fname in layer.issues:
             reporter.add(message, where, layer.label, fname)
         inputs = _from(layer, previous, names, reporter, outputs)
+        known = _references(layer, names, reporter, outputs)
         spec = build_layer(layer, inputs, rank, rank_source, reporter)
-        if spec is not None:
+        if spec is not None and known:
             specs.append(spec)
             if spec.name in outputs.layers:
                 outputs.built[spec.name] = spec

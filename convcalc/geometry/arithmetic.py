@@ -129,6 +129,24 @@ def check_pool_padding(kernel: int, before: int, after: int) -> None:
         )
 
 
+def deconv_same_padding(kernel: int, stride: int, dilation: int = 1) -> tuple[int, int] | None:
+    """The symmetric padding p and output_padding op giving a transposed-conv output of exactly s·i, or None.
+
+    (i−1)s − 2p + d(k−1) + op + 1 = s·i  ⇔  2p − op = d(k−1) + 1 − s; the smallest p ≥ 0 that makes op ≥ 0,
+    and op must stay below the stride or the dilation (PyTorch's rule): impossible only at stride 1 and
+    dilation 1 with an even kernel (an odd total to crop, and no output_padding to make it even).
+
+    >>> deconv_same_padding(3, 2), deconv_same_padding(4, 2), deconv_same_padding(1, 2), deconv_same_padding(2, 1)
+    ((1, 1), (1, 0), (0, 1), None)
+    """
+    need = effective_kernel(kernel, dilation) - stride
+    p = max(-(-need // 2), 0)
+    op = 2 * p - need
+    if not (op < stride or op < dilation):
+        return None
+    return p, op
+
+
 def pool_output_size(
     size: int,
     kernel: int,

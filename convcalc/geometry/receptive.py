@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
-from typing import Literal, TypeVar
+from typing import Final, Literal, TypeVar
 
 #: Periods above this are not enumerated; such a map lists every unit of the layer instead.
 MAX_PERIOD = 4096
@@ -80,28 +80,36 @@ class Transposed:
         return [((u + p - j * d) // s,) * 2 for j in range(self.kernel) if (u + p - j * d) % s == 0]
 
 
+ResampleKind = Literal[
+    "nearest", "nearest_exact", "linear", "linear_ac", "cubic", "cubic_ac", "aa_linear", "aa_cubic", "bins"
+]
+
+
 @dataclass(frozen=True)
 class Resample:
     """Index-mapped resampling with `ratio` input pixels per output pixel.
 
     kind: "nearest" (src = floor(u·ratio); also pixel_shuffle), "linear" (half-pixel source
     ratio·(u + ½) − ½, reads floor and ceil of it: one pixel when the weight of the other is
-    exactly 0), "linear_ac" (align_corners: source ratio·u), "bins" (adaptive pooling:
+    exactly 0), "linear_ac" (align_corners: source ratio·u), "nearest_exact" (floor((u + ½)·ratio)),
+    "cubic" / "cubic_ac" (bicubic: the four pixels around the source, the linear kinds' source),
+    "aa_linear" / "aa_cubic" (antialiased: every pixel within the filter's support, widened by the
+    ratio when downsampling; see _aa_weights), "bins" (adaptive pooling:
     [floor(u·ratio), ceil((u+1)·ratio))). Integer arithmetic throughout (explicit maps ask for
     every unit of large layers).
     """
 
     ratio: Fraction
-    kind: Literal["nearest", "linear", "linear_ac", "bins"]
+    kind: ResampleKind
 
     @property
     def factor(self) -> Fraction:
         return self.ratio
 
     def source(self, u: int) -> tuple[int, int]:
-        """The interpolation source of unit u as numerator and denominator (linear kinds)."""
+        """The interpolation source of unit u as numerator and denominator (linear and cubic kinds)."""
         p, q = self.ratio.numerator, self.ratio.denominator
-        if self.kind == "linear_ac":
+        if self.kind in ("linear_ac", "cubic_ac"):
             return u * p, q
         return p * (2 * u + 1) - q, 2 * q  # ratio·(u + ½) − ½
 
@@ -109,10 +117,61 @@ class Resample:
         p, q = self.ratio.numerator, self.ratio.denominator
         if self.kind == "nearest":
             return [((u * p) // q,) * 2]
+        if self.kind == "nearest_exact":
+            return [(((2 * u + 1) * p) // (2 * q),) * 2]  # floor((u + ½)·ratio)
         if self.kind == "bins":
             return [((u * p) // q, -(-(u + 1) * p // q) - 1)]
+        if self.kind in ("aa_linear", "aa_cubic"):
+            taps = [j for j, _ in _aa_weights(self, u)]
+            return [(taps[0], taps[-1])]
         num, den = self.source(u)
+        if self.kind in ("cubic", "cubic_ac"):
+            # Four taps around floor(source); only the one at floor when the source is a whole pixel (the
+            # others' cubic weights are exactly 0 there).
+            low = num // den
+            return [(low, low)] if num % den == 0 else [(low - 1, low + 2)]
         return [(num // den, -(-num // den))]
+
+
+#: PyTorch's cubic convolution coefficient: A = −0.75 for bicubic, −0.5 for its antialiased filter (Pillow's).
+_CUBIC_A: Final = Fraction(-3, 4)
+_AA_CUBIC_A: Final = Fraction(-1, 2)
+
+
+def _cubic(x: Fraction, a: Fraction) -> Fraction:
+    """The cubic convolution kernel at distance x (Keys): nonzero on |x| < 2 except at |x| = 1."""
+    x = abs(x)
+    if x < 1:
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+    if x < 2:
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return Fraction(0)
+
+
+def _cubic_weights(t: Fraction) -> list[Fraction]:
+    """The weights of the four taps floor(s)−1 .. floor(s)+2 at fraction t = s − floor(s)."""
+    return [_cubic(t + 1, _CUBIC_A), _cubic(t, _CUBIC_A), _cubic(1 - t, _CUBIC_A), _cubic(2 - t, _CUBIC_A)]
+
+
+def _aa_weights(step: Resample, u: int) -> list[tuple[int, Fraction]]:
+    """The antialiased taps of unit u with their normalised weights, away from the borders (ATen's
+    _compute_weights_aa): centre c = ratio·(u + ½), support S = h·max(ratio, 1) with h = 1 (linear) or 2
+    (cubic); input j weighs filter((j + ½ − c)/max(ratio, 1)) for j + ½ within S of c. Zero weights are left
+    out (they pass no gradient)."""
+    h = 1 if step.kind == "aa_linear" else 2
+    widen = max(step.ratio, Fraction(1))
+    centre = step.ratio * (2 * u + 1) / 2
+    support = h * widen
+    first = math.floor(centre - support - Fraction(1, 2)) + 1
+    last = math.ceil(centre + support - Fraction(1, 2)) - 1
+    found = []
+    for j in range(first, last + 1):
+        x = (j + Fraction(1, 2) - centre) / widen
+        w = max(1 - abs(x), Fraction(0)) if h == 1 else _cubic(x, _AA_CUBIC_A)
+        if w:
+            found.append((j, w))
+    total = sum((w for _, w in found), Fraction(0))
+    return [(j, w / total) for j, w in found]
 
 
 Step = Window | Transposed | Resample
@@ -137,6 +196,14 @@ def weighted_taps(step: Step, u: int) -> list[WeightedTap]:
     if isinstance(step, Resample) and step.kind == "bins":
         ((a, b),) = step.taps(u)
         return [(a, b, Fraction(1, b - a + 1))]
+    if isinstance(step, Resample) and step.kind in ("cubic", "cubic_ac"):
+        num, den = step.source(u)
+        low, rest = divmod(num, den)
+        if not rest:
+            return [(low, low, Fraction(1))]
+        return [(low - 1 + i, low - 1 + i, w) for i, w in enumerate(_cubic_weights(Fraction(rest, den)))]
+    if isinstance(step, Resample) and step.kind in ("aa_linear", "aa_cubic"):
+        return [(j, j, w) for j, w in _aa_weights(step, u)]
     return [(a, b, Fraction(1)) for a, b in step.taps(u)]
 
 

@@ -1342,7 +1342,7 @@ def adaptive_max_pool3d(input: npt.ArrayLike, output_size: int | Sequence[int | 
 # resampling
 
 
-_INTERP_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3}
+_INTERP_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
 def interpolate(
@@ -1357,19 +1357,18 @@ def interpolate(
     """Resize the spatial axes of (N, C, *spatial) like ``F.interpolate``.
 
     Modes: ``'nearest'`` (legacy: src = min(floor(x·scale), in-1), computed in float32 as
-    ATen does, so the chosen indices are exact), ``'linear'`` (3-D input), ``'bilinear'``
-    (4-D) and ``'trilinear'`` (5-D), applied separably per axis. Output size with
-    ``scale_factor`` is floor(in·scale_factor) in double (exact). The source scale is
-    (in-1)/(out-1) with align_corners, 1/scale_factor when a scale_factor is given and
-    recompute_scale_factor is not True, else in/out. ``antialias=True`` is not supported.
+    ATen does, so the chosen indices are exact), ``'nearest-exact'`` (min(floor((x+½)·scale), in-1)),
+    ``'linear'`` (3-D input), ``'bilinear'`` and ``'bicubic'`` (4-D) and ``'trilinear'`` (5-D),
+    applied separably per axis. Output size with ``scale_factor`` is floor(in·scale_factor) in
+    double (exact). The source scale is (in-1)/(out-1) with align_corners, 1/scale_factor when a
+    scale_factor is given and recompute_scale_factor is not True, else in/out. ``antialias=True``
+    (bilinear, bicubic; not with align_corners) widens the filter by the scale when downsampling.
     """
     x = _as_float(input)
-    if antialias:
-        raise ValueError("interpolate: antialias=True is not supported by the NumPy reference")
     nd = x.ndim - 2
     if nd < 1 or nd > 3:
         raise ValueError(f"interpolate: expected a 3-D, 4-D or 5-D input (N, C, *spatial), got shape {x.shape}")
-    if mode == "nearest":
+    if mode in ("nearest", "nearest-exact"):
         if align_corners is not None:
             raise ValueError(
                 "interpolate: align_corners option can only be set with the interpolating modes: "
@@ -1379,7 +1378,14 @@ def interpolate(
         if _INTERP_DIMS[mode] != nd:
             raise ValueError(f"interpolate: mode {mode!r} needs a {_INTERP_DIMS[mode] + 2}-D input, got {x.ndim}-D")
     else:
-        raise ValueError(f"interpolate: mode must be one of 'nearest', 'linear', 'bilinear', 'trilinear', got {mode!r}")
+        raise ValueError(
+            "interpolate: mode must be one of 'nearest', 'nearest-exact', 'linear', 'bilinear', 'bicubic', "
+            f"'trilinear', got {mode!r}"
+        )
+    if antialias and mode not in ("bilinear", "bicubic"):
+        raise ValueError("interpolate: anti-alias option is restricted to bilinear and bicubic modes (4-D input)")
+    if antialias and align_corners:
+        raise ValueError("interpolate: antialias=True with align_corners=True is not supported by the NumPy reference")
     corners = bool(align_corners)
     spatial = x.shape[2:]
     scales: tuple[float, ...] | None = None
@@ -1405,15 +1411,103 @@ def interpolate(
         raise ValueError("interpolate: either size or scale_factor should be defined")
     if any(o < 1 for o in out_sp):
         raise ValueError(f"interpolate: output size {out_sp} must be positive (input {spatial})")
-    for j in range(nd):
+    # The antialiased passes run the last axis first, as ATen's separable kernel does.
+    for j in reversed(range(nd)) if antialias else range(nd):
         axis = 2 + j
         n_in, n_out = spatial[j], out_sp[j]
         sf = None if scales is None else scales[j]
         if mode == "nearest":
             x = np.take(x, _nearest_index(n_in, n_out, sf, x.dtype, nd == 2), axis=axis)
+        elif mode == "nearest-exact":
+            x = np.take(x, _nearest_exact_index(n_in, n_out, sf, x.dtype, nd == 2), axis=axis)
+        elif antialias:
+            if n_out != n_in:
+                x = _weighted_axis(x, axis, *_aa_taps(n_in, n_out, sf, mode == "bicubic", x.dtype))
+        elif mode == "bicubic":
+            x = _weighted_axis(x, axis, *_cubic_taps(n_in, n_out, sf, corners, x.dtype))
         else:
             x = _linear_axis(x, axis, n_in, n_out, sf, corners)
     return np.array(x, copy=True) if x is input else x
+
+
+def _nearest_exact_index(n_in: int, n_out: int, sf: float | None, dtype: np.dtype[Any], two_d: bool) -> Array:
+    # ATen's nearest_exact_idx: min(floorf((x + 0.5)·scale), in − 1); the scale is float32 on the 2-D path,
+    # the input's opmath type on the others (as for 'nearest').
+    if two_d:
+        dtype = np.dtype(np.float32)
+    t = dtype.type
+    scale = t(1.0 / sf) if sf is not None and sf > 0 else t(n_in) / t(n_out)
+    src = (scale * (np.arange(n_out, dtype=dtype) + t(0.5))).astype(np.float32)
+    result: Array = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    return result
+
+
+def _cubic_coefficients(x: Array, a: float) -> Array:
+    """The cubic convolution kernel (Keys) at distances x, in x's dtype."""
+    t = x.dtype.type
+    x = np.abs(x)
+    a_ = t(a)
+    near = ((a_ + t(2)) * x - (a_ + t(3))) * x * x + t(1)
+    far = ((a_ * x - t(5) * a_) * x + t(8) * a_) * x - t(4) * a_
+    result: Array = np.where(x < 1, near, np.where(x < 2, far, t(0)))
+    return result
+
+
+def _cubic_taps(n_in: int, n_out: int, sf: float | None, corners: bool, dtype: np.dtype[Any]) -> tuple[Array, Array]:
+    # ATen's HelperInterpCubic: source s = scale·x (align_corners) or scale·(x + ½) − ½ (not clamped), index
+    # min(floorf(s), in − 1), t = clamp(s − index, 0, 1); taps index−1 .. index+2 clamped to the input with
+    # A = −0.75 weights cc2(t+1), cc1(t), cc1(1−t), cc2(2−t).
+    t = dtype.type
+    if corners:
+        scale = t(n_in - 1) / t(n_out - 1) if n_out > 1 else t(0)
+    else:
+        scale = t(1.0 / sf) if sf is not None and sf > 0 else t(n_in) / t(n_out)
+    dst = np.arange(n_out, dtype=dtype)
+    src = scale * dst if corners else scale * (dst + t(0.5)) - t(0.5)
+    i0 = np.minimum(np.floor(src.astype(np.float32)).astype(np.int64), n_in - 1)
+    lam = np.clip(src - i0.astype(dtype), t(0), t(1))
+    distances = np.stack([lam + t(1), lam, t(1) - lam, t(2) - lam], axis=1)
+    weights = _cubic_coefficients(distances, -0.75)
+    index = np.clip(i0[:, None] + np.arange(-1, 3)[None, :], 0, n_in - 1)
+    return index, weights
+
+
+def _aa_taps(n_in: int, n_out: int, sf: float | None, cubic: bool, dtype: np.dtype[Any]) -> tuple[Array, Array]:
+    # ATen's _compute_weights_aa (Pillow's): centre c = scale·(x + ½), support (interp/2)·max(scale, 1),
+    # taps j from trunc(c − support + ½) (at least 0) below trunc(c + support + ½) (at most in), weights
+    # filter((j − c + ½)/max(scale, 1)) normalised to sum 1; the filter is the triangle or cubic A = −0.5.
+    t = dtype.type
+    scale = t(1.0 / sf) if sf is not None and sf > 0 else t(n_in) / t(n_out)
+    half = 2.0 if cubic else 1.0
+    support = t(half) * scale if scale >= 1 else t(half)
+    invscale = t(1) / scale if scale >= 1 else t(1)
+    centre = scale * (np.arange(n_out, dtype=dtype) + t(0.5))
+    xmin = np.maximum(np.trunc(centre - support + t(0.5)).astype(np.int64), 0)
+    xsize = np.minimum(np.trunc(centre + support + t(0.5)).astype(np.int64), n_in) - xmin
+    width = math.ceil(float(support)) * 2 + 1
+    j = np.arange(width)
+    offsets = (j[None, :] + xmin[:, None]).astype(dtype) - centre[:, None] + t(0.5)
+    x = offsets * invscale
+    weights = _cubic_coefficients(x, -0.5) if cubic else np.maximum(t(1) - np.abs(x), t(0))
+    weights = np.where(j[None, :] < xsize[:, None], weights, t(0))
+    total = weights.sum(axis=1, keepdims=True)
+    weights = np.where(total != 0, weights / np.where(total != 0, total, t(1)), weights)
+    index = np.clip(xmin[:, None] + j[None, :], 0, n_in - 1)
+    return index, weights.astype(dtype)
+
+
+def _weighted_axis(x: Array, axis: int, index: Array, weights: Array) -> Array:
+    """Σ_k weights[:, k]·x[index[:, k]] along `axis` (one output-sized temporary besides the result)."""
+    shape = [1] * x.ndim
+    shape[axis] = index.shape[0]
+    result: Array = np.take(x, index[:, 0], axis=axis)
+    result *= weights[:, 0].reshape(shape)
+    for k in range(1, index.shape[1]):
+        term = np.take(x, index[:, k], axis=axis)
+        term *= weights[:, k].reshape(shape)
+        result += term
+        del term  # freed before the next tap's array is made
+    return result
 
 
 def _nearest_index(n_in: int, n_out: int, sf: float | None, dtype: np.dtype[Any], two_d: bool) -> Array:
@@ -1867,13 +1961,21 @@ def interpolate_workspace(
     shape = list(input_shape)
     previous = peak = 0
     for axis, o in enumerate(size, start=2):
-        if mode != "nearest" and shape[axis] == o:
-            continue  # a linear axis of unchanged size is not touched
+        n_in = shape[axis]
+        if mode in ("linear", "aa") and n_in == o:
+            continue  # a linear or antialiased axis of unchanged size is not touched
         shape[axis] = o
         current = math.prod(shape) * itemsize
         # nearest: the int64 indices next to the gathered array, or before it their float32 sources
-        # and floor; linear: two arrays, the indices of both neighbours and four weight vectors.
-        stage = max(current + o * 8, o * 24) if mode == "nearest" else 2 * current + o * (4 * itemsize + 16)
+        # and floor; linear: two arrays, the indices of both neighbours and four weight vectors; cubic
+        # and antialiased: two arrays and a few (o, taps) index and weight tables.
+        if mode == "nearest":
+            stage = max(current + o * 8, o * 24)
+        elif mode == "linear":
+            stage = 2 * current + o * (4 * itemsize + 16)
+        else:
+            taps = 4 if mode == "cubic" else 2 * math.ceil(2 * max(n_in / o, 1)) + 1
+            stage = 2 * current + o * taps * (6 * itemsize + 24)
         peak = max(peak, previous + stage)
         previous = current
     return max(peak - math.prod(shape) * itemsize, 0)

@@ -19,7 +19,7 @@ from convcalc.diagnostics import Diagnostic
 from convcalc.geometry.receptive import AxisMap, Step, Unmapped, compose_map
 from convcalc.geometry.shape import Shape
 from convcalc.notation import dims_text
-from convcalc.stack.fields import Field
+from convcalc.stack.fields import Field, LayerName
 from convcalc.stack.spec import LayerSpec, axis_label
 
 S = TypeVar("S", bound=LayerSpec)
@@ -64,9 +64,18 @@ class Graph(Protocol):
 class Context:
     """One layer's analysis in progress: what arrives, and the report fields the op fills in."""
 
-    def __init__(self, layer: LayerSpec, inputs: list[Node], stack_input: Shape, graph: Graph) -> None:
+    def __init__(
+        self,
+        layer: LayerSpec,
+        inputs: list[Node],
+        stack_input: Shape,
+        graph: Graph,
+        refs: Mapping[str, Node] | None = None,
+    ) -> None:
         self.layer = layer
         self.inputs = inputs
+        #: The layers named by the op's layer-name fields (upsample's `like`), by name.
+        self.refs: Mapping[str, Node] = refs or {}
         self.stack_input = stack_input
         self.graph = graph
         self.diagnostics: list[Diagnostic] = []
@@ -182,6 +191,12 @@ class Op(Generic[S]):
     #: Produces several tensors (split, chunk): layer `sp` has outputs `sp.0`, `sp.1`, ... (see
     #: `convcalc.stack.spec.output_name`), analysed by `analyze_outputs`, run by `execute_output`.
     multi_output: ClassVar[bool] = False
+
+    def references(self, layer: S) -> tuple[str, ...]:
+        """The layers this layer reads besides `from` (its layer-name fields, e.g. upsample's `like`): they
+        come before it, and their values live until it has run. Only the sizes of their outputs are used."""
+        found = (getattr(layer, f.name) for f in self.fields if isinstance(f.kind, LayerName))
+        return tuple(name for name in found if name is not None)
 
     def check(self, values: dict[str, Any], rules: Rules) -> None:
         """Rules between fields (and with the rank), checked when the layer is read. None by default."""

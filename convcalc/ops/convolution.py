@@ -17,7 +17,7 @@ from convcalc import diagnostics
 from convcalc.geometry import arithmetic, overlap
 from convcalc.geometry.receptive import Step, Transposed
 from convcalc.geometry.shape import Shape
-from convcalc.ops.base import Array, Context, LayerProblem, Node, Op, Parameter, prod
+from convcalc.ops.base import Array, Context, LayerProblem, Node, Op, Parameter, Rules, prod
 from convcalc.ops.window import WindowSettings, analyze_window, resolve_padding
 from convcalc.stack.fields import BOOL, NONNEG_INT, POS_INT, REQUIRED, Choice, Field, PaddingKind, PerAxis
 from convcalc.stack.spec import LayerSpec, Padding
@@ -49,11 +49,40 @@ class DeconvSpec(LayerSpec):
     out: int | None = None
     kernel: tuple[int, ...]
     stride: tuple[int, ...]
-    padding: tuple[tuple[int, int], ...]
+    #: Per axis (before, after): cropped from the full output (as ONNX ConvTranspose's pads), or "same".
+    padding: tuple[tuple[int, int], ...] | str
     output_padding: tuple[int, ...]
     dilation: tuple[int, ...]
     groups: int = 1
     bias: bool = True
+
+
+def deconv_crops(layer: DeconvSpec) -> list[tuple[int, int, int]]:
+    """Per axis (before, after, output_padding): the full transposed-conv output, output_padding more at
+    the end, then `before` and `after` cropped. PyTorch's padding p is (p, p); `same` is the symmetric
+    padding and output_padding that give s·i (ValueError where none does: stride 1, dilation 1, even kernel)."""
+    if layer.padding != "same":
+        assert not isinstance(layer.padding, str)
+        return [(b, a, op) for (b, a), op in zip(layer.padding, layer.output_padding, strict=True)]
+    crops = []
+    for k, s, d in zip(layer.kernel, layer.stride, layer.dilation, strict=True):
+        found = arithmetic.deconv_same_padding(k, s, d)
+        if found is None:
+            raise ValueError(
+                f"padding 'same' (output s·i) needs a total crop of d·(k−1)+1−s = {d * (k - 1) + 1 - s}, odd, "
+                "which symmetric padding cannot split and output_padding (below the stride and the dilation, "
+                "both 1) cannot make even; give the pair, e.g. "
+                f"[{(d * (k - 1)) // 2}, {(d * (k - 1) + 1) // 2}]"
+            )
+        p, op = found
+        crops.append((p, p, op))
+    return crops
+
+
+def _symmetric_part(crops: Sequence[tuple[int, int, int]]) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """PyTorch's padding (the symmetric part of each crop), output_padding, and what is left to slice."""
+    pads = [min(b, a) for b, a, _ in crops]
+    return pads, [op for _, _, op in crops], [(b - m, a - m) for (b, a, _), m in zip(crops, pads, strict=True)]
 
 
 def _channels(
@@ -187,11 +216,12 @@ class Deconv(Op[DeconvSpec]):
         Field(
             "padding",
             PaddingKind(
-                pairs=False,
-                mode_refusal="PyTorch's ConvTranspose has no 'same'/'valid' padding",
-                pair_refusal="PyTorch's ConvTranspose takes one padding per axis, no [before, after] pairs",
+                pairs=True,
+                modes=("same",),
+                mode_refusal="a transposed conv crops its output: 'same' gives s·i; 'valid' is padding 0",
             ),
-            "padding: the amount cropped from both ends of the full output, per axis",
+            "the amount cropped from both ends of the full output, per axis; [before, after] pairs crop each end "
+            "(ONNX ConvTranspose's pads); same: output s·i (symmetric padding plus output_padding)",
             0,
         ),
         Field("output_padding", PerAxis(NONNEG_INT), "extra output on the end side (below the stride or dilation)", 0),
@@ -200,15 +230,26 @@ class Deconv(Op[DeconvSpec]):
         BIAS,
     )
 
+    def check(self, values: dict[str, Any], rules: Rules) -> None:
+        if values.get("padding") == "same" and rules.written("output_padding"):
+            rules.problem(
+                "output_padding is chosen by padding 'same' (with the padding, to give s·i); remove it",
+                "output_padding",
+            )
+
     def analyze(self, layer: DeconvSpec, ctx: Context) -> Node:
         ctx.need_spatial()
         sizes = ctx.source.shape.spatial
         out_sizes: list[int | None] = []
         steps: list[Step | None] = []
         taps: list[tuple[int, ...]] = []
+        try:
+            crops = deconv_crops(layer)
+        except ValueError as exc:
+            raise LayerProblem("padding", str(exc)) from None
         for axis, size in enumerate(sizes):
             k, s, d = layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
-            p, op = layer.padding[axis][0], layer.output_padding[axis]
+            before, after, op = crops[axis]
             if not (op < s or op < d):
                 raise LayerProblem(
                     "output_padding",
@@ -218,19 +259,26 @@ class Deconv(Op[DeconvSpec]):
             if size is None:
                 out_sizes.append(None)
             else:
-                try:
-                    out_sizes.append(arithmetic.deconv_output_size(size, k, s, p, op, d))
-                except ValueError as exc:
-                    raise LayerProblem("padding", f"{ctx.label(axis)}: {exc}") from None
-            steps.append(Transposed(k, s, d, p))
-            taps.append(overlap.phase_taps(k, s, d, p))
+                # (i−1)s + d(k−1) + 1 + op − before − after: PyTorch's formula with 2p = before + after.
+                full = arithmetic.deconv_output_size(size, k, s, 0, op, d)
+                cropped = full - before - after
+                if cropped < 1:
+                    crop = f"padding {before}" if before == after else f"padding [{before}, {after}]"
+                    raise LayerProblem(
+                        "padding",
+                        f"{ctx.label(axis)}: output size {cropped} is below 1 (input {size}, {crop} crops too much)",
+                    )
+                out_sizes.append(cropped)
+            steps.append(Transposed(k, s, d, before))
+            taps.append(overlap.phase_taps(k, s, d, before))
         found = diagnostics.transposed_overlap(
             layer.name, [ctx.label(a) for a in range(ctx.rank)], taps, layer.kernel, layer.stride, layer.dilation
         )
         ctx.add(found)
         if found is not None and found.code == "checkerboard":
             ctx.own_overlap = Fraction(str(found.data["ratio"]))
-        ctx.kernel, ctx.stride, ctx.padding = layer.kernel, layer.stride, tuple(layer.padding)
+        ctx.kernel, ctx.stride = layer.kernel, layer.stride
+        ctx.padding = tuple((b, a) for b, a, _ in crops)
         ctx.effective_kernel = tuple(
             arithmetic.effective_kernel(k, d) for k, d in zip(layer.kernel, layer.dilation, strict=True)
         )
@@ -252,32 +300,33 @@ class Deconv(Op[DeconvSpec]):
 
         x = xs[0]
         deconv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[x.ndim - 2]
-        return deconv(
-            x,
-            params["weight"],
-            params.get("bias"),
-            layer.stride,
-            [b for b, _ in layer.padding],
-            layer.output_padding,
-            layer.groups,
-            layer.dilation,
+        pads, output_padding, rest = _symmetric_part(deconv_crops(layer))
+        y = deconv(
+            x, params["weight"], params.get("bias"), layer.stride, pads, output_padding, layer.groups, layer.dilation
         )
+        if any(
+            b or a for b, a in rest
+        ):  # the asymmetric remainder of [before, after] pairs, copied: the full result is freed
+            kept = (slice(b, y.shape[2 + i] - a) for i, (b, a) in enumerate(rest))
+            y = y[(slice(None), slice(None), *kept)].copy()
+        return y
 
     def workspace(self, layer: DeconvSpec, inputs: Sequence[tuple[int, ...]], output: Shape, itemsize: int) -> int:
         from convcalc.kernels import functional as F
 
         source = inputs[0]
         weight = (source[1], int(output.channels or 0) // layer.groups, *layer.kernel)
-        return F.conv_transpose_workspace(
-            source,
-            weight,
-            layer.stride,
-            [b for b, _ in layer.padding],
-            layer.output_padding,
-            layer.groups,
-            layer.dilation,
-            itemsize=itemsize,
+        pads, output_padding, rest = _symmetric_part(deconv_crops(layer))
+        workspace = F.conv_transpose_workspace(
+            source, weight, layer.stride, pads, output_padding, layer.groups, layer.dilation, itemsize=itemsize
         )
+        if not any(b or a for b, a in rest):
+            return workspace
+        # The uncropped result is a temporary beside the (cropped) output the run counts.
+        uncropped = source[0] * int(output.channels or 0)
+        for size, (b, a) in zip(output.spatial, rest, strict=True):
+            uncropped *= (size or 0) + b + a
+        return workspace + uncropped * itemsize
 
 
 OPS: tuple[Op[Any], ...] = (Conv(), Deconv())

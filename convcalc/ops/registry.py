@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from convcalc.ops import attention, channels, convolution, dense, merges, normalisation, pointwise, pooling, resampling
 from convcalc.ops.base import Op
+from convcalc.stack.fields import LayerName
 from convcalc.stack.spec import LayerSpec
 
 #: The op families, in the order the README and the schema list them.
@@ -20,6 +21,9 @@ OPS: Final[dict[str, Op[Any]]] = {op.name: op for family in FAMILIES for op in f
 
 #: Other spellings people use (`conv_transpose`, `cat`, `bn`), mapped to the canonical name.
 ALIASES: Final[dict[str, str]] = {alias: op.name for op in OPS.values() for alias in op.aliases}
+
+#: Fields that name another layer (upsample's `like`): resolved in blocks as `from` is.
+REFERENCE_FIELDS: Final = frozenset(f.name for op in OPS.values() for f in op.fields if isinstance(f.kind, LayerName))
 
 
 def canonical(name: str) -> str | None:
@@ -36,6 +40,12 @@ def canonical(name: str) -> str | None:
 def op_of(layer: LayerSpec) -> Op[Any]:
     """The op of a validated layer."""
     return OPS[layer.op]
+
+
+def reads(layer: LayerSpec) -> tuple[str, ...]:
+    """Every layer whose output `layer` needs: its `from`, then the layers its fields name (`like`)."""
+    extra = op_of(layer).references(layer)
+    return layer.inputs + extra if extra else layer.inputs
 
 
 def field_owners(field: str) -> list[str]:

@@ -9,11 +9,22 @@ from fractions import Fraction
 from typing import Any, ClassVar
 
 from convcalc.geometry import arithmetic
-from convcalc.geometry.receptive import Resample, Step, Window
+from convcalc.geometry.receptive import Resample, ResampleKind, Step, Window
 from convcalc.geometry.shape import Shape
 from convcalc.ops.base import Array, Context, LayerProblem, Node, Op, Rules
 from convcalc.ops.window import pads_only_before
-from convcalc.stack.fields import BOOL, NUMBER, POS_INT, POS_NUMBER, REQUIRED, Choice, Field, PaddingKind, PerAxis
+from convcalc.stack.fields import (
+    BOOL,
+    NUMBER,
+    POS_INT,
+    POS_NUMBER,
+    REQUIRED,
+    Choice,
+    Field,
+    LayerName,
+    PaddingKind,
+    PerAxis,
+)
 from convcalc.stack.spec import LayerSpec
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
@@ -26,8 +37,10 @@ _LINEAR_MODE = {1: "linear", 2: "bilinear", 3: "trilinear"}
 class UpsampleSpec(LayerSpec):
     scale: tuple[float, ...] = ()
     size: tuple[int, ...] = ()
+    like: str | None = None
     mode: str = "nearest"
     align_corners: bool | None = None
+    antialias: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,26 +59,49 @@ class Upsample(Op[UpsampleSpec]):
     upsamples = True
     name: ClassVar[str] = "upsample"
     aliases: ClassVar[tuple[str, ...]] = ("interpolate",)
-    summary: ClassVar[str] = "resize (F.interpolate / nn.Upsample): nearest or (bi/tri)linear"
+    summary: ClassVar[str] = "resize (F.interpolate / nn.Upsample): nearest, nearest-exact, (bi/tri)linear, bicubic"
     spec = UpsampleSpec
     fields = (
         Field("scale", PerAxis(POS_NUMBER), "scale factor per axis (output floor(size·scale), as PyTorch)", ()),
         Field("size", PerAxis(POS_INT), "output size per axis", ()),
         Field(
+            "like",
+            LayerName(),
+            "a layer above: the output takes its spatial size, whatever the input (size=y.shape[2:])",
+        ),
+        Field(
             "mode",
-            Choice(("nearest", "linear"), {"bilinear": "linear", "trilinear": "linear"}),
-            "nearest, or linear (bi/trilinear by rank)",
+            Choice(
+                ("nearest", "nearest-exact", "linear", "bicubic"),
+                {"bilinear": "linear", "trilinear": "linear", "nearest_exact": "nearest-exact"},
+            ),
+            "nearest, nearest-exact (pixel centres), linear (bi/trilinear by rank), or bicubic (2 spatial axes)",
             "nearest",
         ),
-        Field("align_corners", BOOL, "linear only: the corner pixels' centres align (PyTorch's align_corners)"),
+        Field(
+            "align_corners",
+            BOOL,
+            "linear and bicubic only: the corner pixels' centres align (PyTorch's align_corners)",
+        ),
+        Field(
+            "antialias",
+            BOOL,
+            "bilinear and bicubic only: when downsampling, the filter widens by the scale (PyTorch's antialias)",
+            False,
+        ),
     )
 
     def check(self, values: dict[str, Any], rules: Rules) -> None:
-        if rules.written("scale") and rules.written("size"):
-            later = max(("scale", "size"), key=rules.order)
-            rules.problem("give either 'scale' or 'size', not both", later)
-        elif not rules.written("scale") and not rules.written("size"):
-            rules.layer_problem("upsample needs 'scale' (a factor) or 'size' (the output size)", "scale")
+        given = [name for name in ("scale", "size", "like") if rules.written(name)]
+        if len(given) > 1:
+            later = max(given, key=rules.order)
+            both = f"both '{given[0]}' and '{given[1]}'" if len(given) == 2 else "all three"
+            rules.problem(f"give one of 'scale', 'size' or 'like', not {both}", later)
+        elif not given:
+            rules.layer_problem(
+                "upsample needs 'scale' (a factor), 'size' (the output size) or 'like' (a layer whose size to take)",
+                "scale",
+            )
         raw_mode = rules.raw("mode")
         if isinstance(raw_mode, str) and raw_mode in _MODE_RANK:
             needed = _MODE_RANK[raw_mode]
@@ -76,20 +112,46 @@ class Upsample(Op[UpsampleSpec]):
                     "mode",
                 )
         mode_ok = not rules.written("mode") or "mode" in values  # an invalid mode was reported already
-        if rules.written("align_corners") and mode_ok and values.get("mode", "nearest") != "linear":
+        mode = values.get("mode", "nearest")
+        if rules.written("align_corners") and mode_ok and mode not in ("linear", "bicubic"):
             rules.problem(
-                "align_corners can only be set with mode 'linear' (PyTorch: align_corners option can only be "
-                f"set with the interpolating modes), but mode is '{values.get('mode', 'nearest')}'",
+                "align_corners can only be set with mode 'linear' or 'bicubic' (PyTorch: align_corners option "
+                f"can only be set with the interpolating modes), but mode is '{mode}'",
                 "align_corners",
             )
+        if mode_ok and mode == "bicubic" and rules.rank is not None and rules.rank != 2:
+            rules.problem(
+                f"mode 'bicubic' needs 2 spatial axes in PyTorch, but the input{rules.rank_source} has {rules.rank}",
+                "mode",
+            )
+        if values.get("antialias") and mode_ok:
+            if mode not in ("linear", "bicubic") or (rules.rank is not None and rules.rank != 2):
+                rules.problem(
+                    "antialias is for bilinear and bicubic resizing of 2 spatial axes (PyTorch: anti-alias option "
+                    f"is restricted to bilinear and bicubic modes and requires a 4-D tensor), but mode is '{mode}'"
+                    + (f" with {rules.rank} spatial axes" if rules.rank is not None and rules.rank != 2 else ""),
+                    "antialias",
+                )
+            elif values.get("align_corners"):
+                rules.problem("antialias with align_corners: true is not modelled by convcalc", "antialias")
 
     def analyze(self, layer: UpsampleSpec, ctx: Context) -> Node:
         ctx.need_spatial()
         sizes = ctx.source.shape.spatial
+        wanted: tuple[int | None, ...] = layer.size
+        if layer.like is not None:
+            wanted = ctx.refs[layer.like].shape.spatial
+            if len(wanted) != len(sizes):
+                has = f"{len(wanted)} spatial axes" if wanted else "no spatial axes (it was flattened)"
+                raise LayerProblem(
+                    "like",
+                    f"like '{layer.like}' has {has}, but the input has {len(sizes)}: its size cannot be the "
+                    "output size (PyTorch: size shape must match input shape)",
+                )
         out_sizes: list[int | None] = []
         steps: list[Step | None] = []
         unknown: list[int] = []
-        linear = layer.mode == "linear"
+        interpolating = layer.mode in ("linear", "bicubic")
         align = bool(layer.align_corners)
         for axis, size in enumerate(sizes):
             scale = layer.scale[axis] if layer.scale else None
@@ -110,17 +172,14 @@ class Upsample(Op[UpsampleSpec]):
                             axis=ctx.label(axis),
                         )
             else:
-                out = layer.size[axis]
+                out = wanted[axis]
             out_sizes.append(out)
-            ratio = arithmetic.interpolation_ratio(size, out, scale, align and linear)
+            ratio = arithmetic.interpolation_ratio(size, out, scale, align and interpolating)
             if ratio is None:
                 unknown.append(axis)
                 steps.append(None)
                 continue
-            if not linear:
-                steps.append(Resample(ratio, "nearest"))
-            else:
-                steps.append(Resample(ratio, "linear_ac" if align else "linear"))
+            steps.append(Resample(ratio, _resample_kind(layer)))
         maps = list(ctx.mapped(steps, out_sizes))
         for axis in unknown:
             maps[axis] = None
@@ -130,19 +189,32 @@ class Upsample(Op[UpsampleSpec]):
         from convcalc.kernels import functional as F
 
         x = xs[0]
-        mode = _LINEAR_MODE[x.ndim - 2] if layer.mode == "linear" else "nearest"
-        align = bool(layer.align_corners) if mode != "nearest" else None
+        mode = _LINEAR_MODE[x.ndim - 2] if layer.mode == "linear" else layer.mode
+        align = bool(layer.align_corners) if mode not in ("nearest", "nearest-exact") else None
+        aa = layer.antialias
         if layer.scale:
-            return F.interpolate(x, scale_factor=list(layer.scale), mode=mode, align_corners=align)
-        return F.interpolate(x, size=list(layer.size), mode=mode, align_corners=align)
+            return F.interpolate(x, scale_factor=list(layer.scale), mode=mode, align_corners=align, antialias=aa)
+        size = list(xs[1].shape[2:]) if layer.like is not None else list(layer.size)  # xs[1]: the `like` layer
+        return F.interpolate(x, size=size, mode=mode, align_corners=align, antialias=aa)
 
     def workspace(self, layer: UpsampleSpec, inputs: Sequence[tuple[int, ...]], output: Shape, itemsize: int) -> int:
         from convcalc.kernels import functional as F
 
         size = [int(d or 0) for d in output.spatial]
-        return F.interpolate_workspace(
-            inputs[0], size, "nearest" if layer.mode == "nearest" else "linear", itemsize=itemsize
-        )
+        kind = {"nearest-exact": "nearest", "bicubic": "cubic"}.get(layer.mode, layer.mode)
+        return F.interpolate_workspace(inputs[0], size, "aa" if layer.antialias else kind, itemsize=itemsize)
+
+
+def _resample_kind(layer: UpsampleSpec) -> ResampleKind:
+    """The receptive-field step of the layer's mode (see convcalc.geometry.receptive.Resample)."""
+    align = bool(layer.align_corners)
+    if layer.mode == "nearest-exact":
+        return "nearest_exact"
+    if layer.mode == "linear":
+        return "aa_linear" if layer.antialias else "linear_ac" if align else "linear"
+    if layer.mode == "bicubic":
+        return "aa_cubic" if layer.antialias else "cubic_ac" if align else "cubic"
+    return "nearest"
 
 
 class _PixelOp(Op[PixelShuffleSpec]):
