@@ -242,6 +242,7 @@ def _analyze(stack: StackSpec) -> StackReport:
                 macs=work.macs,
                 diagnostics=tuple(work.diagnostics),
                 maps=node.maps,
+                steps=work.steps,
             )
         )
         graph.reports[layer.name] = reports[-1]
