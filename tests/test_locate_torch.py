@@ -172,3 +172,23 @@ def test_coverage_through_a_concat_sums_the_branches() -> None:
     report = analyze(spec)
     assert _check_coverage(spec, report) == 12 + 24 + 12 + 12  # every unit of every layer
     assert math.prod(len(m) for m in locate.coverage(report)) == 12
+
+
+@pytest.mark.parametrize(("rates", "never"), [([2, 2, 2], 120), ([1, 2, 5], 0), ([2, 4, 8], 616)])
+def test_gridding_holes_are_what_autograd_leaves_unread(rates: list[int], never: int) -> None:
+    """The `gridding` counts against the gradient of the centre unit through the all-ones skeleton."""
+    doc = {"input": [1, 48, 48], "layers": [{"op": "conv", "kernel": 3, "dilation": r, "padding": r} for r in rates]}
+    spec = _parse(doc)
+    report = analyze(spec)
+    grad = torch_oracle.autograd_coverage(spec, report.output.name, locate.centre_unit(report.output))
+    rows, cols = (grad != 0).nonzero(as_tuple=True)
+    box = grad[int(rows.min()) : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1]
+    assert int((box == 0).sum()) == never
+    found = [d for d in report.diagnostics if d.code == "gridding"]
+    if never:
+        (diagnostic,) = found
+        width = diagnostic.data["width"]
+        assert width == [box.shape[0], box.shape[1]]
+        assert f"in 2-D {never} of {box.numel()}" in diagnostic.message
+    else:
+        assert found == []

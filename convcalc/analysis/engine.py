@@ -16,6 +16,7 @@ import math
 from fractions import Fraction
 
 from convcalc import collector, diagnostics
+from convcalc.analysis import gridding
 from convcalc.analysis.report import AxisField, LayerReport, StackReport
 from convcalc.errors import Problem, ShapeError
 from convcalc.geometry.receptive import (
@@ -248,4 +249,5 @@ def _analyze(stack: StackSpec) -> StackReport:
         graph.reports[layer.name] = reports[-1]
     if problems:
         raise ShapeError(problems)
-    return StackReport(stack.name, stack.file, stack_input, tuple(reports))
+    layers = gridding.annotate(tuple(reports), len(stack.input.spatial))
+    return StackReport(stack.name, stack.file, stack_input, layers)
