@@ -224,21 +224,30 @@ MASSES = (50, 90, 99)
 
 
 def spread(counts: list[Count], masses: tuple[int, ...] = MASSES) -> Spread | None:
-    """The distribution of `counts` (None when every count is 0)."""
-    values = [Fraction(c) for c in counts]
-    total = sum(values, start=Fraction(0))
-    if not total:
+    """The distribution of `counts` (None when every count is 0).
+
+    Integer sums throughout (fractional counts are scaled by the common denominator first): exact, and
+    cheap for fields of many thousand pixels.
+    """
+    reached = [(p, c) for p, c in enumerate(counts) if c]
+    if not reached:
         return None
-    mean: Fraction = sum((p * c for p, c in enumerate(values)), start=Fraction(0)) / total
-    variance: Fraction = sum(((p - mean) ** 2 * c for p, c in enumerate(values)), start=Fraction(0)) / total
-    by_distance = sorted((abs(p - mean), c) for p, c in enumerate(values) if c)
+    scale = math.lcm(*(Fraction(c).denominator for _, c in reached))
+    weights = [(p, int(c * scale)) for p, c in reached]
+    total = sum(w for _, w in weights)
+    first = sum(p * w for p, w in weights)
+    second = sum(p * p * w for p, w in weights)
+    mean = Fraction(first, total)
+    variance = Fraction(total * second - first * first, total * total)
+    # Distance from the mean, times the total (an integer): |p·total − Σ p·w|.
+    by_distance = sorted((abs(p * total - first), w) for p, w in weights)
     radii = []
     for mass in masses:
-        need = total * mass / 100
-        held = Fraction(0)
-        for i, (dist, c) in enumerate(by_distance):
-            held += c
-            if held >= need and (i + 1 == len(by_distance) or by_distance[i + 1][0] != dist):
-                radii.append((mass, dist))
+        held = 0
+        for i, (dist, w) in enumerate(by_distance):
+            held += w
+            if 100 * held >= mass * total and (i + 1 == len(by_distance) or by_distance[i + 1][0] != dist):
+                radii.append((mass, Fraction(dist, total)))
                 break
-    return Spread(total if total.denominator != 1 else int(total), mean, variance, tuple(radii))
+    paths = Fraction(total, scale)
+    return Spread(paths.numerator if paths.denominator == 1 else paths, mean, variance, tuple(radii))

@@ -14,12 +14,12 @@ merges is the outer product of its axes' vectors).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from convcalc.geometry.receptive import Fill, Resample, Step, Window, weighted_taps
+from convcalc.geometry.receptive import Fill, Step, Transposed, Window, weighted_taps
 
 #: A path count: an int, or an exact Fraction after interpolation or adaptive pooling.
 Count = int | Fraction
@@ -62,16 +62,25 @@ def resolve(t: int, n: int, fill: Fill) -> int | None:
 
 def _taps(step: Step, u: int, n: int) -> list[tuple[int, Count]]:
     """Output unit `u`'s input units (after the fill) with their skeleton weights, for an input of n units."""
-    fill: Fill = "zeros"
     if isinstance(step, Window):
-        fill = step.fill
-    elif isinstance(step, Resample) and step.kind == "linear":
-        fill = "replicate"  # PyTorch clamps a half-pixel source below 0 to 0, and its upper neighbour to n − 1
-    out: list[tuple[int, Count]] = []
+        # Weight 1 per tap; integers only (this is the inner loop of long stacks).
+        start = u * step.stride - step.before
+        out: list[tuple[int, Count]] = []
+        for j in range(step.kernel):
+            t = start + j * step.dilation
+            r = t if 0 <= t < n else resolve(t, n, step.fill)
+            if r is not None:
+                out.append((r, 1))
+        return out
+    if isinstance(step, Transposed):
+        return [(a, 1) for a, _ in step.taps(u) if 0 <= a < n]
+    # PyTorch clamps a half-pixel source below 0 to 0, and its upper neighbour to n − 1.
+    edge: Fill = "replicate" if step.kind == "linear" else "zeros"
+    out = []
     for a, b, w in weighted_taps(step, u):
         weight: Count = w.numerator if w.denominator == 1 else w
         for t in range(a, b + 1):
-            r = resolve(t, n, fill)
+            r = resolve(t, n, edge)
             if r is not None:
                 out.append((r, weight))
     return out
@@ -86,45 +95,53 @@ def paths_back(links: Sequence[Link], layer: str, unit: int, source: str = "inpu
 
     Walks the links from `layer` back up in reverse file order, spreading each layer's counts over its
     inputs' units (a transposed conv of the counts with the ones kernel). The result maps each layer
-    reached (and `source`) to its counts; `result[source]` is the coverage of the unit.
+    reached (and `source`) to its counts; `result[source]` is the coverage of the unit. Counts are kept
+    sparse on the way (only the units reached), so the cost follows the field, not the layers' sizes.
     """
     index = {link.name: i for i, link in enumerate(links)}
-    acc: dict[str, list[Count]] = {layer: _zeros(links[index[layer]].size)}
-    acc[layer][unit] = 1
+    sizes = {link.name: link.size for link in links}
+    for link in links:
+        sizes.update(zip(link.inputs, link.sizes, strict=True))
+    acc: dict[str, dict[int, Count]] = {layer: {unit: 1}}
     done: dict[str, list[Count]] = {}
     for link in reversed(links[: index[layer] + 1]):
         vec = acc.pop(link.name, None)
         if vec is None:
             continue
-        done[link.name] = vec
-        targets = [acc.setdefault(name, _zeros(n)) for name, n in zip(link.inputs, link.sizes, strict=True)]
+        done[link.name] = _dense(vec, link.size)
+        targets = [acc.setdefault(name, {}) for name in link.inputs]
         if link.kind == "identity":
-            target = targets[0]
-            for u, c in enumerate(vec):
-                if c:
-                    target[u] += c
+            _add(targets[0], vec.items())
         elif link.kind == "merge":
             for target, n in zip(targets, link.sizes, strict=True):
                 if n == 1 and link.size > 1:
-                    target[0] += sum(vec)
+                    _add(target, [(0, sum(vec.values()))])
                 else:
-                    for u, c in enumerate(vec):
-                        if c:
-                            target[u] += c
+                    _add(target, vec.items())
         elif link.kind == "global":
-            total = sum(vec)
+            total = sum(vec.values())
             for target, n in zip(targets, link.sizes, strict=True):
-                for t in range(n):
-                    target[t] += total
+                _add(target, [(t, total) for t in range(n)])
         else:
             assert link.step is not None
             target, n = targets[0], link.sizes[0]
-            for u, c in enumerate(vec):
-                if c:
-                    for t, w in _taps(link.step, u, n):
-                        target[t] += c * w
-    done[source] = acc.pop(source, _zeros(0))
+            for u, c in vec.items():
+                _add(target, [(t, c * w) for t, w in _taps(link.step, u, n)])
+    done[source] = _dense(acc.pop(source, {}), sizes.get(source, 0))
     return done
+
+
+def _add(target: dict[int, Count], items: Iterable[tuple[int, Count]]) -> None:
+    for t, c in items:
+        if c:
+            target[t] = target.get(t, 0) + c
+
+
+def _dense(vec: dict[int, Count], n: int) -> list[Count]:
+    out = _zeros(n)
+    for t, c in vec.items():
+        out[t] = c
+    return out
 
 
 def paths_forward(links: Sequence[Link], pixel: int, size: int, source: str = "input") -> dict[str, list[Count]]:
