@@ -259,7 +259,7 @@ def gridding(
     if read_nd is not None:
         never_nd = width_nd - read_nd
         text += f"; in {len(axes)}-D {never_nd} of {width_nd} ({_percent(never_nd, width_nd)})"
-    who = f" (from {', '.join(f'{name} ({why})' for name, why in responsible)})" if responsible else ""
+    who = f" (from {', '.join(f'{name} {why}' for name, why in responsible)})" if responsible else ""
     fixes = []
     if any(why.startswith("dilation") for _, why in responsible) or not responsible:
         fixes.append("dilation rates without a common factor, e.g. 1, 2, 5 (Hybrid Dilated Convolution)")

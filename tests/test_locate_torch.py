@@ -61,12 +61,17 @@ def _all_units(report: StackReport, name: str, limit: int = 400) -> list[tuple[i
     return units
 
 
-def _check_supports(spec: StackSpec, report: StackReport) -> int:
+def _check_supports(spec: StackSpec, report: StackReport, limit: int = 400) -> int:
     slim = _slim(spec) if not any(layer.op.startswith("pixel_") for layer in spec.layers) else spec
     checked = 0
     for layer in report.layers:
-        units = _all_units(report, layer.name)
-        hulls = torch_oracle.autograd_field(slim, layer.name, units)
+        units = _all_units(report, layer.name, limit)
+        # In batches: each unit is one batch item of the whole forward pass.
+        hulls = [
+            h
+            for i in range(0, len(units), 32)
+            for h in torch_oracle.autograd_field(slim, layer.name, units[i : i + 32])
+        ]
         for unit, hull, found in zip(units, hulls, locate.supports(report, units, layer.name), strict=True):
             expected = tuple(None if h == (0, -1) else h for h in hull)
             if None in expected:
@@ -103,14 +108,16 @@ def test_support_is_the_autograd_hull_of_every_unit_1d(doc: dict[str, Any]) -> N
     assert _check_supports(spec, report) > 0
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stacks.stack(rank=2, max_layers=4, size_range=(5, 16), every_op=True))
 def test_support_is_the_autograd_hull_of_every_unit_2d(doc: dict[str, Any]) -> None:
+    """Every border unit and interior units spread over each layer (upsampled layers are large)."""
     spec = _parse(doc)
     report = _report(spec)
     assume(report is not None)
     assert report is not None
-    assert _check_supports(spec, report) > 0
+    assume(all(math.prod(n or 1 for n in layer.output.spatial) <= 4096 for layer in report.layers))
+    assert _check_supports(spec, report, limit=150) > 0
 
 
 def _coverage_grid(report: StackReport, name: str, unit: tuple[int, ...]) -> Any:
