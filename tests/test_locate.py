@@ -209,3 +209,32 @@ def test_spread_radius_by_hand() -> None:
     # Mass 4: the centre alone holds 2 (50 %); 90 % and 99 % need distance 1 (all 4).
     assert found.radius == ((50, 0), (90, 1), (99, 1))
     assert locate.spread([0, 0]) is None
+
+
+# Branch a pads H by one (its first row sees only padding) and reads 3 columns; branch b reads 1 column.
+# Unit (0, 3) of the add: a brings nothing (row 0 is padding), so only b's column 3 reaches it, but along W
+# alone a's columns 2..3 count: the per-axis hull is an upper bound, and says so.
+UPPER_BOUND = {
+    "input": [1, 4, 4],
+    "layers": [
+        {"op": "conv", "name": "a", "kernel": [1, 3], "padding": [[1, 1], [1, 1]]},
+        {"op": "conv", "name": "b", "from": "input", "kernel": [3, 1], "padding": [[2, 2], [0, 0]]},
+        {"op": "add", "name": "sum", "from": ["a", "b"]},
+    ],
+}
+
+
+def test_support_behind_a_merge_with_an_empty_branch_unit_is_an_upper_bound() -> None:
+    report = _report(UPPER_BOUND)
+    found = locate.support(report, (0, 3))
+    assert not found.exact
+    assert found.support == ((0, 0), (2, 3))  # the exact 2-D hull is ((0, 0), (3, 3)): see test_locate_torch
+    one_d = {
+        "input": [1, 4],
+        "layers": [
+            {"op": "conv", "name": "a", "kernel": 1, "padding": 1},
+            {"op": "conv", "name": "b", "from": "input", "kernel": 3, "padding": 2},
+            {"op": "add", "name": "sum", "from": ["a", "b"]},
+        ],
+    }
+    assert locate.support(_report(one_d), (0,)) == locate.Support("sum", (0,), ((-2, 0),), ((0, 0),))  # 1-D: exact

@@ -199,3 +199,13 @@ def test_gridding_holes_are_what_autograd_leaves_unread(rates: list[int], never:
         assert f"in 2-D {never} of {box.numel()}" in diagnostic.message
     else:
         assert found == []
+
+
+def test_the_upper_bound_contains_the_exact_hull() -> None:
+    from tests.test_locate import UPPER_BOUND
+
+    spec = _parse(UPPER_BOUND)
+    report = analyze(spec)
+    (hull,) = torch_oracle.autograd_field(spec, "sum", [(0, 3)])
+    assert hull == [(0, 0), (3, 3)]
+    assert locate.support(report, (0, 3)).support == ((0, 0), (2, 3))
