@@ -14,6 +14,7 @@ import typer
 from cli.adapter import Command, Group
 from cli.errors import fail_if, user_errors
 from cli.options import ChangeRankOpt, ColorOpt, FailOn, FailOnOpt, FormatOpt, InputOpt, OutputFormat
+from cli.see import ErfOpt, LayerOpt, UnitOpt
 from cli.terminal import ColorMode
 
 app = typer.Typer(
@@ -67,10 +68,16 @@ def rf(
     fail_on: FailOnOpt = FailOn.ERROR,
     color: ColorOpt = ColorMode.AUTO,
     change_rank: ChangeRankOpt = False,
+    unit: UnitOpt = None,
+    layer: LayerOpt = None,
+    erf: ErfOpt = False,
 ) -> None:
-    """Per layer: output shape, effective kernel, stride, jump, receptive field, centre/padding, params, MACs."""
+    """Per layer: output shape, effective kernel, stride, jump, receptive field, centre/padding, params, MACs.
+
+    With --unit (or --erf): also the region and the support of one unit of --layer, and with --erf its
+    effective receptive field."""
     with user_errors(json_errors=output_format is OutputFormat.JSON):
-        from cli import render
+        from cli import render, see
         from convcalc.analysis.engine import analyze
         from convcalc.documents.report import report_document
         from convcalc.format.loader import parse_input_shape, parse_stack
@@ -82,23 +89,26 @@ def rf(
         else:
             spec = open_stack(stack, override, allow_rank_change=change_rank)
         report = analyze(spec)
-        render.emit(
-            output_format,
-            json_doc=lambda: report_document(report),
-            csv_text=lambda: render.report_csv(report),
-            markdown_text=lambda: render.report_markdown(report),
-            table=lambda terminal: render.print_table(report, terminal),
-            color=color,
-        )
+        if unit is None and not erf:
+            render.emit(
+                output_format,
+                json_doc=lambda: report_document(report),
+                csv_text=lambda: render.report_csv(report),
+                markdown_text=lambda: render.report_markdown(report),
+                table=lambda terminal: render.print_table(report, terminal),
+                color=color,
+            )
+        else:
+            see.emit_unit(report, output_format, unit, layer, erf, color)
     fail_if(report.worst_severity(), fail_on)
 
 
 def _register_commands() -> None:
     # Each command family lives in its own module with a register(app) function; the modules
     # import only typer at the top, so registering them costs nothing at start-up.
-    from cli import calc, importer, library, run
+    from cli import calc, importer, library, run, see
 
-    for module in (calc, run, library, importer):
+    for module in (calc, run, library, importer, see):
         module.register(app)
 
 

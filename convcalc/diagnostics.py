@@ -66,6 +66,11 @@ CODES: dict[str, tuple[Severity, str]] = {
         "the receptive field depends on an unknown input size, or a layer to be mapped unit by unit (its phase "
         f"pattern repeats only beyond {MAX_PERIOD} units) has more than {MAX_UNITS} units along an axis",
     ),
+    "gridding": (
+        Severity.WARNING,
+        "the receptive field of an interior unit has holes: input pixels inside it that no path reads "
+        "(dilation rates sharing a factor, or strides skipping pixels)",
+    ),
     "scale-rounding": (
         Severity.INFO,
         "size × scale_factor lands just below an integer and PyTorch floors it (e.g. 100 × 0.29 → 28)",
@@ -226,3 +231,54 @@ def same_padding_notes(
             )
         )
     return found
+
+
+def _percent(part: int, whole: int) -> str:
+    """A share as a whole percentage for reading ('46 %'); exact counts are given beside it."""
+    return f"{round(100 * part / whole)} %"
+
+
+def gridding(
+    layer: str,
+    axes: Sequence[tuple[str, int, int, int]],
+    read_nd: int | None,
+    width_nd: int,
+    responsible: Sequence[tuple[str, str]],
+    hdc: tuple[int, int] | None,
+) -> Diagnostic:
+    """`gridding`: per axis (label, field width, pixels read, period of the read pattern); the N-D count
+    of pixels read (None when not the product of the axes: through merges, or 1-D), the layers
+    responsible, and the HDC value M_2 with its kernel K (information: the holes come from exact
+    coverage, HDC is only sufficient). `responsible`: (layer, why) pairs."""
+    parts = []
+    for label, width, read, period in axes:
+        never = width - read
+        pattern = f", one pixel in {period} (period {period})" if period > 1 else ""
+        parts.append((label, f"{never} of {width} pixels never read ({_percent(never, width)}){pattern}"))
+    text = by_axes(parts)
+    if read_nd is not None:
+        never_nd = width_nd - read_nd
+        text += f"; in {len(axes)}-D {never_nd} of {width_nd} ({_percent(never_nd, width_nd)})"
+    who = f" (from {', '.join(f'{name} {why}' for name, why in responsible)})" if responsible else ""
+    fixes = []
+    if any(why.startswith("dilation") for _, why in responsible) or not responsible:
+        fixes.append("dilation rates without a common factor, e.g. 1, 2, 5 (Hybrid Dilated Convolution)")
+    if any(why.startswith("stride") for _, why in responsible):
+        fixes.append("a kernel at least as large as the stride")
+    info = ""
+    if hdc is not None:
+        m2, k = hdc
+        info = f"; HDC M_2 = {m2} {'≤' if m2 <= k else '>'} K = {k} (the HDC criterion is only sufficient)"
+    return Diagnostic(
+        "gridding",
+        layer,
+        f"holes in the receptive field{who}: {text}. Fix: {', or '.join(fixes)}{info}",
+        {
+            "axes": [label for label, *_ in axes],
+            "width": [w for _, w, _, _ in axes],
+            "read": [r for _, _, r, _ in axes],
+            "period": [p for _, _, _, p in axes],
+            "layers": list(dict.fromkeys(name for name, _ in responsible)),
+            "hdc_m2": None if hdc is None else hdc[0],
+        },
+    )

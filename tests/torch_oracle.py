@@ -24,7 +24,9 @@ def _flat_pad(pairs: tuple[tuple[int, int], ...]) -> list[int]:
     return [v for before, after in reversed(pairs) for v in (before, after)]
 
 
-def _weight(shape: tuple[int, ...], positive: bool, gen: torch.Generator) -> Tensor:
+def _weight(shape: tuple[int, ...], positive: bool, gen: torch.Generator, ones: bool = False) -> Tensor:
+    if ones:
+        return torch.ones(shape, dtype=torch.float64)
     if positive:
         return torch.rand(shape, generator=gen, dtype=torch.float64) + 0.5
     return torch.randn(shape, generator=gen, dtype=torch.float64)
@@ -37,6 +39,7 @@ def layer_fn(
     positive: bool,
     gen: torch.Generator,
     given: tuple[Any, Any] | None = None,
+    ones: bool = False,
 ) -> Callable[[list[Tensor]], Tensor]:
     """A torch function computing `layer` with deterministic weights.
 
@@ -44,6 +47,8 @@ def layer_fn(
     autograd: activations become identities and max pooling becomes average pooling over the
     same windows (max pooling's gradient reaches only the arg-max). `given` = (weight, bias or
     None), arrays in PyTorch's layout, replaces the drawn weights of a conv, deconv or linear.
+    ones=True (with positive) makes every weight 1 and batchnorm the identity: the gradient of a unit is
+    then its number of paths from each input pixel (the coverage skeleton).
     """
     op = layer.op
     cin = in_channels[0]
@@ -53,8 +58,8 @@ def layer_fn(
         out = layer.out if layer.out is not None else cin
         g = layer.groups
         shape = (out, cin // g, *layer.kernel) if op == "conv" else (cin, out // g, *layer.kernel)
-        w = _weight(shape, positive, gen)
-        b = _weight((out,), positive, gen) if layer.bias else None
+        w = _weight(shape, positive, gen, ones)
+        b = _weight((out,), positive, gen, ones) if layer.bias else None
         if given is not None:
             w, b = _given(given)
         if op == "deconv":
@@ -160,11 +165,13 @@ def layer_fn(
     if op == "linear":
         out = layer.out
         assert out is not None
-        w = _weight((out, cin), positive, gen)
-        b = _weight((out,), positive, gen) if layer.bias else None
+        w = _weight((out, cin), positive, gen, ones)
+        b = _weight((out,), positive, gen, ones) if layer.bias else None
         if given is not None:
             w, b = _given(given)
         return lambda xs: F.linear(xs[0], w, b)
+    if op == "batchnorm" and ones:
+        return lambda xs: xs[0]
     if op == "batchnorm":
         mean = torch.zeros(cin, dtype=torch.float64)
         var = torch.ones(cin, dtype=torch.float64)
@@ -324,12 +331,14 @@ def build(
     seed: int = 0,
     params: Mapping[str, tuple[Any, Any]] | None = None,
     until: str | None = None,
+    ones: bool = False,
 ) -> Callable[[Tensor], dict[str, Tensor]]:
     """The whole stack as a function: input tensor (N, C, *spatial) → every layer's output by name.
 
     Weights are drawn on the first call, from the channel counts that actually arrive; `params`
     maps layer names to given (weight, bias) arrays used instead (e.g. the runner's weights).
-    With `until`, the forward stops after that layer (layers only read layers above them).
+    With `until`, the forward stops after that layer (layers only read layers above them). `ones`: see
+    `layer_fn`.
     """
     gen = torch.Generator().manual_seed(seed)
     fns: dict[str, Callable[[list[Tensor]], Tensor]] = {}
@@ -340,7 +349,9 @@ def build(
             xs = [values[n] for n in registry.reads(layer)]  # `from`, then the layers fields name (`like`)
             if layer.name not in fns:
                 given = None if params is None else params.get(layer.name)
-                fns[layer.name] = layer_fn(layer, [int(t.shape[1]) for t in xs], xs[0].dim() - 2, positive, gen, given)
+                fns[layer.name] = layer_fn(
+                    layer, [int(t.shape[1]) for t in xs], xs[0].dim() - 2, positive, gen, given, ones
+                )
             y = fns[layer.name](xs)
             if isinstance(y, tuple):  # a split's outputs, named as convcalc names them (sp.0, sp.1, ...)
                 values.update({f"{layer.name}.{i}": part for i, part in enumerate(y)})
@@ -384,3 +395,16 @@ def autograd_field(
             hull.append((int(col.min()), int(col.max())) if len(col) else (0, -1))
         results.append(hull)
     return results
+
+
+def autograd_coverage(stack: StackSpec, layer_name: str, unit: tuple[int, ...]) -> Tensor:
+    """The gradient of `unit` of a layer (summed over its channels) with respect to the input (summed over
+    the input's channels), through the all-ones skeleton: the number of paths from every input pixel,
+    exact in float64 for the small integer counts of test stacks. Shape: the input's spatial shape."""
+    forward = build(stack, positive=True, until=layer_name, ones=True)
+    spatial = tuple(int(s) for s in stack.input.spatial)  # type: ignore[arg-type]
+    x = torch.ones((1, stack.input.channels, *spatial), dtype=torch.float64, requires_grad=True)
+    y = forward(x)[layer_name]
+    y[(0, slice(None), *unit)].sum().backward()
+    assert x.grad is not None
+    return x.grad[0].sum(0)

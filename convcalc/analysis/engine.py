@@ -16,6 +16,7 @@ import math
 from fractions import Fraction
 
 from convcalc import collector, diagnostics
+from convcalc.analysis import gridding
 from convcalc.analysis.report import AxisField, LayerReport, StackReport
 from convcalc.errors import Problem, ShapeError
 from convcalc.geometry.receptive import (
@@ -223,7 +224,8 @@ def _analyze(stack: StackSpec) -> StackReport:
             parts[layer.name] = len(outputs)
     if problems:
         raise ShapeError(problems)
-    return StackReport(stack.name, stack.file, stack_input, tuple(reports))
+    layers = gridding.annotate(tuple(reports), len(stack.input.spatial))
+    return StackReport(stack.name, stack.file, stack_input, layers)
 
 
 def _input_node(nodes: dict[str, Node | None], parts: dict[str, int], name: str) -> Node | None:
@@ -297,6 +299,7 @@ def _record(
             macs=work.macs,
             diagnostics=tuple(work.diagnostics),
             maps=node.maps,
+            steps=work.steps,
         )
     )
     graph.reports[name] = reports[-1]

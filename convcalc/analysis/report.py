@@ -8,7 +8,7 @@ from fractions import Fraction
 from functools import cached_property
 
 from convcalc.diagnostics import Diagnostic, Severity
-from convcalc.geometry.receptive import AxisMap
+from convcalc.geometry.receptive import AxisMap, Step
 from convcalc.geometry.shape import Shape
 
 
@@ -53,6 +53,9 @@ class LayerReport:
     macs: int | None
     diagnostics: tuple[Diagnostic, ...]
     maps: tuple[AxisMap | None, ...] = dataclass_field(default=(), compare=False, repr=False)
+    #: The step the layer applies along each of its input's spatial axes (None = identity); None for ops
+    #: that step through no window (pointwise, merges, flatten, linear). See convcalc.analysis.locate.
+    steps: tuple[Step | None, ...] | None = dataclass_field(default=None, compare=False, repr=False)
 
     def region(self, unit: tuple[int, ...]) -> tuple[tuple[int, int] | None, ...] | None:
         """Inclusive [lo, hi] of stack-input pixels reaching `unit` (one index per axis), per axis.

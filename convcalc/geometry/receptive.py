@@ -42,14 +42,30 @@ T = TypeVar("T")
 _FAR = 1 << 62
 
 
+Fill = Literal["zeros", "reflect", "replicate", "circular"]
+
+
+def fill_of(mode: str) -> Fill:
+    """The `Window.fill` of a padding mode as PyTorch spells it (F.pad's 'constant' holds no input)."""
+    if mode in ("reflect", "replicate", "circular"):
+        return mode  # type: ignore[return-value]  # narrowed by the test above
+    return "zeros"
+
+
 @dataclass(frozen=True)
 class Window:
-    """A sliding window (conv, pooling, pad, pixel_unshuffle): unit u reads u·stride − before + j·dilation."""
+    """A sliding window (conv, pooling, pad, pixel_unshuffle): unit u reads u·stride − before + j·dilation.
+
+    `fill` is what positions outside the input hold: zeros (nothing reaches from there), or reflect,
+    replicate, circular padding (real input pixels do). Receptive-field hulls ignore it (positions in
+    the padding count); the support and coverage of `convcalc.geometry.coverage` follow it.
+    """
 
     stride: int
     before: int
     kernel: int
     dilation: int = 1
+    fill: Fill = "zeros"
 
     @property
     def factor(self) -> Fraction:

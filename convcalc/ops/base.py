@@ -87,6 +87,8 @@ class Context:
         self.macs: int | None = 0
         self.own_overlap = Fraction(1)  # this layer's overlap ratio on its own (transposed convs)
         self.unmapped: dict[int, Unmapped] = {}  # axes whose map this layer could not compute, and why
+        # The per-axis step the layer applies to its input (None = identity), for support and coverage.
+        self.steps: tuple[Step | None, ...] | None = None
 
     @property
     def source(self) -> Node:
@@ -133,6 +135,7 @@ class Context:
         """Compose each axis's step onto the input maps (None step = identity on that axis); `sizes` are
         the layer's output sizes (an explicit map lists that many units); `known` says which steps' left
         padding is known; `causal` which steps pad only before (see convcalc.ops.window)."""
+        self.steps = tuple(steps)
         out: list[AxisMap | None] = []
         for axis, (inner, step) in enumerate(zip(self.source.maps, steps, strict=True)):
             if inner is None or step is None:

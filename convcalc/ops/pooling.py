@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar
 
-from convcalc.geometry.receptive import GLOBAL, AxisMap, Resample
+from convcalc.geometry.receptive import GLOBAL, AxisMap, Resample, Step
 from convcalc.geometry.shape import Shape
 from convcalc.ops.base import Array, Context, LayerProblem, Node, Op
 from convcalc.ops.window import WindowSettings, analyze_window, resolve_padding
@@ -186,13 +186,16 @@ class _AdaptivePool(Op[AdaptivePoolSpec]):
             )
         out_sizes: list[int | None] = []
         maps: list[AxisMap | None] = []
+        steps: list[Step | None] = []
         for axis, (size, want) in enumerate(zip(sizes, layer.size, strict=True)):
             inner = ctx.source.maps[axis]
             if want is None:
                 out_sizes.append(size)
                 maps.append(inner)
+                steps.append(None)
                 continue
             out_sizes.append(want)
+            steps.append(None if size is None else Resample(Fraction(size, want), "bins"))
             if want == 1:
                 # Global pooling: its one unit sees everything, and so does whatever is resized or
                 # broadcast from it (the periodic extension of a 1-unit map means nothing).
@@ -203,6 +206,7 @@ class _AdaptivePool(Op[AdaptivePoolSpec]):
                 from convcalc.geometry.receptive import compose_map
 
                 maps.append(ctx.known_map(axis, compose_map(inner, Resample(Fraction(size, want), "bins"), units=want)))
+        ctx.steps = tuple(steps)
         return Node(Shape(ctx.source.shape.channels, tuple(out_sizes)), tuple(maps))
 
     def workspace(

@@ -9,7 +9,7 @@ from fractions import Fraction
 from typing import Any, ClassVar
 
 from convcalc.geometry import arithmetic
-from convcalc.geometry.receptive import Resample, ResampleKind, Step, Window
+from convcalc.geometry.receptive import Resample, ResampleKind, Step, Window, fill_of
 from convcalc.geometry.shape import Shape
 from convcalc.ops.base import Array, Context, LayerProblem, Node, Op, Rules
 from convcalc.ops.window import pads_only_before
@@ -330,7 +330,7 @@ class Pad(Op[PadSpec]):
                 raise LayerProblem("padding", f"{ctx.label(axis)}: cropping {-before - after} leaves {out} of {size}")
             out_sizes.append(out)
         ctx.padding = tuple(layer.padding)
-        steps: list[Step | None] = [Window(1, b, 1) for b, _ in layer.padding]
+        steps: list[Step | None] = [Window(1, b, 1, fill=fill_of(layer.mode)) for b, _ in layer.padding]
         causal = [pads_only_before(b, a, 1) for b, a in layer.padding]
         return Node(Shape(ctx.source.shape.channels, tuple(out_sizes)), ctx.mapped(steps, out_sizes, None, causal))
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from convcalc import diagnostics
 from convcalc.geometry import arithmetic
-from convcalc.geometry.receptive import Step, Window
+from convcalc.geometry.receptive import Step, Window, fill_of
 from convcalc.geometry.shape import Shape
 from convcalc.ops.base import Context, LayerProblem, Node
 from convcalc.stack.spec import Padding
@@ -79,7 +79,7 @@ def analyze_window(ctx: Context, w: WindowSettings, out_channels: int | None) ->
         pads.append((before, after) if before is not None and after is not None else None)
         known.append(before is not None)
         causal.append(pads_only_before(before, after, k_eff) and not (w.ceil_mode and not is_conv))
-        steps.append(Window(s, before if before is not None else 0, k, d))
+        steps.append(Window(s, before if before is not None else 0, k, d, fill_of(w.padding_mode)))
         if not is_conv and native and before is not None and after is not None:
             try:
                 arithmetic.check_pool_padding(k, before, after)

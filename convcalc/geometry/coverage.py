@@ -1,0 +1,210 @@
+"""Exact path counts along one spatial axis: which input pixels really reach a unit, and by how many paths.
+
+The linear skeleton of a stack (every kernel all ones, pooling summing its window, interpolation and
+adaptive pooling with their own weights, `mul` as a sum, activations and normalisation the identity) maps
+a one-hot unit back to the input: the value at input position p is the number of paths from p to the
+unit (weighted by the interpolation weights, so an exact Fraction where they are fractional). Unlike the
+receptive-field maps of `convcalc.geometry.receptive`, this follows the real borders: a tap in zero
+padding brings nothing, one in reflect / replicate / circular padding brings the pixel it copies.
+
+Each layer is a `Link` per axis; a stack is its links in file order (a layer reads only layers above it).
+Pure Python integers and Fractions: exact, and enough for one axis at a time (an N-D map of a stack without
+merges is the outer product of its axes' vectors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+from convcalc.geometry.receptive import Fill, Step, Transposed, Window, weighted_taps
+
+#: A path count: an int, or an exact Fraction after interpolation or adaptive pooling.
+Count = int | Fraction
+
+LinkKind = Literal["step", "identity", "merge", "global"]
+
+
+@dataclass(frozen=True)
+class Link:
+    """One layer along one axis.
+
+    kind: "step" applies `step` to its one input; "identity" passes it through; "merge" sums its
+    inputs unit by unit (an input of size 1 against a larger output is broadcast: every unit reads its
+    one unit); "global" reads every unit of its input with weight 1 (flatten, linear: an all-ones
+    linear layer sums every feature). `sizes` are the inputs' sizes along the axis and `size` the
+    layer's (1 for an input or layer without spatial axes).
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    sizes: tuple[int, ...]
+    size: int
+    kind: LinkKind = "step"
+    step: Step | None = None
+
+
+def resolve(t: int, n: int, fill: Fill) -> int | None:
+    """The input unit that position `t` of an input of `n` units holds (None: zero padding)."""
+    if 0 <= t < n:
+        return t
+    if fill == "zeros":
+        return None
+    if fill == "replicate":
+        return 0 if t < 0 else n - 1
+    if fill == "circular":
+        return t % n
+    # reflect (PyTorch refuses a padding of n or more): -1 → 1, n → n − 2
+    return -t if t < 0 else 2 * (n - 1) - t
+
+
+def _taps(step: Step, u: int, n: int) -> list[tuple[int, Count]]:
+    """Output unit `u`'s input units (after the fill) with their skeleton weights, for an input of n units."""
+    if isinstance(step, Window):
+        # Weight 1 per tap; integers only (this is the inner loop of long stacks).
+        start = u * step.stride - step.before
+        out: list[tuple[int, Count]] = []
+        for j in range(step.kernel):
+            t = start + j * step.dilation
+            r = t if 0 <= t < n else resolve(t, n, step.fill)
+            if r is not None:
+                out.append((r, 1))
+        return out
+    if isinstance(step, Transposed):
+        return [(a, 1) for a, _ in step.taps(u) if 0 <= a < n]
+    # PyTorch clamps a half-pixel source below 0 to 0, and its upper neighbour to n − 1.
+    edge: Fill = "replicate" if step.kind == "linear" else "zeros"
+    out = []
+    for a, b, w in weighted_taps(step, u):
+        weight: Count = w.numerator if w.denominator == 1 else w
+        for t in range(a, b + 1):
+            r = resolve(t, n, edge)
+            if r is not None:
+                out.append((r, weight))
+    return out
+
+
+def _zeros(n: int) -> list[Count]:
+    return [0] * n
+
+
+def paths_back(links: Sequence[Link], layer: str, unit: int, source: str = "input") -> dict[str, list[Count]]:
+    """Path counts from every unit of every layer on the way (and of `source`) to `unit` of `layer`.
+
+    Walks the links from `layer` back up in reverse file order, spreading each layer's counts over its
+    inputs' units (a transposed conv of the counts with the ones kernel). The result maps each layer
+    reached (and `source`) to its counts; `result[source]` is the coverage of the unit. Counts are kept
+    sparse on the way (only the units reached), so the cost follows the field, not the layers' sizes.
+    """
+    index = {link.name: i for i, link in enumerate(links)}
+    sizes = {link.name: link.size for link in links}
+    for link in links:
+        sizes.update(zip(link.inputs, link.sizes, strict=True))
+    acc: dict[str, dict[int, Count]] = {layer: {unit: 1}}
+    done: dict[str, list[Count]] = {}
+    for link in reversed(links[: index[layer] + 1]):
+        vec = acc.pop(link.name, None)
+        if vec is None:
+            continue
+        done[link.name] = _dense(vec, link.size)
+        targets = [acc.setdefault(name, {}) for name in link.inputs]
+        if link.kind == "identity":
+            _add(targets[0], vec.items())
+        elif link.kind == "merge":
+            for target, n in zip(targets, link.sizes, strict=True):
+                if n == 1 and link.size > 1:
+                    _add(target, [(0, sum(vec.values()))])
+                else:
+                    _add(target, vec.items())
+        elif link.kind == "global":
+            total = sum(vec.values())
+            for target, n in zip(targets, link.sizes, strict=True):
+                _add(target, [(t, total) for t in range(n)])
+        else:
+            assert link.step is not None
+            target, n = targets[0], link.sizes[0]
+            for u, c in vec.items():
+                _add(target, [(t, c * w) for t, w in _taps(link.step, u, n)])
+    done[source] = _dense(acc.pop(source, {}), sizes.get(source, 0))
+    return done
+
+
+def _add(target: dict[int, Count], items: Iterable[tuple[int, Count]]) -> None:
+    for t, c in items:
+        if c:
+            target[t] = target.get(t, 0) + c
+
+
+def _dense(vec: dict[int, Count], n: int) -> list[Count]:
+    out = _zeros(n)
+    for t, c in vec.items():
+        out[t] = c
+    return out
+
+
+def paths_forward(links: Sequence[Link], pixel: int, size: int, source: str = "input") -> dict[str, list[Count]]:
+    """Path counts from input position `pixel` (of `size`) to every unit of every layer.
+
+    The same skeleton as `paths_back`, walked the other way: a unit's count is the weighted sum of its
+    inputs' counts. paths_forward(p)[L][u] == paths_back(L, u)[input][p] (a test checks the two ways agree).
+    """
+    start = _zeros(size)
+    start[pixel] = 1
+    return forward(links, start, source)
+
+
+def reached(links: Sequence[Link], size: int, source: str = "input") -> dict[str, list[bool]]:
+    """Which units of every layer receive anything at all from an input of `size` pixels."""
+    return {name: [bool(c) for c in vec] for name, vec in forward(links, [1] * size, source).items()}
+
+
+def forward(links: Sequence[Link], start: list[Count], source: str = "input") -> dict[str, list[Count]]:
+    """The skeleton applied to input values `start`: every layer's values (see `paths_forward`)."""
+    values: dict[str, list[Count]] = {source: start}
+    for link in links:
+        ins = [values[name] for name in link.inputs]
+        out = _zeros(link.size)
+        if link.kind == "identity":
+            out = list(ins[0])
+        elif link.kind == "merge":
+            for vec, n in zip(ins, link.sizes, strict=True):
+                if n == 1 and link.size > 1:
+                    for u in range(link.size):
+                        out[u] += vec[0]
+                else:
+                    for u in range(link.size):
+                        out[u] += vec[u]
+        elif link.kind == "global":
+            out[0] = sum((sum(vec) for vec in ins), start=0)
+        else:
+            assert link.step is not None
+            vec, n = ins[0], link.sizes[0]
+            for u in range(link.size):
+                total: Count = 0
+                for t, w in _taps(link.step, u, n):
+                    if vec[t]:
+                        total += vec[t] * w
+                out[u] = total
+        values[link.name] = out
+    return values
+
+
+def hull(counts: Sequence[Count]) -> tuple[int, int] | None:
+    """First and last position with a non-zero count (None when nothing reaches)."""
+    reached = [p for p, c in enumerate(counts) if c]
+    return (reached[0], reached[-1]) if reached else None
+
+
+def runs(counts: Sequence[Count]) -> list[tuple[int, int]]:
+    """The positions with a non-zero count as inclusive runs [a, b], in order."""
+    out: list[tuple[int, int]] = []
+    for p, c in enumerate(counts):
+        if not c:
+            continue
+        if out and out[-1][1] == p - 1:
+            out[-1] = (out[-1][0], p)
+        else:
+            out.append((p, p))
+    return out
