@@ -89,10 +89,35 @@ def _block_call(in_block: bool) -> Schema:
             "name": wrap({"$ref": "#/$defs/layer_name"}),
             "from": wrap({"oneOf": [{"$ref": "#/$defs/name"}, _name_list(1, None)]}),
             "repeat": wrap({"type": "integer", "minimum": 1, "description": "instances, chained; default 1"}),
+            "names": {
+                "type": "string",
+                "minLength": 1,
+                "description": "the instances' names, a template such as 'denselayer${index + 1}'",
+            },
             "with": {**arguments, "description": "parameters for every instance"},
             "first": {**arguments, "description": "parameters for instance 0 (override `with`)"},
+            "when": {
+                "anyOf": [{"type": "boolean"}, _EXPRESSION] if in_block else [{"type": "boolean"}],
+                "description": "leave the whole use out (its readers read its input) where false",
+            },
         },
         "required": ["block"],
+        "additionalProperties": False,
+    }
+
+
+def _group(in_block: bool) -> Schema:
+    wrap = _templated if in_block else (lambda s: s)
+    return {
+        "type": "object",
+        "title": "group",
+        "description": "plain layers under one name: `NAME.layer`; NAME stands for the last",
+        "properties": {
+            "group": {"$ref": "#/$defs/layer_name"},
+            "from": wrap({"$ref": "#/$defs/name"}),
+            "layers": {"$ref": "#/$defs/block_layers" if in_block else "#/$defs/layers"},
+        },
+        "required": ["group", "layers"],
         "additionalProperties": False,
     }
 
@@ -109,12 +134,13 @@ def _layers(in_block: bool) -> Schema:
                 "required": ["op"],
             }
         )
-    return {"type": "array", "minItems": 1, "items": {"oneOf": [*ops, _block_call(in_block)]}}
+    return {"type": "array", "minItems": 1, "items": {"oneOf": [*ops, _block_call(in_block), _group(in_block)]}}
 
 
 def stack_schema() -> Schema:
     """The JSON Schema of a version-1 stack file, with a description and default for every field."""
-    assert set(blocks.CALL_FIELDS) <= {"block", "name", "from", "repeat", "with", "first"}, "update _block_call"
+    assert set(blocks.CALL_FIELDS) <= {"block", "name", "from", "repeat", "names", "with", "first", "when"}, "new key"
+    assert set(blocks.GROUP_FIELDS) <= {"group", "from", "layers"}, "update _group"
     size: Schema = {"type": ["integer", "null"], "minimum": 1}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -141,12 +167,17 @@ def stack_schema() -> Schema:
                 "propertyNames": {"$ref": "#/$defs/name"},
                 "additionalProperties": {"$ref": "#/$defs/block"},
             },
-            "layers": {**_layers(False), "description": "the layers in order; each reads the previous by default"},
+            "layers": {
+                "$ref": "#/$defs/layers",
+                "description": "the layers in order; each reads the previous by default",
+            },
         },
         "required": ["input", "layers"],
         "additionalProperties": False,
         "$defs": {
             "name": {"type": "string", "minLength": 1},
+            "layers": _layers(False),
+            "block_layers": _layers(True),
             "layer_name": {
                 "type": "string",
                 "minLength": 1,
@@ -164,7 +195,7 @@ def stack_schema() -> Schema:
                         "description": "parameter defaults; null = required",
                         "propertyNames": {"$ref": "#/$defs/name"},
                     },
-                    "layers": _layers(True),
+                    "layers": {"$ref": "#/$defs/block_layers"},
                     "output": {"$ref": "#/$defs/name", "description": "the layer whose output the block gives"},
                 },
                 "required": ["layers"],
