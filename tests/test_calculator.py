@@ -306,7 +306,7 @@ def test_params_and_macs_match_published_counts() -> None:
         ({"kind": "conv", "kernel": [3], "input_size": [-4]}, "input_size"),
         ({"kind": "conv", "kernel": [3, 5], "input_size": [4, 4, 4]}, "kernel"),
         ({"kind": "conv", "kernel": [3, 3, 3, 3]}, "kernel"),
-        ({"kind": "deconv", "kernel": [3], "padding": "same"}, "padding"),
+        ({"kind": "deconv", "kernel": [3], "stride": [2], "padding": "same", "output_padding": [1]}, "output_padding"),
         ({"kind": "avgpool", "kernel": [3], "dilation": [2]}, "dilation"),
         ({"kind": "conv", "kernel": [3], "ceil_mode": True}, "ceil_mode"),
         ({"kind": "conv", "kernel": [3], "output_padding": [1]}, "output_padding"),
@@ -553,3 +553,19 @@ def test_periodic_counts_equal_counting_every_pair(
     if counts.repeats:
         # Only the borders are stored position by position: the head ends where every tap lands inside.
         assert len(counts.head) <= dilation * (kernel - 1) + abs(offset)
+
+
+def test_deconv_same_is_written_as_pytorch_takes_it() -> None:
+    """`same` on a transposed conv is PyTorch's padding p and output_padding op with (i−1)s − 2p + d(k−1) + op + 1
+    = s·i: k3 s2 gives p 1, op 1 (2p − op = 1); k4 s2 gives p 1, op 0 (2p − op = 2)."""
+    for kernel, expected in ((3, ((1, 1), 1)), (4, ((1, 1), 0))):
+        settings = layer_settings("deconv", [kernel], [2], "same", input_size=[8], rank=1)
+        assert (settings.padding[0], settings.output_padding[0]) == expected
+        assert calculate(settings).output_size == (16,)
+
+
+def test_deconv_same_that_pytorch_cannot_write_is_refused() -> None:
+    # k2 s1 d1: the total crop d(k−1)+1−s = 1 is odd and output_padding must stay below 1.
+    with pytest.raises(ShapeError) as info:
+        calculate(layer_settings("deconv", [2], [1], "same", input_size=[8], rank=1))
+    assert info.value.problems[0].parameter == "padding"

@@ -251,10 +251,9 @@ def test_rank_from_the_number_of_values() -> None:
         ),
         (["conv", "--k", "abc"], 1, "option --kernel: expected integers separated by commas, e.g. 3 or 3,5; got 'abc'"),
         (
-            ["deconv", "--k", "3", "--p", "same"],
+            ["deconv", "--k", "2", "--s", "1", "--p", "same", "--i", "8"],
             1,
-            "option --padding: padding must be a non-negative integer or a list of 2 non-negative integers, "
-            "got 'same' (PyTorch's ConvTranspose has no 'same'/'valid' padding)",
+            "option --padding: padding 'same' (output s·i) needs a total crop of d·(k−1)+1−s = 1, odd",
         ),
         (["pool", "--k", "3", "--p", "2"], 1, "option --padding: H: padding 2 must be at most half of the kernel size"),
         (["conv", "--k", "3", "--target", "8"], 1, "option --input: the solver needs the input size"),

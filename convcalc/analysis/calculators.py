@@ -16,6 +16,7 @@ is an exact int or Fraction.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -337,6 +338,8 @@ def layer_settings(
     if reporter.problems:
         raise SpecError(reporter.problems)
     (spec,) = specs
+    if kind == "deconv" and getattr(spec, "padding") == "same":  # noqa: B009
+        spec = _explicit_same(spec)
     return LayerSettings(
         kind=kind,
         spec=spec,
@@ -351,6 +354,20 @@ def layer_settings(
         bias=getattr(spec, "bias", True),
         out_channels=None if in_channels is None else (out_channels or in_channels),
     )
+
+
+def _explicit_same(spec: LayerSpec) -> LayerSpec:
+    """A transposed conv's `same` (output s·i) as what PyTorch takes: symmetric padding and output_padding
+    so every line shows PyTorch's numbers; unchanged where no such pair exists (the analysis refuses it)."""
+    pairs = [
+        arithmetic.deconv_same_padding(k, s, d)
+        for k, s, d in zip(getattr(spec, "kernel"), getattr(spec, "stride"), getattr(spec, "dilation"), strict=True)  # noqa: B009
+    ]
+    if any(pair is None for pair in pairs):
+        return spec
+    padding = tuple((pair[0], pair[0]) for pair in pairs if pair is not None)
+    extra = tuple(pair[1] for pair in pairs if pair is not None)
+    return dataclasses.replace(spec, padding=padding, output_padding=extra)  # type: ignore[call-arg]
 
 
 # -- the calculators' additions ----------------------------------------------------------------------
