@@ -95,6 +95,24 @@ def same_padding_unknown(
     return (known_large, known_small) if lower else (known_small, known_large)
 
 
+def output_padding_allowed(output_padding: int, stride: int, dilation: int) -> bool:
+    """PyTorch's rule for a transposed conv: output_padding below the stride or below the dilation.
+
+    >>> output_padding_allowed(1, 2, 1), output_padding_allowed(1, 1, 1), output_padding_allowed(1, 1, 2)
+    (True, False, True)
+    """
+    return output_padding < stride or output_padding < dilation
+
+
+def check_output_padding(output_padding: int, stride: int, dilation: int) -> None:
+    """Refuse (ValueError, in PyTorch's terms) an output_padding `output_padding_allowed` refuses."""
+    if not output_padding_allowed(output_padding, stride, dilation):
+        raise ValueError(
+            f"output_padding {output_padding} must be smaller than either stride {stride} "
+            f"or dilation {dilation} (PyTorch refuses it)"
+        )
+
+
 def deconv_output_size(
     size: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0, dilation: int = 1
 ) -> int:
@@ -105,11 +123,7 @@ def deconv_output_size(
     >>> deconv_output_size(4, 3, 2, 1, 1)
     8
     """
-    if not (output_padding < stride or output_padding < dilation):
-        raise ValueError(
-            f"output_padding {output_padding} must be smaller than either stride {stride} "
-            f"or dilation {dilation} (PyTorch refuses it)"
-        )
+    check_output_padding(output_padding, stride, dilation)
     out = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
     if out < 1:
         raise ValueError(f"output size {out} is below 1 (input {size}, padding {padding} crops too much)")
@@ -142,7 +156,7 @@ def deconv_same_padding(kernel: int, stride: int, dilation: int = 1) -> tuple[in
     need = effective_kernel(kernel, dilation) - stride
     p = max(-(-need // 2), 0)
     op = 2 * p - need
-    if not (op < stride or op < dilation):
+    if not output_padding_allowed(op, stride, dilation):
         return None
     return p, op
 

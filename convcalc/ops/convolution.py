@@ -250,12 +250,10 @@ class Deconv(Op[DeconvSpec]):
         for axis, size in enumerate(sizes):
             k, s, d = layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
             before, after, op = crops[axis]
-            if not (op < s or op < d):
-                raise LayerProblem(
-                    "output_padding",
-                    f"{ctx.label(axis)}: output_padding {op} must be smaller than either stride {s} or "
-                    f"dilation {d} (PyTorch refuses it)",
-                )
+            try:
+                arithmetic.check_output_padding(op, s, d)
+            except ValueError as exc:
+                raise LayerProblem("output_padding", f"{ctx.label(axis)}: {exc}") from None
             if size is None:
                 out_sizes.append(None)
             else:
