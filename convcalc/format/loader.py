@@ -17,12 +17,12 @@ Conventions:
 from __future__ import annotations
 
 import os
+from typing import Final
 
 import yaml
 
 from convcalc import collector
 from convcalc.errors import FileProblemError, Problem, SpecError
-from convcalc.format.expansion import Expander, merge_instances
 from convcalc.format.nodes import TOP_LEVEL_KEYS, Reader, ReadMapping, compose, is_list, is_map
 from convcalc.format.shapes import parse_input_shape
 from convcalc.format.validate import RawLayer, read_input, validate_layers
@@ -32,6 +32,9 @@ from convcalc.stack.spec import FORMAT_VERSION, InputSpec, LayerSpec, Location, 
 from convcalc.stack.values import Value, is_int
 
 __all__ = ["TOP_LEVEL_KEYS", "load_stack", "parse_input_shape", "parse_stack"]
+
+#: The keys that make a layer entry a block use or a group (convcalc.format.blocks).
+_CALL_KEYS: Final = ("block", "group")
 
 
 # --------------------------------------------------------------------------- public API
@@ -178,11 +181,14 @@ class _StackParser:
                 self.rank_source = ""
         input_location = r.location(input_node) if input_node is not None and self.override is None else Location()
 
-        self.expander = Expander(r, top.value("blocks"))
+        self.blocks_node = top.value("blocks")
+        self.expanded = False
         layers = self._layers(root, top.value("layers"))
         if r.problems or stack_input is None:
             problems = r.problems
-            if self.expander.used:
+            if self.expanded:
+                from convcalc.format.expansion import merge_instances
+
                 problems = merge_instances(problems)
             # Sorted so the user reads them in file order; the sort is stable for equal positions.
             problems = sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
@@ -222,6 +228,24 @@ class _StackParser:
             self.rank = len(node.value) - 1
         return read_input(r.value(node), _FileReporter(r))
 
+    def _expand(self, entries: list[yaml.Node]) -> list[ReadMapping | yaml.Node]:
+        """The layer list with its blocks and groups expanded; a plain list as it is, without loading
+        the expander (most files, and every expanded one, have no blocks)."""
+        if self.blocks_node is None and not any(self._uses_block(entry) for entry in entries):
+            return list(entries)
+        from convcalc.format.expansion import Expander
+
+        expander = Expander(self.r, self.blocks_node)
+        expanded = expander.expand(entries)
+        self.expanded = expander.used
+        return expanded
+
+    def _uses_block(self, entry: yaml.Node) -> bool:
+        """A layer mapping with a `block` or `group` key (read cheaply: every layer of a file is asked)."""
+        if not is_map(entry):
+            return False
+        return any(key.value in _CALL_KEYS and self.r.scalar(key) in _CALL_KEYS for key, _ in entry.value)
+
     def _layers(self, root: yaml.MappingNode, node: yaml.Node | None) -> list[LayerSpec]:
         r = self.r
         if node is None:
@@ -235,7 +259,7 @@ class _StackParser:
             r.add(f"layers must be a non-empty list of layer mappings, {r.got(node)}", node, field="layers")
             return []
         items: list[RawLayer | Value] = []
-        for index, entry in enumerate(self.expander.expand(node.value)):
+        for index, entry in enumerate(self._expand(node.value)):
             if not isinstance(entry, ReadMapping):
                 if not is_map(entry):
                     items.append(r.value(entry))
