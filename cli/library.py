@@ -12,7 +12,7 @@ from cli.errors import user_errors
 from cli.options import ChangeRankOpt, FormatOpt, InputOpt, OutputFormat
 
 if TYPE_CHECKING:
-    from convcalc.stack.spec import StackSpec
+    pass
 
 StackArg = Annotated[
     str,
@@ -21,16 +21,6 @@ StackArg = Annotated[
         metavar="STACK",
     ),
 ]
-
-
-def _load(stack: str, input_shape: str | None, change_rank: bool) -> StackSpec:
-    from convcalc.format.loader import parse_input_shape, parse_stack
-    from convcalc.importers import open_stack
-
-    override = parse_input_shape(input_shape) if input_shape is not None else None
-    if stack == "-":
-        return parse_stack(sys.stdin.read(), "<stdin>", override, allow_rank_change=change_rank)
-    return open_stack(stack, override, allow_rank_change=change_rank)
 
 
 def list_stacks(output_format: FormatOpt = OutputFormat.TABLE) -> None:
@@ -66,9 +56,10 @@ def list_stacks(output_format: FormatOpt = OutputFormat.TABLE) -> None:
 def expand(stack: StackArg, input_shape: InputOpt = None, change_rank: ChangeRankOpt = False) -> None:
     """Print the stack as plain version-1 YAML: blocks expanded, names qualified, every value explicit."""
     with user_errors():
+        from cli.stacks import read_stack
         from convcalc.format.dump import dump_stack
 
-        sys.stdout.write(dump_stack(_load(stack, input_shape, change_rank)))
+        sys.stdout.write(dump_stack(read_stack(stack, input_shape, change_rank)))
 
 
 def schema() -> None:

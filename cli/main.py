@@ -6,7 +6,6 @@ that start-up stays fast; numpy is never imported by the arithmetic commands.
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -78,16 +77,11 @@ def rf(
     effective receptive field."""
     with user_errors(json_errors=output_format is OutputFormat.JSON):
         from cli import render, see
+        from cli.stacks import read_stack
         from convcalc.analysis.engine import analyze
         from convcalc.documents.report import report_document
-        from convcalc.format.loader import parse_input_shape, parse_stack
-        from convcalc.importers import open_stack
 
-        override = parse_input_shape(input_shape) if input_shape is not None else None
-        if stack == "-":
-            spec = parse_stack(sys.stdin.read(), "<stdin>", override, allow_rank_change=change_rank)
-        else:
-            spec = open_stack(stack, override, allow_rank_change=change_rank)
+        spec = read_stack(stack, input_shape, change_rank)
         report = analyze(spec)
         if unit is None and not erf:
             render.emit(

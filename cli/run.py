@@ -142,20 +142,15 @@ def run(
     time and output statistics. Exit 4 when a shape differs from the prediction, 5 over --max-memory."""
     with user_errors(json_errors=output_format is OutputFormat.JSON):
         from cli import render, render_run
+        from cli.stacks import read_stack
         from convcalc.analysis.engine import analyze
         from convcalc.documents.run import run_document
         from convcalc.errors import MismatchError, Problem
         from convcalc.execution.runner import DATA_KINDS, check_result, run_stack, save_outputs
         from convcalc.format.library import resolve_bundled
-        from convcalc.format.loader import parse_input_shape, parse_stack
-        from convcalc.importers import open_stack
 
         limit = parse_size(max_memory)
-        override = parse_input_shape(input_shape) if input_shape is not None else None
-        if stack == "-":
-            spec = parse_stack(sys.stdin.read(), "<stdin>", override, allow_rank_change=change_rank)
-        else:
-            spec = open_stack(stack, override, allow_rank_change=change_rank)
+        spec = read_stack(stack, input_shape, change_rank)
         # The files the run reads, as the loader found them: a bundled name (`bundled:resnet50` in the
         # report) is the file it resolved to.
         stack_file = None if stack == "-" or spec.file is None else str(resolve_bundled(spec.file) or spec.file)

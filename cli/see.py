@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -167,17 +166,12 @@ def register(app: typer.Typer) -> None:
 
         with user_errors(json_errors=output_format is OutputFormat.JSON):
             from cli.render import axis_names, dumps
+            from cli.stacks import read_stack
             from convcalc.analysis import locate as library
             from convcalc.analysis.engine import analyze
             from convcalc.documents.locate import reach_document
-            from convcalc.format.loader import parse_input_shape, parse_stack
-            from convcalc.importers import open_stack
 
-            override = parse_input_shape(input_shape) if input_shape is not None else None
-            if stack == "-":
-                spec = parse_stack(sys.stdin.read(), "<stdin>", override, allow_rank_change=change_rank)
-            else:
-                spec = open_stack(stack, override, allow_rank_change=change_rank)
+            spec = read_stack(stack, input_shape, change_rank)
             report = analyze(spec)
             found = find_layer(report, layer)
             result = library.reach(report, parse_index(pixel, "pixel"), found.name)
