@@ -101,6 +101,52 @@ def test_conv_pool_defaults_differ_from_pytorch(tmp_path: Path) -> None:
     assert conv.padding == ((1, 2), (0, 1))  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("stored", [True, False], ids=["affine", "constant-ones"])
+def test_groupnorm_pattern_is_affine_when_its_weight_is_stored(tmp_path: Path, stored: bool) -> None:
+    # The legacy exporter writes nn.GroupNorm(affine=False) with the same Mul and Add, of Constant ones
+    # and zeros: only a stored (initializer) weight makes the layer affine (2C params).
+    ones = np.ones((8, 1, 1), np.float32)
+    consts = [] if stored else [
+        helper.make_node("Constant", [], ["gw"], value=numpy_helper.from_array(ones)),
+        helper.make_node("Constant", [], ["gb"], value=numpy_helper.from_array(0 * ones)),
+    ]  # fmt: skip
+    nodes = [
+        *consts,
+        helper.make_node("Reshape", ["x", "grouped"], ["r"]),
+        helper.make_node("InstanceNormalization", ["r", "s", "b"], ["n"], epsilon=1e-3, name="gn"),
+        helper.make_node("Reshape", ["n", "back"], ["u"]),
+        helper.make_node("Mul", ["u", "gw"], ["m"]),
+        helper.make_node("Add", ["m", "gb"], ["y"]),
+    ]
+    inits = {
+        "grouped": np.array([1, 2, -1], np.int64),
+        "back": np.array([1, 8, 5, 6], np.int64),
+        "s": np.ones(2, np.float32),
+        "b": np.zeros(2, np.float32),
+    }
+    if stored:
+        inits |= {"gw": ones, "gb": 0 * ones}
+    path = save(tmp_path, make_model(nodes, [1, 8, 5, 6], inits))
+    imported = check_against_ort(path, np.ones((1, 8, 5, 6), np.float32))
+    (layer,) = imported.stack.layers
+    assert (layer.op, layer.groups, layer.eps, layer.affine) == ("groupnorm", 2, pytest.approx(1e-3), stored)  # type: ignore[attr-defined]
+    assert analyze(imported.stack).total_params == (16 if stored else 0)
+    assert all(m is not None and m.is_global for m in analyze(imported.stack).output.maps)
+
+
+def test_layernorm_and_instancenorm_outside_their_patterns_are_refused(tmp_path: Path) -> None:
+    ln = helper.make_node("LayerNormalization", ["x", "s"], ["y"], axis=1, name="ln")
+    path = save(tmp_path, make_model([ln], [1, 4, 5, 6], {"s": np.ones((4, 5, 6), np.float32)}))
+    with pytest.raises(SpecError, match="LayerNormalization outside Transpose"):
+        from_onnx(path)
+    inorm = helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], name="in")
+    path = save(
+        tmp_path, make_model([inorm], [1, 4, 5, 6], {"s": np.ones(4, np.float32), "b": np.zeros(4, np.float32)})
+    )
+    with pytest.raises(SpecError, match="outside the GroupNorm pattern"):
+        from_onnx(path)
+
+
 @pytest.mark.parametrize("n", [5, 10])
 def test_ceil_mode_windows_starting_in_the_padding_are_dropped(tmp_path: Path, n: int) -> None:
     # onnx.shape_inference gets these wrong (onnx#5711); convcalc's arithmetic and ORT agree.
