@@ -1,11 +1,14 @@
 """The torch.export importer against torch itself: every layer's shape equals the exported program's
-recorded shape for that node, params equal the module's, fields equal the hand-written YAML's and the
-ONNX route's, and bundled architectures built in torch import to the bundled stack's fields."""
+recorded shape for that node, params equal the module's, fields equal the hand-written YAML's, the
+ONNX route's and autograd on the module itself (its positive linear skeleton), and bundled
+architectures built in torch import to the bundled stack's fields."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from convcalc.analysis.engine import analyze  # noqa: E402
 from convcalc.errors import SpecError  # noqa: E402
 from convcalc.format.loader import load_stack, parse_stack  # noqa: E402
 from convcalc.importers.torch import from_torch, read_pt2, read_torch  # noqa: E402
+from tests import torch_oracle  # noqa: E402
 from tests.torch_models import MODELS  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -223,3 +227,112 @@ def test_pt2_files_on_the_command_line(tmp_path: Path) -> None:
     assert analyze(parse_stack(result.stdout)).output.field == analyze(read_pt2(path).stack).output.field
     rf = subprocess.run([*run, "rf", str(path)], capture_output=True, text=True, cwd=ROOT, check=False)
     assert rf.returncode == 0, rf.stderr
+
+
+# --------------------------------------------------------------------------- fields against the module itself
+
+#: Functions that the linear skeleton makes the identity (activations and gates: they keep every path).
+_IDENTITY = frozenset(
+    {"relu", "relu_", "relu6", "hardswish", "hardsigmoid", "silu", "sigmoid", "tanh", "leaky_relu", "gelu", "hardtanh"}
+)
+_MAX_POOLS = {"max_pool1d": 1, "_max_pool1d": 1, "max_pool2d": 2, "_max_pool2d": 2, "max_pool3d": 3, "_max_pool3d": 3}
+
+
+class _Linearised(torch.overrides.TorchFunctionMode):  # type: ignore[misc]
+    """Runs a module as its positive linear skeleton: activations are the identity and max pooling is
+    average pooling over the same windows, so every path from an input pixel to a unit carries a
+    positive weight and the gradient is non-zero exactly on the unit's field. Functional calls in
+    `forward` (torch.relu, F.max_pool2d) are caught as well as modules."""
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in _IDENTITY:
+            return args[0] if args else kwargs["input"]
+        if name in _MAX_POOLS:
+            names = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode")
+            a = {**dict(zip(names, args, strict=False)), **kwargs}
+            assert a.get("dilation", 1) in (1, [1] * _MAX_POOLS[name], (1,) * _MAX_POOLS[name])
+            pool = getattr(nn.functional, f"avg_pool{_MAX_POOLS[name]}d")
+            stride = a.get("stride") or a["kernel_size"]
+            return pool(a["input"], a["kernel_size"], stride, a.get("padding", 0), a.get("ceil_mode", False))
+        return func(*args, **kwargs)
+
+
+def _skeleton(module: Any) -> Any:
+    """A float64 copy with positive weights (|w| + 0.1), zero biases and BatchNorm statistics 0 / 1."""
+    copy = deepcopy(module).double().eval()
+    with torch.no_grad():
+        for name, p in copy.named_parameters():
+            if name.rsplit(".", 1)[-1] == "bias":
+                p.zero_()
+            else:
+                p.abs_().add_(0.1)
+        for m in copy.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.zero_()
+                m.running_var.fill_(1.0)
+    return copy
+
+
+#: The layers whose fields are checked per model: None is the module's output; a name is a submodule
+#: (the imported layer of that name, its output read with a forward hook).
+FIELD_LAYERS: dict[str, list[str | None]] = {
+    "residual": ["pool"],  # the output is a linear layer: no spatial axes
+    "unet": [None],
+    "upsampling": [None],
+    "dilated1d": [None],
+    "depthwise_se": ["dw", None],  # before the SE gate (local), after it (global)
+    "pixel_shuffle": [None],
+    "groupnorm": ["conv", None],
+    "layernorm2d": ["dw", None],
+}
+
+
+def _units(sizes: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The corners, the centre and the edge midpoints: border and interior units."""
+    picks = [sorted({0, n // 2, n - 1}) for n in sizes]
+    return list(itertools.product(*picks))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_fields_of_imported_models_equal_autograd_on_the_module(name: str) -> None:
+    assert set(FIELD_LAYERS) == set(MODELS)
+    module, x = build(name)
+    report = analyze(from_torch(module, x))
+    skeleton = _skeleton(module)
+    sizes = tuple(x.shape[2:])
+    checked = {"local": 0, "global": 0}
+    captured: dict[str, Any] = {}  # a hooked submodule's output
+    for target in FIELD_LAYERS[name]:
+        layer = report.output if target is None else next(la for la in report.layers if la.name == target)
+        hook = None
+        if target is not None:
+            hook = skeleton.get_submodule(target).register_forward_hook(lambda m, i, o: captured.update(out=o))
+        for unit in _units(tuple(int(s or 0) for s in layer.output.spatial)):
+            inp = torch.rand(x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) + 0.5
+            inp.requires_grad_(True)
+            with _Linearised():
+                out = skeleton(inp)
+            y = out if target is None else captured["out"]
+            assert tuple(y.shape[1:]) == (layer.output.channels, *layer.output.spatial)
+            y[(0, 0, *unit)].backward()
+            assert inp.grad is not None
+            hull = torch_oracle.gradient_hull(inp.grad[0])
+            region = layer.region(unit)
+            assert region is not None
+            for axis, (r, n) in enumerate(zip(region, sizes, strict=True)):
+                if r is None:  # global: convcalc says every input pixel reaches the unit
+                    m = layer.maps[axis]
+                    assert m is not None
+                    assert m.is_global
+                    total = inp.grad[0].abs().sum(0)
+                    assert bool((total > 1e-9 * total.max()).all()), f"{name} {target} unit {unit}: not global"
+                    checked["global"] += 1
+                else:
+                    clipped = (max(r[0], 0), min(r[1], n - 1))
+                    assert hull[axis] == clipped, f"{name} {target} unit {unit} axis {axis}: autograd {hull[axis]}"
+                    checked["local"] += 1
+        if hook is not None:
+            hook.remove()
+    assert sum(checked.values()) > 0

@@ -120,18 +120,21 @@ layers:
 
 
 class DepthwiseSE(nn.Module):
+    """A MobileNetV3 block: hardswish activations, a squeeze-and-excitation gate closed by hardsigmoid."""
+
     def __init__(self) -> None:
         super().__init__()
         self.expand = nn.Conv2d(4, 16, 1)
         self.dw = nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=16)
-        self.act = nn.SiLU()
+        self.act = nn.Hardswish()
         self.fc1 = nn.Conv2d(16, 4, 1)
         self.fc2 = nn.Conv2d(4, 16, 1)
+        self.gate = nn.Hardsigmoid()
         self.project = nn.Conv2d(16, 8, 1)
 
     def forward(self, x: Any) -> Any:
-        x = self.act(self.dw(self.expand(x)))
-        s = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3), keepdim=True)))))
+        x = self.act(self.dw(self.act(self.expand(x))))
+        s = self.gate(self.fc2(torch.relu(self.fc1(x.mean((2, 3), keepdim=True)))))
         return self.project(x * s)
 
 
@@ -139,15 +142,74 @@ DEPTHWISE_YAML = """
 input: [4, 15, 15]
 layers:
   - {op: conv, out: 16, kernel: 1}
+  - {op: hardswish}
   - {op: conv, out: 16, kernel: 3, stride: 2, padding: 1, groups: 16}
-  - {op: silu, name: x}
+  - {op: hardswish, name: x}
   - {op: adaptive_avgpool, size: 1}
   - {op: conv, out: 4, kernel: 1}
   - {op: relu}
   - {op: conv, out: 16, kernel: 1}
-  - {op: sigmoid, name: s}
+  - {op: hardsigmoid, name: s}
   - {op: mul, from: [x, s]}
   - {op: conv, out: 8, kernel: 1}
+"""
+
+
+class GroupNormNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.norm = nn.GroupNorm(4, 8, eps=1e-4)
+        self.out = nn.Conv2d(8, 4, 3)
+
+    def forward(self, x: Any) -> Any:
+        return self.out(torch.relu(self.norm(self.conv(x))))
+
+
+GROUPNORM_YAML = """
+input: [3, 12, 14]
+layers:
+  - {op: conv, out: 8, kernel: 3, padding: 1}
+  - {op: groupnorm, groups: 4, eps: 1.0e-4}
+  - {op: relu}
+  - {op: conv, out: 4, kernel: 3}
+"""
+
+
+class LayerNorm2d(nn.Module):
+    """ConvNeXt's LayerNorm over the channels of an N×C×H×W tensor: permute, nn.LayerNorm, permute back."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps=1e-6)
+
+    def forward(self, x: Any) -> Any:
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class ConvNeXtStem(nn.Module):
+    """A ConvNeXt stem and block body: patchify conv, LayerNorm2d, 7×7 depthwise conv, LayerNorm2d, 1×1 conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 4, stride=4)
+        self.norm0 = LayerNorm2d(16)
+        self.dw = nn.Conv2d(16, 16, 7, padding=3, groups=16)
+        self.norm1 = LayerNorm2d(16)
+        self.pw = nn.Conv2d(16, 32, 1)
+
+    def forward(self, x: Any) -> Any:
+        return self.pw(self.norm1(self.dw(self.norm0(self.stem(x)))))
+
+
+CONVNEXT_YAML = """
+input: [3, 40, 36]
+layers:
+  - {op: conv, out: 16, kernel: 4, stride: 4}
+  - {op: layernorm, eps: 1.0e-6}
+  - {op: conv, out: 16, kernel: 7, padding: 3, groups: 16}
+  - {op: layernorm, eps: 1.0e-6}
+  - {op: conv, out: 32, kernel: 1}
 """
 
 
@@ -177,4 +239,6 @@ MODELS = {
     "dilated1d": (Dilated1d, (2, 50), DILATED_YAML),
     "depthwise_se": (DepthwiseSE, (4, 15, 15), DEPTHWISE_YAML),
     "pixel_shuffle": (PixelShuffleHead, (3, 8, 10), PIXEL_YAML),
+    "groupnorm": (GroupNormNet, (3, 12, 14), GROUPNORM_YAML),
+    "layernorm2d": (ConvNeXtStem, (3, 40, 36), CONVNEXT_YAML),
 }

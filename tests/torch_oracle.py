@@ -383,18 +383,21 @@ def autograd_field(
     assert isinstance(total, torch.Tensor)
     total.backward()
     assert x.grad is not None
-    results = []
-    for b in range(len(units)):
-        # Interpolation weights that are exactly 0 in exact arithmetic come out as ~1e-16 in floating
-        # point (e.g. align_corners' (in-1)/(out-1) scale): treat gradients that small as zero.
-        grad = x.grad[b].abs().sum(0)
-        nz = (grad > 1e-9 * grad.max()).nonzero()
-        hull = []
-        for axis in range(len(spatial)):
-            col = nz[:, axis]
-            hull.append((int(col.min()), int(col.max())) if len(col) else (0, -1))
-        results.append(hull)
-    return results
+    return [gradient_hull(x.grad[b]) for b in range(len(units))]
+
+
+def gradient_hull(grad: Tensor) -> list[tuple[int, int]]:
+    """The per-axis [lo, hi] hull of the input pixels with a non-zero gradient; `grad` is one sample's
+    gradient, channels first ((0, -1) on an axis where no pixel has one)."""
+    # Interpolation weights that are exactly 0 in exact arithmetic come out as ~1e-16 in floating
+    # point (e.g. align_corners' (in-1)/(out-1) scale): treat gradients that small as zero.
+    total = grad.abs().sum(0)
+    nz = (total > 1e-9 * total.max()).nonzero()
+    hull = []
+    for axis in range(total.dim()):
+        col = nz[:, axis]
+        hull.append((int(col.min()), int(col.max())) if len(col) else (0, -1))
+    return hull
 
 
 def autograd_coverage(stack: StackSpec, layer_name: str, unit: tuple[int, ...]) -> Tensor:

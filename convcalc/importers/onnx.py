@@ -43,7 +43,15 @@ class _Dynamic:
     node: str
 
 
-_Tensor = str | Array | _Pending | _Dynamic
+@dataclass(frozen=True)
+class _ChannelsLast:
+    """An activation transposed to N×spatial×C, waiting for a LayerNormalization and the transpose back
+    (what exporters make of ConvNeXt's LayerNorm2d)."""
+
+    source: str
+
+
+_Tensor = str | Array | _Pending | _Dynamic | _ChannelsLast
 
 #: Ops whose output, on constant inputs, is computed here (the shape arithmetic exporters emit).
 _FOLDABLE: Final = frozenset(
@@ -272,7 +280,7 @@ class _Importer:
             self._set(node, 0, self.absorbed[id(node)])
             return
         acts = [v for v in ins if isinstance(v, str)]
-        if op == "Shape" and (acts or isinstance(ins[0], _Pending)):
+        if op == "Shape" and (acts or isinstance(ins[0], (_Pending, _ChannelsLast))):
             first: Any = ins[0]
             self._set(node, 0, self._shape_value(node, first))
             return
@@ -280,7 +288,7 @@ class _Importer:
             # A constant cast to the activation's type (float): still the constant.
             self._set(node, 0, ins[0] if isinstance(ins[0], _Dynamic) else self.np.asarray(ins[0], self.np.float32))
             return
-        if not acts and not any(isinstance(v, _Pending) for v in ins):
+        if not acts and not any(isinstance(v, (_Pending, _ChannelsLast)) for v in ins):
             if any(isinstance(v, _Dynamic) for v in ins):
                 self._set(node, 0, next(v for v in ins if isinstance(v, _Dynamic)))
                 return
@@ -376,11 +384,14 @@ class _Importer:
                 return np.array(list(attrs[key]), dtype=dtype)
         raise self.unsupported(node, "a Constant of a kind convcalc does not read")
 
-    def _shape_value(self, node: Any, source: str | _Pending) -> Array | _Dynamic:
+    def _shape_value(self, node: Any, source: str | _Pending | _ChannelsLast) -> Array | _Dynamic:
         dims: list[int | None]
         if isinstance(source, _Pending):
             order = source.perm or tuple(range(len(source.dims)))
             dims = [source.dims[i] for i in order]
+        elif isinstance(source, _ChannelsLast):
+            shape = self.builder.shape(source.source)
+            dims = [1, *shape.spatial, shape.channels]
         else:
             shape = self.builder.shape(source)
             dims = [1, shape.channels, *shape.spatial]  # convcalc analyses batch 1
@@ -921,7 +932,57 @@ class _Importer:
             perm = tuple(_int_list(_attrs(node).get("perm", reversed(range(len(source.dims))))))
             self._set(node, 0, _Pending(source.source, source.dims, perm))
             return
-        raise self.unsupported(node, "a transpose outside the pixel_unshuffle and channel-shuffle patterns")
+        perm = tuple(_int_list(_attrs(node).get("perm", [])))
+        if isinstance(source, str):
+            full = self._rank(source) + 2
+            if perm == (0, *range(2, full), 1):
+                self._set(node, 0, _ChannelsLast(source))  # channels last: a LayerNorm2d should follow
+                return
+        if isinstance(source, _ChannelsLast):
+            full = self._rank(source.source) + 2
+            if perm == (0, full - 1, *range(1, full - 1)):
+                self._set(node, 0, source.source)  # channels first again
+                return
+        raise self.unsupported(
+            node, "a transpose outside the pixel_unshuffle, channel-shuffle and channels-last LayerNorm patterns"
+        )
+
+    def _op_LayerNormalization(self, node: Any, name: str, ins: list[Any]) -> None:
+        source = ins[0]
+        axis = int(_attrs(node).get("axis", -1))
+        if not isinstance(source, _ChannelsLast):
+            raise self.unsupported(node, "a LayerNormalization outside Transpose → LayerNormalization → Transpose")
+        full = self._rank(source.source) + 2
+        if axis % full != full - 1:
+            raise self.unsupported(node, "a LayerNormalization over more axes than the channels")
+        if not self.builder.has_op("layernorm"):
+            raise self.unsupported(node, "convcalc has no 'layernorm' op yet")
+        eps = float(_attrs(node).get("epsilon", 1e-5))
+        # elementwise_affine: a stored bias (without it, legacy writes Constant ones and zeros, dynamo no bias).
+        affine = len(node.input) > 2 and self._stored(node.input[2])
+        layer = self._emit(node, name, "layernorm", [source.source], {"eps": eps, "elementwise_affine": affine})
+        self._set(node, 0, _ChannelsLast(layer))
+
+    def _op_InstanceNormalization(self, node: Any, name: str, ins: list[Any]) -> None:
+        """Reshape to [N, G, -1] → InstanceNormalization → Reshape back (→ Mul → Add): GroupNorm, as both
+        torch exporters write nn.GroupNorm."""
+        p = ins[0]
+        if not (isinstance(p, _Pending) and p.perm is None and len(p.dims) == 3):
+            raise self.unsupported(node, "an InstanceNormalization outside the GroupNorm pattern")
+        if not self.builder.has_op("groupnorm"):
+            raise self.unsupported(node, "convcalc has no 'groupnorm' op yet")
+        eps = float(_attrs(node).get("epsilon", 1e-5))
+        # GroupNorm's affine weight and bias are the Mul and Add after the reshape back (the
+        # InstanceNormalization's own scale and bias are ones and zeros per group).
+        # (Legacy exports affine=False with Mul and Add of Constant ones and zeros: the weight must be stored.
+        # Dynamo's optimizer folds those into stored tensors too, which then import as affine.)
+        back = self._next(node.output[0], "Reshape")
+        mul = None if back is None else self._next(back.output[0], "Mul")
+        weight = None if mul is None else next((i for i in mul.input if back is not None and i != back.output[0]), None)
+        affine = mul is not None and self._next(mul.output[0], "Add") is not None and self._stored(weight)
+        fields: dict[str, object] = {"groups": p.dims[1], "eps": eps, "affine": affine}
+        layer = self._emit(node, name, "groupnorm", [p.source], fields)
+        self._set(node, 0, _Pending(layer, p.dims))  # still grouped: the Reshape back makes it the layer
 
     def _pattern(self, node: Any, name: str, p: _Pending, target: list[int]) -> str:
         """Reshape → Transpose → Reshape: pixel_unshuffle, pixel_shuffle or a channel shuffle."""
@@ -1010,6 +1071,26 @@ class _Importer:
             self._set(node, 0, layer)
             return
         self._pointwise(node, name, ins, "softplus")
+
+    def _stored(self, tensor: str | None) -> bool:
+        """Whether `tensor` is a stored tensor (an initializer: a module's parameter), possibly reshaped or
+        cast on the way (Unsqueeze, CastLike, the legacy exporter's Identity of a shared initializer)."""
+        while tensor is not None and tensor not in self.initializers:
+            node = next((n for n in self.graph.node if tensor in n.output), None)
+            if node is None or node.op_type not in ("Identity", "Unsqueeze", "Reshape", "Cast", "CastLike"):
+                return False
+            tensor = node.input[0]
+        return tensor is not None
+
+    def _next(self, tensor: str, op_type: str) -> Any:
+        """The one node of `op_type` computing on `tensor`, not counting the nodes that only read its shape
+        or type (Shape, CastLike's second input), which exporters add around patterns; else None."""
+        users = [
+            u
+            for u in self.consumers.get(tensor, [])
+            if u.op_type != "Shape" and not (u.op_type == "CastLike" and list(u.input).index(tensor) == 1)
+        ]
+        return users[0] if len(users) == 1 and users[0].op_type == op_type else None
 
     def _only_consumer(self, tensor: str, op_type: str) -> Any:
         users = self.consumers.get(tensor, [])

@@ -10,6 +10,7 @@ op schema's defaults. An op convcalc cannot express is an error naming the node 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, Final
 
 from convcalc.errors import FileProblemError, Problem, SpecError
@@ -53,6 +54,14 @@ _UPSAMPLE: Final = {
     "upsample_trilinear3d": ("linear", True),
     "upsample_bicubic2d": ("bicubic", True),
 }
+
+
+@dataclass(frozen=True)
+class _ChannelsLast:
+    """A layer permuted to N×spatial×C, waiting for a layer_norm over C and the permute back (ConvNeXt's
+    LayerNorm2d)."""
+
+    source: str
 
 
 def _torch() -> Any:
@@ -316,6 +325,41 @@ class _Importer:
 
     def _op_convolution(self, node: Any, a: dict[str, Any]) -> None:
         self._conv(node, a, bool(a["transposed"]))
+
+    def _op_group_norm(self, node: Any, a: dict[str, Any]) -> None:
+        fields: dict[str, object] = {
+            "groups": int(a["num_groups"]),
+            "eps": float(a.get("eps", 1e-5)),
+            "affine": a.get("weight") is not None,
+        }
+        self._emit(node, "groupnorm", [self._act(node, a["input"])], fields)
+
+    def _op_permute(self, node: Any, a: dict[str, Any]) -> None:
+        dims = [int(d) % len(self._shape(a["self"])) for d in a["dims"]]
+        full = len(dims)
+        source = self.values.get(a["self"].name)
+        if isinstance(source, str) and dims == [0, *range(2, full), 1]:
+            self._set(node, _ChannelsLast(source))  # channels last: a layer_norm over C should follow
+            return
+        if isinstance(source, _ChannelsLast) and dims == [0, full - 1, *range(1, full - 1)]:
+            self._set(node, source.source)  # channels first again
+            return
+        raise self.unsupported(node, "a permute outside the channels-last LayerNorm pattern")
+
+    def _op_layer_norm(self, node: Any, a: dict[str, Any]) -> None:
+        source = self.values.get(a["input"].name)
+        shape = self._shape(a["input"])
+        if not isinstance(source, _ChannelsLast):
+            raise self.unsupported(node, "a layer_norm outside permute → layer_norm → permute (LayerNorm2d)")
+        if [int(d) for d in a["normalized_shape"]] != shape[-1:]:
+            raise self.unsupported(node, "a layer_norm over more axes than the channels")
+        fields: dict[str, object] = {
+            "eps": float(a.get("eps", 1e-5)),
+            "elementwise_affine": a.get("weight") is not None,
+        }
+        layer = self._emit(node, "layernorm", [source.source], fields)
+        del self.builder.tensors[layer]  # its node is channels last; the permute back is the layer's tensor
+        self.values[node.name] = _ChannelsLast(layer)
 
     def _op_batch_norm(self, node: Any, a: dict[str, Any]) -> None:
         self._emit(node, "batchnorm", [self._act(node, a["input"])], {"eps": float(a.get("eps", 1e-5))})

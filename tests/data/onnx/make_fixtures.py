@@ -14,7 +14,7 @@ import torch
 from tests.torch_models import MODELS
 
 HERE = Path(__file__).parent
-FIXTURES = ("residual", "unet", "pixel_shuffle")
+FIXTURES = ("residual", "unet", "pixel_shuffle", "depthwise_se", "groupnorm", "layernorm2d")
 
 
 def main() -> None:
