@@ -90,3 +90,12 @@ def test_readme_states_the_bounds_on_mapping_receptive_fields() -> None:
     assert row is not None
     assert f"{MAX_PERIOD} units" in row.group(0)
     assert f"{MAX_UNITS} units" in row.group(0)
+
+
+def test_every_op_has_a_row_in_the_readme_op_table() -> None:
+    from convcalc.ops import registry
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| op | fields |") :]
+    table = table[: table.index("\n\n")]
+    assert [op for op in registry.OPS if f"`{op}`" not in table] == []
