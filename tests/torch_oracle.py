@@ -284,6 +284,9 @@ def transposed_fn(layer: Any, w: Tensor, b: Tensor | None, convt: Any) -> Callab
 
     def run(xs: list[Tensor]) -> Tensor:
         y = convt(xs[0], w, b, layer.stride, 0, layer.output_padding, g, layer.dilation)
+        sizes = [y.shape[2 + i] - before - after for i, (before, after) in enumerate(layer.padding)]
+        if min(sizes) < 1:  # as torch's own conv_transpose refuses a padding that leaves no output
+            raise RuntimeError(f"output size {sizes} is too small: the crop removes every pixel")
         crop = [slice(before, y.shape[2 + i] - after) for i, (before, after) in enumerate(layer.padding)]
         return y[(slice(None), slice(None), *crop)]  # type: ignore[no-any-return]
 

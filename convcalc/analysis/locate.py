@@ -81,12 +81,20 @@ def links(report: StackReport, axis: int, until: str | None = None) -> list[Link
     """The stack along one spatial axis of its input, as coverage links in file order (up to `until`)."""
     rank = len(report.input.spatial)
     shapes = {INPUT_NAME: report.input.spatial}
+    global_field = {INPUT_NAME: False}  # whether each tensor's field along the axis is the whole input
     out: list[Link] = []
     for layer in report.layers:
         sizes = tuple(_size(shapes[name], axis, rank, name) for name in layer.inputs)
         size = _size(layer.output.spatial, axis, rank, layer.name)
         shapes[layer.name] = layer.output.spatial
-        out.append(_link(layer, sizes, size, axis, rank, len(shapes[layer.inputs[0]])))
+        axis_global = bool(layer.field) and layer.field[min(axis, len(layer.field) - 1)].is_global
+        global_field[layer.name] = axis_global
+        if axis_global and not any(global_field.get(name, False) for name in layer.inputs) and sizes == (size,):
+            # A size-keeping op whose statistics span every position (groupnorm, instancenorm, attention):
+            # each unit reads every unit of its input.
+            out.append(Link(layer.name, layer.inputs, sizes, size, "global"))
+        else:
+            out.append(_link(layer, sizes, size, axis, rank, len(shapes[layer.inputs[0]])))
         if layer.name == until:
             break
     return out

@@ -177,7 +177,11 @@ def forward(links: Sequence[Link], start: list[Count], source: str = "input") ->
                     for u in range(link.size):
                         out[u] += vec[u]
         elif link.kind == "global":
-            out[0] = sum((sum(vec) for vec in ins), start=0)
+            # Every unit reads every unit of its inputs (one unit after flatten; all of them for a
+            # size-keeping global op such as groupnorm).
+            whole = sum((sum(vec) for vec in ins), start=0)
+            for u in range(link.size):
+                out[u] = whole
         else:
             assert link.step is not None
             vec, n = ins[0], link.sizes[0]
