@@ -82,7 +82,8 @@ class _Pointwise(Op[Any]):
     """Shape-preserving: the output is the input's shape and field."""
 
     spec: ClassVar[type[LayerSpec]] = PointwiseSpec
-    #: The NumPy kernel's name in convcalc.kernels.functional (F.<kernel>(x)).
+    #: The NumPy kernel's name in convcalc.kernels.functional: F.<kernel>(x, **fields), each field passed
+    #: by its name (the kernels take PyTorch's keyword names, as the fields do).
     kernel: ClassVar[str] = ""
 
     def analyze(self, layer: Any, ctx: Context) -> Node:
@@ -92,7 +93,7 @@ class _Pointwise(Op[Any]):
         from convcalc.kernels import functional as F
 
         fn = getattr(F, self.kernel)
-        return fn(xs[0])
+        return fn(xs[0], **{f.name: getattr(layer, f.name) for f in self.fields})
 
 
 class Relu(_Pointwise):
@@ -112,13 +113,9 @@ class Relu6(_Pointwise):
 class Gelu(_Pointwise):
     name: ClassVar[str] = "gelu"
     summary: ClassVar[str] = "GELU: exact (with erf) or approximate: 'tanh'"
+    kernel = "gelu"
     spec = GeluSpec
     fields = (Field("approximate", Choice(("none", "tanh")), "'none' (erf) or 'tanh' (the tanh formula)", "none"),)
-
-    def execute(self, layer: GeluSpec, xs: list[Array], params: Mapping[str, Array]) -> Array:
-        from convcalc.kernels import functional as F
-
-        return F.gelu(xs[0], layer.approximate)
 
     def workspace(self, layer: GeluSpec, inputs: Sequence[tuple[int, ...]], output: Shape, itemsize: int) -> int:
         from convcalc.kernels import functional as F
@@ -148,27 +145,19 @@ class Tanh(_Pointwise):
 class LeakyRelu(_Pointwise):
     name: ClassVar[str] = "leaky_relu"
     summary: ClassVar[str] = "leaky ReLU"
+    kernel = "leaky_relu"
     spec = LeakyReluSpec
     relu_like = True
     fields = (Field("negative_slope", NUMBER, "the slope for negative inputs", 0.01),)
-
-    def execute(self, layer: LeakyReluSpec, xs: list[Array], params: Mapping[str, Array]) -> Array:
-        from convcalc.kernels import functional as F
-
-        return F.leaky_relu(xs[0], layer.negative_slope)
 
 
 class Dropout(_Pointwise):
     name: ClassVar[str] = "dropout"
     summary: ClassVar[str] = "dropout: the identity at inference"
+    kernel = "dropout"
     spec = DropoutSpec
     passes_scale = True
     fields = (Field("p", PROBABILITY, "the drop probability (training only)", 0.5),)
-
-    def execute(self, layer: DropoutSpec, xs: list[Array], params: Mapping[str, Array]) -> Array:
-        from convcalc.kernels import functional as F
-
-        return F.dropout(xs[0], layer.p)
 
 
 class Identity(_Pointwise):
@@ -196,25 +185,17 @@ class Hardsigmoid(_Pointwise):
 class Elu(_Pointwise):
     name: ClassVar[str] = "elu"
     summary: ClassVar[str] = "ELU, alpha·(exp(x) − 1) below 0"
+    kernel = "elu"
     spec = AlphaSpec
     fields = (Field("alpha", NUMBER, "the value −alpha is approached for large negative inputs", 1.0),)
-
-    def execute(self, layer: AlphaSpec, xs: list[Array], params: Mapping[str, Array]) -> Array:
-        from convcalc.kernels import functional as F
-
-        return F.elu(xs[0], layer.alpha)
 
 
 class Celu(_Pointwise):
     name: ClassVar[str] = "celu"
     summary: ClassVar[str] = "CELU, alpha·(exp(x/alpha) − 1) below 0"
+    kernel = "celu"
     spec = AlphaSpec
     fields = (Field("alpha", NONZERO_NUMBER, "the scale of the negative part (PyTorch refuses 0)", 1.0),)
-
-    def execute(self, layer: AlphaSpec, xs: list[Array], params: Mapping[str, Array]) -> Array:
-        from convcalc.kernels import functional as F
-
-        return F.celu(xs[0], layer.alpha)
 
 
 class Selu(_Pointwise):
@@ -226,16 +207,12 @@ class Selu(_Pointwise):
 class Softplus(_Pointwise):
     name: ClassVar[str] = "softplus"
     summary: ClassVar[str] = "softplus, log(1 + exp(beta·x))/beta (x above the threshold)"
+    kernel = "softplus"
     spec = SoftplusSpec
     fields = (
         Field("beta", POS_NUMBER, "the sharpness", 1.0),
         Field("threshold", NUMBER, "above beta·x > threshold the output is x", 20.0),
     )
-
-    def execute(self, layer: SoftplusSpec, xs: list[Array], params: Mapping[str, Array]) -> Array:
-        from convcalc.kernels import functional as F
-
-        return F.softplus(xs[0], layer.beta, layer.threshold)
 
 
 class Mish(_Pointwise):
@@ -247,6 +224,7 @@ class Mish(_Pointwise):
 class Hardtanh(_Pointwise):
     name: ClassVar[str] = "hardtanh"
     summary: ClassVar[str] = "hard tanh, x clipped to [min_val, max_val]"
+    kernel = "hardtanh"
     spec = HardtanhSpec
     fields = (
         Field("min_val", NUMBER, "the lower bound", -1.0),
@@ -260,11 +238,6 @@ class Hardtanh(_Pointwise):
         if high <= low:
             blame = "max_val" if rules.written("max_val") else "min_val"
             rules.problem(f"max_val ({high:g}) must be greater than min_val ({low:g}) (PyTorch's nn.Hardtanh)", blame)
-
-    def execute(self, layer: HardtanhSpec, xs: list[Array], params: Mapping[str, Array]) -> Array:
-        from convcalc.kernels import functional as F
-
-        return F.hardtanh(xs[0], layer.min_val, layer.max_val)
 
 
 class Prelu(_Pointwise):

@@ -168,6 +168,8 @@ class AvgPool(Op[AvgPoolSpec]):
 
 class _AdaptivePool(Op[AdaptivePoolSpec]):
     spec = AdaptivePoolSpec
+    #: The NumPy kernels' name without the rank: F.<kernel>1d / 2d / 3d.
+    kernel: ClassVar[str] = ""
     fields = (
         Field(
             "size",
@@ -216,31 +218,26 @@ class _AdaptivePool(Op[AdaptivePoolSpec]):
 
         return F.adaptive_pool_workspace(inputs[0], list(layer.size), itemsize=itemsize)
 
+    def execute(self, layer: AdaptivePoolSpec, xs: list[Array], params: Mapping[str, Array]) -> Array:
+        from convcalc.kernels import functional as F
+
+        x = xs[0]
+        pool = getattr(F, f"{self.kernel}{x.ndim - 2}d")
+        return pool(x, list(layer.size))
+
 
 class AdaptiveAvgPool(_AdaptivePool):
     name: ClassVar[str] = "adaptive_avgpool"
     aliases: ClassVar[tuple[str, ...]] = ("adaptive_avg_pool",)
     summary: ClassVar[str] = "adaptive average pooling (nn.AdaptiveAvgPool1d/2d/3d)"
-
-    def execute(self, layer: AdaptivePoolSpec, xs: list[Array], params: Mapping[str, Array]) -> Array:
-        from convcalc.kernels import functional as F
-
-        x = xs[0]
-        pool = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}[x.ndim - 2]
-        return pool(x, list(layer.size))
+    kernel = "adaptive_avg_pool"
 
 
 class AdaptiveMaxPool(_AdaptivePool):
     name: ClassVar[str] = "adaptive_maxpool"
     aliases: ClassVar[tuple[str, ...]] = ("adaptive_max_pool",)
     summary: ClassVar[str] = "adaptive max pooling (nn.AdaptiveMaxPool1d/2d/3d)"
-
-    def execute(self, layer: AdaptivePoolSpec, xs: list[Array], params: Mapping[str, Array]) -> Array:
-        from convcalc.kernels import functional as F
-
-        x = xs[0]
-        pool = {1: F.adaptive_max_pool1d, 2: F.adaptive_max_pool2d, 3: F.adaptive_max_pool3d}[x.ndim - 2]
-        return pool(x, list(layer.size))
+    kernel = "adaptive_max_pool"
 
 
 OPS: tuple[Op[Any], ...] = (MaxPool(), AvgPool(), AdaptiveAvgPool(), AdaptiveMaxPool())
