@@ -14,6 +14,7 @@ merges is the outer product of its axes' vectors).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -212,3 +213,76 @@ def runs(counts: Sequence[Count]) -> list[tuple[int, int]]:
         else:
             out.append((p, p))
     return out
+
+
+# -- the N-D map ---------------------------------------------------------------------------------------
+
+#: An N-D position (one index per spatial axis).
+Cell = tuple[int, ...]
+
+
+def separable(chains: Sequence[Sequence[Link]]) -> bool:
+    """Whether the N-D path counts are the outer product of the axes' counts: no layer sums several inputs.
+
+    Each link of a chain without merges multiplies independently along every axis (an all-ones N-D kernel
+    is the product of all-ones 1-D kernels), so the N-D count is the product of the per-axis counts.
+    """
+    return not any(link.kind == "merge" for chain in chains for link in chain)
+
+
+def _axis_taps(link: Link, u: int) -> list[list[tuple[int, Count]]]:
+    """Per input of `link`, the units it reads for output unit `u` along one axis, with their weights."""
+    if link.kind == "identity":
+        return [[(u, 1)]]
+    if link.kind == "merge":
+        return [[(0, 1)] if n == 1 and link.size > 1 else [(u, 1)] for n in link.sizes]
+    if link.kind == "global":
+        return [[(t, 1) for t in range(n)] for n in link.sizes]
+    assert link.step is not None
+    return [_taps(link.step, u, link.sizes[0])]
+
+
+def paths_back_grid(
+    chains: Sequence[Sequence[Link]], layer: str, unit: Cell, limit: int, source: str = "input"
+) -> dict[Cell, Count] | None:
+    """The N-D path counts from the input to `unit` of `layer`, sparse (only the cells reached).
+
+    `chains` are the stack's links along each axis (the same layers in the same order). Exact for any
+    stack, merges included. The work is the reached cells times the kernels' taps over the layers (a
+    Fraction count costing 20): the walk stops and returns None once it exceeds `limit`.
+    """
+    names = [link.name for link in chains[0]]
+    stop = names.index(layer)
+    acc: dict[str, dict[Cell, Count]] = {layer: {unit: 1}}
+    work = 0
+    for i in range(stop, -1, -1):
+        links_i = [chain[i] for chain in chains]
+        vec = acc.pop(links_i[0].name, None)
+        if vec is None:
+            continue
+        targets = [acc.setdefault(name, {}) for name in links_i[0].inputs]
+        cache: list[dict[int, list[list[tuple[int, Count]]]]] = [{} for _ in chains]
+        for cell, c in vec.items():
+            per_axis = []
+            for axis, u in enumerate(cell):
+                taps = cache[axis].get(u)
+                if taps is None:
+                    taps = cache[axis][u] = _axis_taps(links_i[axis], u)
+                per_axis.append(taps)
+            # Exact Fractions (interpolation, adaptive pooling) cost about 20 integer operations each.
+            cost = 20 if isinstance(c, Fraction) else 1
+            work += cost * len(targets) * math.prod(len(taps[0]) for taps in per_axis)
+            if work > limit:
+                return None
+            for k, target in enumerate(targets):
+                product: list[tuple[Cell, Count]] = [((), c)]
+                for taps in per_axis:
+                    product = [((*p, t), w * x) for p, w in product for t, x in taps[k]]
+                _add_cells(target, product)
+    return acc.pop(source, {})
+
+
+def _add_cells(target: dict[Cell, Count], items: Iterable[tuple[Cell, Count]]) -> None:
+    for t, c in items:
+        if c:
+            target[t] = target.get(t, 0) + c
