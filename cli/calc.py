@@ -14,6 +14,7 @@ import typer
 
 from cli.errors import user_errors
 from cli.options import ColorOpt, FailOn, FailOnOpt, FormatOpt, OutputFormat
+from cli.pictures import SvgOpt
 from cli.terminal import ColorMode
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ def _run(
     output_format: OutputFormat,
     fail_on: FailOn,
     color: ColorMode,
+    svg: str | None = None,
 ) -> None:
     worst = None
     solved = True
@@ -119,6 +121,8 @@ def _run(
             raise _option_error("explain", "the derivation has no CSV form; use --format table, markdown or json")
         if target is not None and explain:
             raise _option_error("explain", "--explain explains one layer; drop --target to see it")
+        if target is not None and svg is not None:
+            raise _option_error("svg", "--svg draws one layer; drop --target to draw it")
         from convcalc.analysis.calculators import calculate, layer_settings
 
         settings = layer_settings(
@@ -169,6 +173,11 @@ def _run(
                 color=color,
             )
             worst = max((d.severity for d in result.diagnostics), key=lambda sev: sev.rank, default=None)
+            if svg is not None:
+                from cli.files import write_text
+                from convcalc.documents.svg import overlap_svg
+
+                write_text(svg, overlap_svg(result), "svg")
     if not solved:
         from cli.errors import ExitCode
 
@@ -197,6 +206,7 @@ def register(app: typer.Typer) -> None:
         output_format: FormatOpt = OutputFormat.TABLE,
         fail_on: FailOnOpt = FailOn.ERROR,
         color: ColorOpt = ColorMode.AUTO,
+        svg: SvgOpt = None,
     ) -> None:
         """One convolution: output size, effective kernel, receptive-field growth, jump, 'same' padding,
         params and MACs. Example: convcalc conv --k 3 --s 2 --p 1 --i 224 --explain"""
@@ -219,6 +229,7 @@ def register(app: typer.Typer) -> None:
             output_format=output_format,
             fail_on=fail_on,
             color=color,
+            svg=svg,
         )
 
     @app.command()
@@ -246,6 +257,7 @@ def register(app: typer.Typer) -> None:
         output_format: FormatOpt = OutputFormat.TABLE,
         fail_on: FailOnOpt = FailOn.ERROR,
         color: ColorOpt = ColorMode.AUTO,
+        svg: SvgOpt = None,
     ) -> None:
         """One transposed convolution (ConvTranspose): output size, the equivalent stride-1 conv, the overlap
         map and checkerboard ratio. Example: convcalc deconv --k 3 --s 2 --p 1 --i 4"""
@@ -268,6 +280,7 @@ def register(app: typer.Typer) -> None:
             output_format=output_format,
             fail_on=fail_on,
             color=color,
+            svg=svg,
         )
 
     @app.command()
@@ -287,6 +300,7 @@ def register(app: typer.Typer) -> None:
         output_format: FormatOpt = OutputFormat.TABLE,
         fail_on: FailOnOpt = FailOn.ERROR,
         color: ColorOpt = ColorMode.AUTO,
+        svg: SvgOpt = None,
     ) -> None:
         """One max or average pooling layer: output size (with ceil_mode's last-window rule), receptive-field
         growth and jump. Example: convcalc pool --k 3 --s 2 --i 112 --ceil"""
@@ -309,4 +323,5 @@ def register(app: typer.Typer) -> None:
             output_format=output_format,
             fail_on=fail_on,
             color=color,
+            svg=svg,
         )

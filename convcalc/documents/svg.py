@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from convcalc.analysis.calculators import LayerResult
 from convcalc.analysis.coverage_map import CoverageMap, Picture
+from convcalc.documents.calculator import MAP_MAX, map_data
 from convcalc.geometry.coverage import Count
 from convcalc.geometry.overlap import outer
 from convcalc.notation import fraction_text
@@ -77,6 +78,14 @@ def grid_svg(
                 f'stroke="#c8c8c8" stroke-width="0.5" data-row="{r}" data-col="{c}" data-count="{text}"{flag}>'
                 f"<title>{tip}</title></rect>"
             )
+    if rows <= 32 and cols <= 32:
+        # Small maps carry their numbers in the cells, as in Dumoulin & Visin's figures.
+        for r, row in enumerate(cells):
+            for c, value in enumerate(row):
+                text = fraction_text(value) if isinstance(value, Fraction) else str(value)
+                if value and len(text) <= 3:
+                    x, y = c * CELL + CELL / 2, r * CELL + CELL - 4
+                    out.append(f'<text x="{x:g}" y="{y}" text-anchor="middle" font-size="8">{text}</text>')
     for box in boxes:
         x0, x1 = (float(v) * CELL for v in box.cols)
         y0, y1 = (float(v) * CELL for v in box.rows)
@@ -167,22 +176,27 @@ def coverage_svg(m: CoverageMap, p: Picture) -> str:
     return grid_svg(title, caption, p.cells, holes, boxes, labels)
 
 
-def overlap_values(result: LayerResult, limit: int) -> tuple[str, tuple[tuple[int, ...], ...]]:
-    """The map the calculators draw for the last two axes: for a transposed conv the taps reaching each
-    output, for a conv or pool the windows reading each input pixel; the whole axis when every drawn
-    axis has a known length of at most `limit`, else one period (the phases). ("whole" | "period", values)."""
+def overlap_values(result: LayerResult) -> tuple[str, tuple[tuple[int, ...], ...]]:
+    """The map drawn for the last two axes: for a transposed conv the taps reaching each output (the
+    JSON's overlap map), for a conv or pool the windows reading each input pixel (the outer product of the
+    JSON's per-axis counts); the whole axes when each is at most MAP_MAX long, else one period (the phases).
+    ("whole" | "period", values)."""
+    if result.settings.kind == "deconv":
+        kind, values, _ = map_data(result)
+        return kind, values
     drawn = result.axes[-2:]
     counts = [a.overlap.counts for a in drawn]
-    if all(c is not None and len(c) <= limit for c in counts):
+    if all(c is not None and len(c) <= MAP_MAX for c in counts):
         return "whole", outer([c.values() for c in counts if c is not None])
     return "period", outer([a.overlap.taps for a in drawn])
 
 
-def overlap_svg(result: LayerResult, kind: str, values: Sequence[Sequence[int]]) -> str:
+def overlap_svg(result: LayerResult) -> str:
     """The overlap map as SVG: output cells shaded by the taps reaching them (transposed conv, as in
     Dumoulin & Visin's figures) or input pixels by the windows reading them (conv, pool); zero: a hole."""
     s = result.settings
     deconv = s.kind == "deconv"
+    kind, values = overlap_values(result)
     what = "taps reaching each output" if deconv else "windows reading each input pixel"
     axes = " × ".join(a.axis for a in result.axes[-2:])
     where = "the whole axis" if kind == "whole" else "one period away from the borders (rows and columns: phases)"
