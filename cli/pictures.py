@@ -223,11 +223,10 @@ def register(app: typer.Typer) -> None:
         from cli.errors import fail_if, user_errors
 
         with user_errors():
-            from convcalc.documents.html import report_html
-
             from cli.files import write_text
             from cli.stacks import read_stack
             from convcalc.analysis.engine import analyze
+            from convcalc.documents.html import report_html
 
             analysed = analyze(read_stack(stack, input_shape, change_rank))
             page = report_html(analysed, layer)
