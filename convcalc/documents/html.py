@@ -150,8 +150,9 @@ function bars(index) {
     c.forEach((v, k) => {
       const r = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
       const t = v / peak * 4, p = s[0] + k;
-      if (a === rank - 1) { r.setAttribute('x', p); r.setAttribute('y', -t); r.setAttribute('width', 1); r.setAttribute('height', t); }
-      else { r.setAttribute('x', -t); r.setAttribute('y', p); r.setAttribute('width', t); r.setAttribute('height', 1); }
+      const along = a === rank - 1;  // the last axis runs across, along the top; the first down the left
+      const at = along ? {x: p, y: -t, width: 1, height: t} : {x: -t, y: p, width: t, height: 1};
+      Object.entries(at).forEach(([k, v]) => r.setAttribute(k, v));
       r.setAttribute('class', 'count'); r.dataset.axis = a; r.dataset.pos = p; r.dataset.count = v;
       r.setAttribute('fill', '#e08000');
       g.appendChild(r);
