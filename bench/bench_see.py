@@ -6,8 +6,9 @@ A WaveNet-like 1-D stack (width-2 causal convs, dilations 1..512 twice: a field 
 2-D stack of 3×3 convs with dilations 1..256 (a field of 1023 pixels per axis), each at two field sizes
 (the same stacks with half the layers' dilations, field about half). Per case: the median time of
 `locate.coverage` plus `locate.spread` on every axis, and its ratio to the half-field case measured in the
-same run (about 2 when the cost is linear in the field's extent per axis). Machines are noisy: read the
-ratios, not the absolute times.
+same run (about 2 when the cost is linear in the field's extent per axis). The "(coverage)" cases time what
+`convcalc coverage` computes: the map with its support, holes and ERF, and the downsampled picture. Machines
+are noisy: read the ratios, not the absolute times.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import statistics
 import time
 
-from convcalc.analysis import locate
+from convcalc.analysis import coverage_map, locate
 from convcalc.analysis.engine import analyze
 from convcalc.analysis.report import StackReport
 from convcalc.format.loader import parse_stack
@@ -41,6 +42,14 @@ def once(report: StackReport) -> float:
     return time.perf_counter() - start
 
 
+def picture(report: StackReport) -> float:
+    """What `convcalc coverage` computes: the map with its statistics, and the terminal picture."""
+    start = time.perf_counter()
+    m = coverage_map.coverage_map(report)
+    coverage_map.picture(m, 32, 40)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -52,16 +61,19 @@ def main() -> None:
         "2-D field 1023": dilated_2d(9),
     }
     times: dict[str, list[float]] = {name: [] for name in cases}
+    times.update({f"{name} (coverage)": [] for name in cases})
     for report in cases.values():
         once(report)  # warm-up
     for _ in range(args.runs):
         for name, report in cases.items():
             times[name].append(once(report))
+        for name, report in cases.items():
+            times[f"{name} (coverage)"].append(picture(report))
     medians = {name: statistics.median(values) for name, values in times.items()}
-    print(f"{'case':<22} {'median ms':>10} {'ratio':>7}")
+    print(f"{'case':<33} {'median ms':>10} {'ratio':>7}")
     for i, (name, median) in enumerate(medians.items()):
         base = list(medians.values())[i - 1] if i % 2 else median
-        print(f"{name:<22} {median * 1000:>10.1f} {median / base:>7.2f}")
+        print(f"{name:<33} {median * 1000:>10.1f} {median / base:>7.2f}")
 
 
 if __name__ == "__main__":

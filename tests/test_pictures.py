@@ -219,3 +219,18 @@ def test_svg_into_a_missing_directory(tmp_path: Path) -> None:
     code, _, err = invoke("deconv", "--k", "3", "--s", "2", "--i", "4", "--svg", str(tmp_path / "no" / "d.svg"))
     assert code == 1
     assert "does not exist" in err
+
+
+def test_readme_picture_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- pictures:", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines()]
+    stack = str(Path(__file__).parent.parent / "configs" / "seed_dilation.yaml")
+    monkeypatch.chdir(tmp_path)
+    for line in lines:
+        args = [stack if a == "net.yaml" else a for a in shlex.split(line)[1:]]
+        code, _, err = invoke(*args)
+        assert code == 0, (line, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d2.svg", "net.html", "overlap.svg"]
