@@ -107,9 +107,21 @@ def stats_lines(m: CoverageMap) -> list[str]:
 def print_coverage(m: CoverageMap, p: Picture | None, terminal: Terminal) -> None:
     stats = stats_lines(m)
     if p is None:
+        from cli.render import axis_names
+        from convcalc.analysis.coverage_map import axis_picture
+        from convcalc.notation import fraction_text
+
         for line in stats:
             terminal.line(line)
-        terminal.line("(no picture: the map is drawn for 1-D and 2-D inputs with a known N-D map; see --format json)")
+        terminal.line("no N-D picture (the map is drawn whole for 1-D and 2-D inputs with a known N-D map); per axis:")
+        width = (terminal.width or DEFAULT_WIDTH) - 4
+        for name, axis in zip(axis_names(len(m.sizes)), range(len(m.sizes)), strict=True):
+            strip = axis_picture(m, axis, width)
+            terminal.line(f"{name} {legend(m, strip)[0]}; max {fraction_text(strip.peak)}")
+            row = glyphs(strip)[0]
+            terminal.line("  " + "".join(terminal.style(g, _style(level)) for g, level in row))
+        terminal.line(f"{SHADES[0]} up to 1/4 of the strip's max  {SHADES[1]} to 1/2  {SHADES[2]} to 3/4  {SHADES[3]} to it")
+        terminal.line(legend(m, strip)[2])
         return
     rows = [
         "".join(terminal.style(g * (2 if len(p.window) == 2 else 1), _style(level)) for g, level in row)

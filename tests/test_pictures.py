@@ -234,3 +234,13 @@ def test_readme_picture_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyP
         code, _, err = invoke(*args)
         assert code == 0, (line, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d2.svg", "net.html", "overlap.svg"]
+
+
+def test_a_3d_stack_shows_one_strip_per_axis() -> None:
+    # Two 3×3×3 convs on 8×8×8: along each axis the centre unit's counts are 1 2 3 2 1 from position 1.
+    stack = "input: [1, 8, 8, 8]\nlayers:\n" + "  - {op: conv, kernel: 3, padding: 1}\n" * 2
+    code, out, err = invoke("coverage", "-", input=stack, env={"NO_COLOR": "1"})
+    assert code == 0, err
+    # 1 2 3 2 1 over the max 3: 1/3 ▒, 2/3 ▓, 1 █.
+    assert map_rows(out) == ["▒▓█▓▒"] * 3
+    assert "D input [1, 5]; each cell: one pixel; max 3" in out

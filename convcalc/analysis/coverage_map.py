@@ -12,7 +12,7 @@ when the region is unknown; a *hole* is a pixel of the field (the box of the axe
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from convcalc.analysis import locate
@@ -229,6 +229,25 @@ def picture(m: CoverageMap, max_rows: int, max_cols: int) -> Picture | None:
         holes.append(tuple(row_holes))
         fields.append(tuple(row_field))
     return Picture(window, factor, tuple(cells), tuple(holes), tuple(fields))
+
+
+def axis_picture(m: CoverageMap, axis: int, max_cols: int) -> Picture:
+    """One axis's counts as a strip (for a 3-D input, or a 2-D map over GRID_LIMIT): holes are the
+    positions of the axis's field with no path along that axis."""
+    one = replace(
+        m,
+        sizes=(m.sizes[axis],),
+        counts=(m.counts[axis],),
+        region=(m.region[axis],),
+        support=(m.support[axis],),
+        field=None if m.field is None else (m.field[axis],),
+        separable=True,
+        grid=None,
+        spreads=(m.spreads[axis],),
+    )
+    drawn = picture(one, 1, max_cols)
+    assert drawn is not None  # one axis is always drawn
+    return drawn
 
 
 def hole_fraction(m: CoverageMap) -> Fraction | None:
