@@ -120,7 +120,8 @@ def print_coverage(m: CoverageMap, p: Picture | None, terminal: Terminal) -> Non
             terminal.line(f"{name} {legend(m, strip)[0]}; max {fraction_text(strip.peak)}")
             row = glyphs(strip)[0]
             terminal.line("  " + "".join(terminal.style(g, _style(level)) for g, level in row))
-        terminal.line(f"{SHADES[0]} up to 1/4 of the strip's max  {SHADES[1]} to 1/2  {SHADES[2]} to 3/4  {SHADES[3]} to it")
+        a, b, c, d = SHADES
+        terminal.line(f"{a} up to 1/4 of the strip's max  {b} to 1/2  {c} to 3/4  {d} to it")
         terminal.line(legend(m, strip)[2])
         return
     rows = [
