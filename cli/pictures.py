@@ -118,9 +118,8 @@ def print_coverage(m: CoverageMap, p: Picture | None, terminal: Terminal) -> Non
         for name, axis in zip(axis_names(len(m.sizes)), range(len(m.sizes)), strict=True):
             strip = axis_picture(m, axis, width)
             terminal.line(f"{name} {legend(m, strip)[0]}; max {fraction_text(strip.peak)}")
-            row = glyphs(strip)[0]
-            terminal.line("  " + "".join(terminal.style(g, _style(level)) for g, level in row))
-        a, b, c, d = SHADES
+            terminal.line("  " + "".join(terminal.style(g, _style(level)) for g, level in glyphs(strip)[0]))
+        a, b, c, d = tuple(SHADES)
         terminal.line(f"{a} up to 1/4 of the strip's max  {b} to 1/2  {c} to 3/4  {d} to it")
         terminal.line(legend(m, strip)[2])
         return
@@ -138,8 +137,8 @@ def print_coverage(m: CoverageMap, p: Picture | None, terminal: Terminal) -> Non
             left = rows[i] if i < len(rows) else " " * width
             terminal.line((left + "  " + (stats[i] if i < len(stats) else "")).rstrip())
     else:
-        for row in rows:
-            terminal.line(row)
+        for text in rows:
+            terminal.line(text)
         for line in stats:
             terminal.line(line)
 
