@@ -100,9 +100,9 @@ def rf(
 def _register_commands() -> None:
     # Each command family lives in its own module with a register(app) function; the modules
     # import only typer at the top, so registering them costs nothing at start-up.
-    from cli import calc, importer, library, run, see
+    from cli import calc, check, importer, library, run, see
 
-    for module in (calc, run, library, importer, see):
+    for module in (calc, run, library, importer, see, check):
         module.register(app)
 
 
