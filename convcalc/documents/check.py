@@ -37,12 +37,13 @@ class Change:
 
     @property
     def message(self) -> str:
-        subject = f"layer {self.layer}" if self.layer is not None else "the stack"
+        """`rf 196×196 → 212×212`, `added (conv, output 64×56×56)`; the layer is the Finding's."""
         if self.what == "added":
-            return f"{subject} added ({self.new})"
+            return f"added ({self.new})"
         if self.what == "removed":
-            return f"{subject} removed (was {self.old})"
-        return f"{subject}: {self.what} {self.old} → {self.new}"
+            return f"removed (was {self.old})"
+        total = "total " if self.layer is None else ""
+        return f"{total}{self.what} {self.old} → {self.new}"
 
 
 @dataclass(frozen=True)
