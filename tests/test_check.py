@@ -417,3 +417,24 @@ def test_the_pre_commit_hook_runs_check_on_yaml_files() -> None:
     assert re.search(hook["files"], "nets/resnet.yaml")
     assert re.search(hook["files"], "a.yml")
     assert not re.search(hook["files"], "model.onnx")
+
+
+def test_the_readme_contract_example_holds_for_vgg16() -> None:
+    """The README's `expect:` example on VGG-16's layers plus an `up` layer (×64 nearest after pool5: jump
+    32/64 = 1/2): every entry holds by the published values (pool5 212 / 32, conv5_3 196, 138,357,544 params)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### `convcalc check`", 1)[1].split("\n### ", 1)[0]
+    block = section.split("**Contracts.**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    layers = (CONFIGS / "vgg16.yaml").read_text(encoding="utf-8").split("\n# What `convcalc check` verifies", 1)[0]
+    text = layers + "\n  - {op: upsample, name: up, from: pool5, scale: 64}\n" + block
+    spec = parse_stack(text, "readme.yaml")
+    assert len(spec.expect) == 8
+    jsonschema = pytest.importorskip("jsonschema")
+    from convcalc.format.schema import stack_schema
+
+    assert list(jsonschema.Draft202012Validator(stack_schema()).iter_errors(yaml.safe_load(text))) == []
+    from convcalc.analysis.contracts import check_stack
+
+    results = check_stack(spec).contracts
+    assert [r.check for r in results if r.ok] == [r.check for r in results]
+    assert len(results) == 10
