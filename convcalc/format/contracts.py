@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Final
 
 from convcalc.diagnostics import CODES
-from convcalc.format.validate import Reporter
+from convcalc.format.validate import Reporter, list_names
 from convcalc.stack.contracts import MAX_ACCEPTED_SIZES, Bound, Expectation, SizeRange, Suppression
 from convcalc.stack.fields import did_you_mean, plural
 from convcalc.stack.spec import InputSpec, Location
@@ -253,7 +253,11 @@ def _layer(value: Value, entry: _Entry, key: str, layers: Sequence[str] | None) 
         entry.add(key, f"must be a layer name, {value.got()}", value.where)
         return None
     if layers is not None and name not in layers:
-        entry.add(key, f"no layer named '{name}' in the stack{did_you_mean(name, layers)}", value.where)
+        entry.add(
+            key,
+            f"no layer named '{name}' in the stack{did_you_mean(name, layers)} Layers: {list_names(layers)}",
+            value.where,
+        )
         return None
     return name
 
