@@ -209,8 +209,7 @@ MALFORMED = [
     ("expect: {rf: 3}", "s.yaml:5:9: field 'expect': expect must be a list of expectations"),
     (
         "expect:\n  - {layer: c2, rf: 3}",
-        "s.yaml:6:13: field 'expect': entry #1, layer: no layer named 'c2' in the stack; did you mean 'c1'? "
-        "Layers: c1, up",
+        "s.yaml:6:13: field 'expect': entry #1, layer: no layer named 'c2' in the stack. Layers: c1, up",
     ),
     (
         "expect:\n  - {lyer: up, rf: 3}",
