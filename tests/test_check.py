@@ -8,6 +8,7 @@ PyTorch's size rule out = floor((i + 2p - k) / s) + 1, written next to each case
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from convcalc.errors import SpecError
 from convcalc.format.loader import parse_stack
+from convcalc.stack.spec import Location, StackSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -438,3 +440,25 @@ def test_the_readme_contract_example_holds_for_vgg16() -> None:
     results = check_stack(spec).contracts
     assert [r.check for r in results if r.ok] == [r.check for r in results]
     assert len(results) == 10
+
+
+def _plain(spec: StackSpec) -> list[tuple[object, ...]]:
+    """The contracts without where they were written."""
+    expect = [dataclasses.replace(e, index=0, location=Location(), field_locations={}) for e in spec.expect]
+    ignore = [(s.code, s.layer) for s in spec.ignore]
+    return [tuple(expect), tuple(ignore)]
+
+
+def test_expand_keeps_the_contracts() -> None:
+    from convcalc.format.dump import dump_stack
+
+    text = DECONV + (
+        "expect:\n  - {layer: up, at: 8x9x9, rf: [{min: 2}, 4], jump: '1/2', shape: [4, null, 19]}\n"
+        "  - {params: 30e6, macs: {max: 2G}, forbid: holes}\n  - {accepts: {min: 4, max: 40, step: 4}}\n"
+        "ignore: [checkerboard, {code: holes, layer: up}]\n"
+    )
+    spec = parse_stack(text, "s.yaml")
+    again = parse_stack(dump_stack(spec), "again.yaml")
+    assert _plain(again) == _plain(spec)
+    assert len(spec.expect) == 3
+    assert len(spec.ignore) == 2
