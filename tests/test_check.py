@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -462,3 +464,21 @@ def test_expand_keeps_the_contracts() -> None:
     assert _plain(again) == _plain(spec)
     assert len(spec.expect) == 3
     assert len(spec.ignore) == 2
+
+
+@given(
+    n=st.integers(min_value=0, max_value=10**12),
+    suffix=st.sampled_from([("", 1), ("K", 10**3), ("k", 10**3), ("M", 10**6), ("G", 10**9), ("T", 10**12)]),
+    exponent=st.integers(min_value=0, max_value=12),
+)
+def test_counts_as_text_mean_their_decimal_value(n: int, suffix: tuple[str, int], exponent: int) -> None:
+    """`n` with a decimal suffix, or in e-notation, is n · 10^k exactly; a fraction of a unit is refused."""
+    from convcalc.format.contracts import count_of
+    from convcalc.stack.values import scalar
+
+    letter, scale = suffix
+    assert count_of(scalar(f"{n}{letter}")) == n * scale
+    assert count_of(scalar(f"{n}e{exponent}")) == n * 10**exponent
+    assert count_of(scalar(f"{n:_}")) == n
+    assert count_of(scalar(f"{n}.5")) is None  # half a parameter
+    assert count_of(scalar(-n - 1)) is None
