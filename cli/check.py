@@ -173,19 +173,20 @@ def _check_one(source: str, ignore: list[str], run: bool) -> FileCheck:
     from convcalc.documents.check import FileCheck
     from convcalc.errors import ConvCalcError
 
+    label = "<stdin>" if source == "-" else source  # as the loader names standard input
     try:
         spec = read_stack(source, None, False)
         checked = check_stack(spec, ignore)
     except ConvCalcError as exc:
-        return FileCheck(source, error=exc)
+        return FileCheck(label, error=exc)
     if run:
         from convcalc.execution.runner import run_stack
 
         try:
             run_stack(spec, report=checked.report, check=True)
         except ConvCalcError as exc:
-            return FileCheck(source, checked, error=exc, ran=True)
-    return FileCheck(source, checked, ran=run)
+            return FileCheck(label, checked, error=exc, ran=True)
+    return FileCheck(label, checked, ran=run)
 
 
 def _with_changes(result: FileCheck, baselines: dict[str | None, dict[str, object]], count: int) -> FileCheck:
@@ -263,10 +264,11 @@ def _status(result: FileCheck, listed: list[Finding]) -> str:
     check = result.check
     if check is None:
         return "invalid input, not checked"
-    parts.append(f"{len(check.report.layers)} layers")
+    layers = len(check.report.layers)
+    parts.append(f"{layers} layer{'s' if layers != 1 else ''}")
     if check.contracts:
         met = sum(1 for r in check.contracts if r.ok)
-        parts.append(f"{met} of {len(check.contracts)} expectations met")
+        parts.append(f"{met} of {len(check.contracts)} expectation{'s' if len(check.contracts) != 1 else ''} met")
     counts: dict[str, int] = {}
     for d in check.diagnostics:
         if not d.suppressed:

@@ -350,6 +350,10 @@ def test_several_files_one_exit_code_and_every_file_reported(tmp_path: Path) -> 
 def test_standard_input_and_bundled_names_and_quoted_globs(tmp_path: Path) -> None:
     code, out, _ = invoke("-", input=(CONFIGS / "vgg16.yaml").read_text(encoding="utf-8"))
     assert (code, out) == (0, "<stdin>: ok (40 layers, 10 of 10 expectations met)\n")
+    code, out, _ = invoke("-", input="input: [3, 8, 8]\nlayers: [{op: conv, out: 2, kernel: 3}]\nexpect: [{rf: 4}]\n")
+    assert (code, out.splitlines()[-1]) == (3, "<stdin>: FAILED (1 layer, 0 of 1 expectation met)")
+    code, out, _ = invoke("-", input="input: [3, 8, 8]\nlayers: [{op: conv, out: 2, kernel: 3}]\nexpect: [{rf: x}]\n")
+    assert (code, out.splitlines()[-1]) == (1, "<stdin>: FAILED (invalid input, not checked)")
     code, out, _ = invoke("vgg16")
     assert (code, out) == (0, "bundled:vgg16: ok (40 layers, 10 of 10 expectations met)\n")
     write(tmp_path, "a.yaml", DECONV)

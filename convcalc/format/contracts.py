@@ -156,7 +156,7 @@ def _sizes(value: Value, entry: _Entry, key: str, rank: int | None) -> InputSpec
     items = value.items
     if items is None and isinstance(value.data, str):
         parts = re.split(r"\s*[x×X,]\s*", value.data.strip())
-        items = tuple(Value(int(p) if p.isdigit() else p, value.where, raw=p) for p in parts)
+        items = tuple(Value(int(p) if re.fullmatch("[0-9]+", p) else p, value.where, raw=p) for p in parts)
     if items is None or not 2 <= len(items) <= 4:
         entry.add(
             key, f"must be an input shape [channels, spatial sizes...], e.g. [3, 224, 224], {value.got()}", value.where
