@@ -31,7 +31,7 @@ class ExitCode(IntEnum):
     OK = 0
     INVALID_INPUT = 1  # the stack file or an option value is wrong, or PyTorch would refuse a layer
     USAGE = 2  # unknown command or option, missing argument (Typer's own code)
-    DIAGNOSTICS = 3  # diagnostics at or above --fail-on were found
+    DIAGNOSTICS = 3  # diagnostics at or above --fail-on were found; `check`: also a broken contract (expect:)
     MISMATCH = 4  # `run`: a layer's actual shape differs from the predicted one
     RESOURCE = 5  # `run`: the estimated memory exceeds --max-memory
     INTERNAL = 70  # a bug in convcalc (EX_SOFTWARE); set CONVCALC_TRACEBACK=1 to see it

@@ -22,8 +22,8 @@ app = typer.Typer(
     help=(
         "Convolution arithmetic: PyTorch-exact output sizes, receptive fields, jumps and checkerboard "
         "diagnostics for layer stacks.\n\n"
-        "Exit codes: 0 ok, 1 invalid input, 2 usage, 3 diagnostics at or above --fail-on, "
-        "4 shape mismatch (run), 5 over the memory limit (run), 70 internal error."
+        "Exit codes: 0 ok, 1 invalid input, 2 usage, 3 diagnostics at or above --fail-on (check: or a broken "
+        "contract), 4 shape mismatch (run), 5 over the memory limit (run), 70 internal error."
     ),
     add_completion=True,
     no_args_is_help=True,
@@ -100,9 +100,9 @@ def rf(
 def _register_commands() -> None:
     # Each command family lives in its own module with a register(app) function; the modules
     # import only typer at the top, so registering them costs nothing at start-up.
-    from cli import calc, importer, library, pictures, run, see
+    from cli import calc, check, importer, library, pictures, run, see
 
-    for module in (calc, run, library, importer, see, pictures):
+    for module in (calc, run, library, importer, see, pictures, check):
         module.register(app)
 
 

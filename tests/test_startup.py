@@ -39,6 +39,7 @@ def run_cli_modules(*args: str) -> set[str]:
     [
         ["rf", "configs/vgg16.yaml"],
         ["rf", "configs/seed_deconv.yaml", "--format", "json"],
+        ["check", "configs/vgg16.yaml", "configs/seed_deconv.yaml", "--format", "json"],
         ["--help"],
     ],
 )

@@ -7,7 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from convcalc.notation import fraction_text
 from convcalc.ops import registry
+from convcalc.stack.contracts import Bound, Expectation
 from convcalc.stack.spec import INPUT_NAME, LayerSpec, StackSpec
 
 __all__ = ["dump_stack"]
@@ -98,4 +100,47 @@ def dump_stack(spec: StackSpec, comments: Mapping[str, str] | None = None, heade
             lines.append(f"  # {comments[layer.name]}")
         lines.append(_layer_line(layer, previous))
         previous = layer.name
+    if spec.expect:
+        lines.append("expect:")
+        lines.extend(f"  - {{{_expectation(e)}}}" for e in spec.expect)
+    if spec.ignore:
+        entries = [
+            _string(s.code) if s.layer is None else f"{{code: {s.code}, layer: {_string(s.layer)}}}"
+            for s in spec.ignore
+        ]
+        lines.append(f"ignore: [{', '.join(entries)}]")
     return "\n".join(lines) + "\n"
+
+
+def _bound(b: Bound) -> str:
+    if b.min is not None and b.min == b.max:
+        return str(b.min)
+    ends = [f"{k}: {v}" for k, v in (("min", b.min), ("max", b.max)) if v is not None]
+    return "{" + ", ".join(ends) + "}"
+
+
+def _expectation(e: Expectation) -> str:
+    """One `expect:` entry as a flow mapping that reads back to the same expectation."""
+    parts: list[str] = []
+    if e.layer is not None:
+        parts.append(f"layer: {_string(e.layer)}")
+    if e.at is not None:
+        parts.append(f"at: [{', '.join(str(d) for d in (e.at.channels, *e.at.spatial))}]")
+    if e.rf is not None:
+        rf = [_bound(b) for b in e.rf]
+        parts.append(f"rf: {rf[0] if len(rf) == 1 else '[' + ', '.join(rf) + ']'}")
+    if e.jump is not None:
+        jumps = [fraction_text(j) if j.denominator == 1 else f'"{fraction_text(j)}"' for j in e.jump]
+        parts.append(f"jump: {jumps[0] if len(jumps) == 1 else '[' + ', '.join(jumps) + ']'}")
+    if e.shape is not None:
+        parts.append(f"shape: [{', '.join(_scalar(d) for d in e.shape)}]")
+    for name in ("params", "macs"):
+        bound = getattr(e, name)
+        if bound is not None:
+            parts.append(f"{name}: {_bound(bound)}")
+    if e.forbid:
+        parts.append(f"forbid: [{', '.join(e.forbid)}]")
+    if e.accepts is not None:
+        a = e.accepts
+        parts.append(f"accepts: {{min: {a.min}, max: {a.max}, step: {a.step}}}")
+    return ", ".join(parts)

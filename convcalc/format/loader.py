@@ -27,6 +27,7 @@ from convcalc.format.nodes import TOP_LEVEL_KEYS, Reader, ReadMapping, compose, 
 from convcalc.format.shapes import parse_input_shape
 from convcalc.format.validate import RawLayer, read_input, validate_layers
 from convcalc.notation import dims_text
+from convcalc.stack.contracts import Expectation, Suppression
 from convcalc.stack.fields import axes_text, did_you_mean, plural
 from convcalc.stack.spec import FORMAT_VERSION, InputSpec, LayerSpec, Location, StackSpec
 from convcalc.stack.values import Value, is_int
@@ -184,6 +185,7 @@ class _StackParser:
         self.blocks_node = top.value("blocks")
         self.expanded = False
         layers = self._layers(root, top.value("layers"))
+        expect, ignore = self._contracts(top, layers)
         if r.problems or stack_input is None:
             problems = r.problems
             if self.expanded:
@@ -193,7 +195,23 @@ class _StackParser:
             # Sorted so the user reads them in file order; the sort is stable for equal positions.
             problems = sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
             raise SpecError(problems)
-        return StackSpec(stack_input, tuple(layers), name, r.file, input_location, description)
+        return StackSpec(stack_input, tuple(layers), name, r.file, input_location, description, expect, ignore)
+
+    def _contracts(
+        self, top: ReadMapping, layers: list[LayerSpec]
+    ) -> tuple[tuple[Expectation, ...], tuple[Suppression, ...]]:
+        """The `expect:` and `ignore:` sections (convcalc.format.contracts), read only when present."""
+        expect_node, ignore_node = top.value("expect"), top.value("ignore")
+        if expect_node is None and ignore_node is None:
+            return (), ()
+        from convcalc.format.contracts import read_expect, read_ignore
+
+        # Layer names are checked only when the layers themselves are valid (else they are half known).
+        names = None if self.r.problems else [layer.name for layer in layers]
+        reporter = _FileReporter(self.r)
+        expect = read_expect(self.r.value(expect_node), reporter, self.rank, names) if expect_node is not None else ()
+        ignore = read_ignore(self.r.value(ignore_node), reporter, names) if ignore_node is not None else ()
+        return expect, ignore
 
     def _refuse_rank_change(self, file_input: InputSpec, override: InputSpec, node: yaml.Node) -> None:
         file_shape = dims_text([file_input.channels, *file_input.spatial])

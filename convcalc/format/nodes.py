@@ -24,7 +24,7 @@ except ImportError:  # PyYAML built without libyaml: same behaviour, slower
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 #: The keys a stack file may have at its top level (extend this one table for new sections).
-TOP_LEVEL_KEYS: Final = ("name", "description", "version", "input", "blocks", "layers")
+TOP_LEVEL_KEYS: Final = ("name", "description", "version", "input", "blocks", "layers", "expect", "ignore")
 
 MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 YAML_TAG_PREFIX: Final = "tag:yaml.org,2002:"

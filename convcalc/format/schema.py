@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from convcalc.format import blocks
+from convcalc.format.contracts import contract_schemas
 from convcalc.ops import registry
 from convcalc.ops.base import Op
 from convcalc.stack.fields import Schema
@@ -171,6 +172,7 @@ def stack_schema() -> Schema:
                 "$ref": "#/$defs/layers",
                 "description": "the layers in order; each reads the previous by default",
             },
+            **contract_schemas(),
         },
         "required": ["input", "layers"],
         "additionalProperties": False,

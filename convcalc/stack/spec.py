@@ -12,7 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from convcalc.stack.contracts import Expectation, Suppression
 
 #: Version of the stack format this module describes.
 FORMAT_VERSION = 1
@@ -131,6 +134,9 @@ class StackSpec:
     file: str | None = None
     input_location: Location = field(default_factory=Location)
     description: str | None = None
+    #: The file's `expect:` and `ignore:` sections (convcalc.stack.contracts), empty when absent.
+    expect: tuple[Expectation, ...] = ()
+    ignore: tuple[Suppression, ...] = ()
 
     def layer(self, name: str) -> LayerSpec:
         """The layer called `name` (KeyError if there is none); O(1), so callers may look up in loops."""
