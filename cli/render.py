@@ -260,6 +260,17 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], terminal: Terminal) -> 
         terminal.line(f"  {severity} {terminal.style(d.code, 'bold')} {head} {printable(d.message)}")
 
 
+def print_failing(diagnostics: Sequence[Diagnostic], fail_on: str) -> None:
+    """`--quiet`: the diagnostics at or above `fail_on` (a FailOn value) on stderr, one line each, as the table
+    lists them; nothing when none reaches it (or for `never`)."""
+    if fail_on == "never":
+        return
+    threshold = Severity(fail_on).rank
+    for d in diagnostics:
+        if d.severity.rank >= threshold:
+            print(f"{d.severity} {d.code} {printable(diagnostic_head(d))} {printable(d.message)}", file=sys.stderr)
+
+
 # -- CSV and Markdown -----------------------------------------------------------------------------
 #: Columns of `convcalc rf --format csv`: exact, machine-readable values, one per spatial axis joined with
 #: 'x' (never collapsed), empty where unknown or not applicable; `global` is true where every unit sees
