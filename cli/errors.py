@@ -34,7 +34,7 @@ class ExitCode(IntEnum):
     DIAGNOSTICS = 3  # diagnostics at or above --fail-on were found; `check`: also a broken contract (expect:)
     MISMATCH = 4  # `run`: a layer's actual shape differs from the predicted one
     RESOURCE = 5  # `run`: the estimated memory exceeds --max-memory
-    INTERNAL = 70  # a bug in convcalc (EX_SOFTWARE); set CONVCALC_TRACEBACK=1 to see it
+    INTERNAL = 70  # a bug in convcalc (EX_SOFTWARE); --traceback or CONVCALC_TRACEBACK=1 shows it
     BROKEN_PIPE = 141  # stdout closed early (`| head`): what a Unix tool killed by SIGPIPE reports
 
 
@@ -162,7 +162,8 @@ def user_errors(json_errors: bool = False) -> Iterator[None]:
             raise
         print(
             f"internal error: {type(exc).__name__}: {exc}\n"
-            "This is a bug in convcalc. Run again with CONVCALC_TRACEBACK=1 to see the traceback and report it.",
+            "This is a bug in convcalc. Run again as convcalc --traceback ... (or with CONVCALC_TRACEBACK=1) to see "
+            "the traceback and report it.",
             file=sys.stderr,
         )
         raise typer.Exit(int(ExitCode.INTERNAL)) from None

@@ -12,7 +12,7 @@ import typer
 
 from cli.adapter import Command, Group
 from cli.errors import fail_if, user_errors
-from cli.options import ChangeRankOpt, ColorOpt, FailOn, FailOnOpt, FormatOpt, InputOpt, OutputFormat
+from cli.options import ChangeRankOpt, ColorOpt, FailOn, FailOnOpt, InputOpt, QuietOpt, ReportFormat, ReportFormatOpt
 from cli.see import ErfOpt, LayerOpt, UnitOpt
 from cli.terminal import ColorMode
 
@@ -55,37 +55,63 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    traceback: Annotated[
+        bool,
+        typer.Option(
+            "--traceback",
+            help="On an internal error (exit 70) print the Python traceback, for a bug report "
+            "(as CONVCALC_TRACEBACK=1 does).",
+        ),
+    ] = False,
 ) -> None:
     """Convolution arithmetic for layer stacks."""
+    if traceback:
+        import os
+
+        os.environ["CONVCALC_TRACEBACK"] = "1"  # read where errors are turned into exit codes (cli.errors)
 
 
 @app.command(cls=Command)
 def rf(
     stack: StackArg,
     input_shape: InputOpt = None,
-    output_format: FormatOpt = OutputFormat.TABLE,
+    output_format: ReportFormatOpt = ReportFormat.TABLE,
     fail_on: FailOnOpt = FailOn.ERROR,
     color: ColorOpt = ColorMode.AUTO,
     change_rank: ChangeRankOpt = False,
     unit: UnitOpt = None,
     layer: LayerOpt = None,
     erf: ErfOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Per layer: output shape, effective kernel, stride, jump, receptive field, centre/padding, params, MACs.
 
     With --unit (or --erf): also the region and the support of one unit of --layer, and with --erf its
-    effective receptive field."""
-    with user_errors(json_errors=output_format is OutputFormat.JSON):
+    effective receptive field. The CI formats (github, sarif, junit) report the diagnostics with their
+    source lines; --quiet prints nothing but errors and the diagnostics that fail --fail-on (on stderr)."""
+    with user_errors(json_errors=output_format is ReportFormat.JSON):
         from cli import render, see
+        from cli.options import FINDINGS_FORMATS, OutputFormat
         from cli.stacks import read_stack
         from convcalc.analysis.engine import analyze
         from convcalc.documents.report import report_document
 
         spec = read_stack(stack, input_shape, change_rank)
         report = analyze(spec)
-        if unit is None and not erf:
+        if (unit is not None or erf) and output_format in FINDINGS_FORMATS:
+            from convcalc.errors import Problem, SpecError
+
+            raise SpecError(Problem("--unit and --erf need --format table or json", parameter="unit"))
+        if quiet:
+            render.print_failing(report.diagnostics, fail_on)
+        elif output_format in FINDINGS_FORMATS:
+            from cli.render_findings import emit_findings
+            from convcalc.documents.findings import findings_of
+
+            emit_findings(str(output_format), findings_of(report), [report.file or "<stdin>"], fail_on)
+        elif unit is None and not erf:
             render.emit(
-                output_format,
+                OutputFormat(str(output_format)),
                 json_doc=lambda: report_document(report),
                 csv_text=lambda: render.report_csv(report),
                 markdown_text=lambda: render.report_markdown(report),
@@ -93,7 +119,7 @@ def rf(
                 color=color,
             )
         else:
-            see.emit_unit(report, output_format, unit, layer, erf, color)
+            see.emit_unit(report, OutputFormat(str(output_format)), unit, layer, erf, color)
     fail_if(report.worst_severity(), fail_on)
 
 

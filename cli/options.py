@@ -60,3 +60,38 @@ ChangeRankOpt = Annotated[
         help="Let --input change the number of spatial axes (e.g. 3x224 reads a 2-D stack as 1-D).",
     ),
 ]
+
+
+class ReportFormat(StrEnum):
+    """`rf`'s formats: OutputFormat's, and the CI formats that report the diagnostics only (cli.render_findings)."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    MARKDOWN = "markdown"
+    GITHUB = "github"
+    SARIF = "sarif"
+    JUNIT = "junit"
+
+
+#: The formats that report findings (diagnostics, broken contracts) rather than the whole report.
+FINDINGS_FORMATS = frozenset({ReportFormat.GITHUB, ReportFormat.SARIF, ReportFormat.JUNIT})
+
+ReportFormatOpt = Annotated[
+    ReportFormat,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format: a table, JSON, CSV or Markdown; or the diagnostics as GitHub workflow-command "
+        "annotations (github), SARIF 2.1.0 (sarif) or JUnit XML (junit).",
+        case_sensitive=False,
+    ),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Print nothing on success; errors, and the diagnostics that fail --fail-on, still go to stderr.",
+    ),
+]

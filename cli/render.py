@@ -230,6 +230,24 @@ def print_table(report: StackReport, terminal: Terminal) -> None:
     print_diagnostics(report.diagnostics, terminal)
 
 
+def where_text(d: Diagnostic) -> str:
+    """Where the diagnostic's layer is written, 'net.yaml:12:5', then inside a block the instance and the
+    line of its use: 'net.yaml:15:9 (in layer3.4, used at line 33)'; '' when the stack did not come from a file."""
+    if d.location is None:
+        return ""
+    where = ":".join(str(part) for part in (d.location.file, d.location.line, d.location.column) if part is not None)
+    if d.instance is not None:
+        line = f", used at line {d.call.line}" if d.call is not None and d.call.line is not None else ""
+        where += f" (in {d.instance}{line})"
+    return where
+
+
+def diagnostic_head(d: Diagnostic) -> str:
+    """'[layer] net.yaml:12:5': the layer and where it is written, for one-line diagnostics."""
+    where = where_text(d)
+    return f"[{d.layer}] {where}" if where else f"[{d.layer}]"
+
+
 def print_diagnostics(diagnostics: Sequence[Diagnostic], terminal: Terminal) -> None:
     if not diagnostics:
         terminal.line("no diagnostics")
@@ -238,7 +256,19 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], terminal: Terminal) -> 
     for d in diagnostics:
         # One line per diagnostic, however long: logs and grep stay simple.
         severity = terminal.style(f"{d.severity:<7}", SEVERITY_STYLE[d.severity])
-        terminal.line(f"  {severity} {terminal.style(d.code, 'bold')} [{printable(d.layer)}] {printable(d.message)}")
+        head = printable(diagnostic_head(d))
+        terminal.line(f"  {severity} {terminal.style(d.code, 'bold')} {head} {printable(d.message)}")
+
+
+def print_failing(diagnostics: Sequence[Diagnostic], fail_on: str) -> None:
+    """`--quiet`: the diagnostics at or above `fail_on` (a FailOn value) on stderr, one line each, as the table
+    lists them; nothing when none reaches it (or for `never`)."""
+    if fail_on == "never":
+        return
+    threshold = Severity(fail_on).rank
+    for d in diagnostics:
+        if d.severity.rank >= threshold:
+            print(f"{d.severity} {d.code} {printable(diagnostic_head(d))} {printable(d.message)}", file=sys.stderr)
 
 
 # -- CSV and Markdown -----------------------------------------------------------------------------
@@ -322,7 +352,7 @@ def report_markdown(report: StackReport) -> str:
     if report.diagnostics:
         parts.append("### Diagnostics")
         parts.append("")
-        parts += [f"- **{d.severity}** `{d.code}` [{d.layer}] {d.message}" for d in report.diagnostics]
+        parts += [f"- **{d.severity}** `{d.code}` {diagnostic_head(d)} {d.message}" for d in report.diagnostics]
     else:
         parts.append("No diagnostics.")
     return "\n".join(parts) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from fractions import Fraction
 
 from convcalc.geometry.receptive import MAX_PERIOD, MAX_UNITS
 from convcalc.notation import counts_text, fraction_text, ratio_text
+from convcalc.stack.spec import LayerSpec, Location
 
 
 class Severity(StrEnum):
@@ -82,17 +84,31 @@ CODES: dict[str, tuple[Severity, str]] = {
 class Diagnostic:
     """One finding: a stable `code` (see CODES), the layer it concerns and a one-line message with numbers.
 
-    `data` carries the numbers for machine-readable output (JSON-friendly values).
+    `data` carries the numbers for machine-readable output (JSON-friendly values). `location` is
+    where the layer was written (None for a stack not read from a file: imported models, calculators);
+    inside a block it is the line in the block's definition, `instance` the block instance (`layer3.2`)
+    and `call` the instance's use in the top-level layer list. The engine sets the three from the layer
+    (see `located`), so the builders below never do.
     """
 
     code: str
     layer: str
     message: str
     data: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    location: Location | None = field(default=None, compare=False)
+    instance: str | None = field(default=None, compare=False)
+    call: Location | None = field(default=None, compare=False)
 
     @property
     def severity(self) -> Severity:
         return CODES[self.code][0]
+
+
+def located(diagnostic: Diagnostic, layer: LayerSpec) -> Diagnostic:
+    """`diagnostic` with the source location of `layer`, the layer it concerns (a location without a line,
+    as an importer's node description, is no place in a file: None)."""
+    where = layer.location if layer.location.line is not None else None
+    return dataclasses.replace(diagnostic, location=where, instance=layer.instance, call=layer.call)
 
 
 # -- builders: one per code that several analyses emit, so the same layer reads the same everywhere ----

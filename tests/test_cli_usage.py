@@ -22,7 +22,8 @@ def invoke(*args: str) -> tuple[int, str, str]:
     [
         (
             ["rf", "vgg16", "--format", "jsn"],
-            "error: option --format: 'jsn' is not one of 'table', 'json', 'csv', 'markdown'",
+            "error: option --format: 'jsn' is not one of 'table', 'json', 'csv', 'markdown', 'github', 'sarif', "
+            "'junit'",
         ),
         (["rf", "vgg16", "--bogus"], "error: option --bogus: no such option: --bogus"),
         (["rf"], "error: missing argument 'STACK'"),

@@ -12,6 +12,7 @@ Conventions (stated once, used everywhere):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from fractions import Fraction
 
@@ -225,7 +226,19 @@ def _analyze(stack: StackSpec) -> StackReport:
     if problems:
         raise ShapeError(problems)
     layers = gridding.annotate(tuple(reports), len(stack.input.spatial))
-    return StackReport(stack.name, stack.file, stack_input, layers)
+    return StackReport(stack.name, stack.file, stack_input, _locate(layers, stack))
+
+
+def _locate(layers: tuple[LayerReport, ...], stack: StackSpec) -> tuple[LayerReport, ...]:
+    """Every row's diagnostics with the source location of the row's layer: the one place they get it."""
+    by_index = {layer.index: layer for layer in stack.layers}
+    out = []
+    for row in layers:
+        if row.diagnostics:
+            spec = by_index[row.index]
+            row = dataclasses.replace(row, diagnostics=tuple(diagnostics.located(d, spec) for d in row.diagnostics))
+        out.append(row)
+    return tuple(out)
 
 
 def _input_node(nodes: dict[str, Node | None], parts: dict[str, int], name: str) -> Node | None:

@@ -14,7 +14,7 @@ from convcalc.analysis.report import AxisField, LayerReport
 from convcalc.diagnostics import Diagnostic
 from convcalc.geometry.shape import Shape
 from convcalc.notation import fraction_text
-from convcalc.stack.spec import axis_label
+from convcalc.stack.spec import Location, axis_label
 
 #: Version of the JSON documents convcalc prints; bumped on any incompatible change.
 SCHEMA_VERSION = 1
@@ -45,13 +45,23 @@ def shape_json(shape: Shape) -> dict[str, Any]:
     return {"channels": shape.channels, "spatial": list(shape.spatial)}
 
 
+def location_json(where: Location | None) -> dict[str, Any] | None:
+    """A place in a stack file (1-based line and column), None when the stack did not come from a file."""
+    return None if where is None else {"file": where.file, "line": where.line, "column": where.column}
+
+
 def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
+    """One diagnostic; `location` is the layer as written (inside a block: in the block's definition),
+    `instance` the block instance and `call` where that instance's use is written (null outside blocks)."""
     return {
         "severity": str(d.severity),
         "code": d.code,
         "layer": d.layer,
         "message": d.message,
         "data": d.data,
+        "location": location_json(d.location),
+        "instance": d.instance,
+        "call": location_json(d.call),
     }
 
 

@@ -120,6 +120,8 @@ class Expander:
         self.out: list[ReadMapping | yaml.Node] = []
         self.qualified: set[str] = set()
         self.used = False
+        #: The block instances being expanded, outermost first: (the use's mapping node, instance prefix).
+        self._instances: list[tuple[yaml.Node, str]] = []
         self._defined = node is not None
         if node is not None:
             self._read_defs(node)
@@ -476,7 +478,8 @@ class Expander:
                 scope.names[local] = qualified
         if len(self.out) >= blocks.MAX_LAYERS:
             raise _TooBig(f"the blocks expand to more than {blocks.MAX_LAYERS:,} layers")
-        self.out.append(ReadMapping(m.node, fields, m.issues, frozenset(reported)))
+        instance, call = (self._instances[-1][1], self._instances[0][0]) if self._instances else (None, None)
+        self.out.append(ReadMapping(m.node, fields, m.issues, frozenset(reported), instance, call))
         return qualified if qualified is not None else previous
 
     def _when(self, node: yaml.Node, label: str) -> bool:
@@ -625,7 +628,11 @@ class Expander:
                 return previous
             inner = blocks.Scope(prefix, {INPUT_NAME: output}, scope, self.qualified)
             where = f"block '{block_name}' ({prefix})"
-            last = self._sequence(block.layers, inner, inst_env, output, [*stack, block_name], where)
+            self._instances.append((m.node, prefix))
+            try:
+                last = self._sequence(block.layers, inner, inst_env, output, [*stack, block_name], where)
+            finally:
+                self._instances.pop()
             if block.output is not None:
                 wanted = r.scalar(block.output)
                 assert isinstance(wanted, str)

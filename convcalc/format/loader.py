@@ -290,6 +290,8 @@ class _StackParser:
                     {key: (r.value(k), r.value(v)) for key, (k, v) in entry.fields.items()},
                     [(message, r.location(n), fname) for message, n, fname in entry.issues],
                     entry.reported,
+                    instance=entry.instance,
+                    call=None if entry.call is None else r.location(entry.call),
                 )
             )
         return validate_layers(items, self.rank, self.rank_source, _FileReporter(r))

@@ -67,6 +67,10 @@ class ReadMapping:
     issues: list[tuple[str, yaml.Node, str | None]]
     #: Fields whose problem was already reported while expanding a block (not reported again).
     reported: frozenset[str] = frozenset()
+    #: For a layer expanded from a block: the qualified block instance it belongs to (`layer3.2`) and the
+    #: block use that made it in the top-level layer list (its mapping node).
+    instance: str | None = None
+    call: yaml.Node | None = None
 
     def value(self, name: str) -> yaml.Node | None:
         pair = self.fields.get(name)

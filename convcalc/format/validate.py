@@ -68,6 +68,8 @@ class RawLayer:
     op: str | None = None
     name: str | None = None
     name_written: bool = False  # `name:` present, valid or not: never invent a default then
+    instance: str | None = None  # the block instance it was expanded in (see LayerSpec)
+    call: Location | None = None
 
     @property
     def label(self) -> str:
@@ -533,6 +535,8 @@ def build_layer(
         op=op.name,
         inputs=inputs,
         location=layer.where,
+        instance=layer.instance,
+        call=layer.call,
         field_locations={key: value.where for key, (_, value) in layer.fields.items()},
         **filled,
     )

@@ -107,7 +107,10 @@ class LayerSpec:
 
     `index` is the 0-based position in the stack; `inputs` names the producers (`"input"` is the
     stack input). `location` is where the layer was written and `field_locations` where each field
-    the user wrote was, for messages downstream.
+    the user wrote was, for messages downstream. A layer expanded from a block was written inside the
+    block's definition (`location`); `instance` names the block instance it belongs to (`layer3.2`,
+    the innermost when blocks nest) and `call` is where that instance's use sits in the top-level
+    layer list (the outermost use); both None outside blocks.
     """
 
     index: int
@@ -116,6 +119,8 @@ class LayerSpec:
     inputs: tuple[str, ...]
     location: Location = field(default_factory=Location)
     field_locations: dict[str, Location] = field(default_factory=dict, compare=False, hash=False)
+    instance: str | None = field(default=None, compare=False)
+    call: Location | None = field(default=None, compare=False)
 
     def where(self, field_name: str | None = None) -> Location:
         """The location of `field_name` if the user wrote it, else of the layer."""
