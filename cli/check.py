@@ -29,6 +29,9 @@ PRECEDENCE = (ExitCode.INVALID_INPUT, ExitCode.MISMATCH, ExitCode.RESOURCE, Exit
 class CheckFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
+    GITHUB = "github"
+    SARIF = "sarif"
+    JUNIT = "junit"
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +53,8 @@ def check(
         typer.Option(
             "--format",
             "-f",
-            help="text: one line per finding; json: one document with every file.",
+            help="text: one line per finding; json: one document with every file; github: workflow-command "
+            "annotations; sarif: SARIF 2.1.0; junit: JUnit XML (a testsuite per file).",
             case_sensitive=False,
         ),
     ] = CheckFormat.TEXT,
@@ -121,6 +125,18 @@ def check(
         code = _exit_code(results)
         if json_out:
             print(json.dumps(check_document(results, int(code), fail_on.value), indent=2))
+        elif output_format in (CheckFormat.GITHUB, CheckFormat.SARIF, CheckFormat.JUNIT):
+            from cli.render_findings import emit_findings
+            from convcalc.documents.check import findings
+
+            # A broken contract fails the run whatever --fail-on says, so JUnit fails its case too.
+            threshold = FailOn.ERROR if fail_on is FailOn.NEVER else fail_on
+            emit_findings(
+                output_format.value,
+                [f for result in results for f in findings(result)],
+                [result.file for result in results],
+                threshold,
+            )
         else:
             _print_text(results, level)
         for result in results:

@@ -404,3 +404,54 @@ def test_shell_completion() -> None:
     env = {"_CONVCALC_COMPLETE": "complete_bash", "COMP_WORDS": "convcalc rf x --format ", "COMP_CWORD": "4"}
     result = runner.invoke(app, [], env=env, prog_name="convcalc")
     assert result.stdout.split() == ["table", "json", "csv", "markdown", "github", "sarif", "junit"]
+
+
+# -- `check` in the CI formats ------------------------------------------------------------------------
+_BROKEN = """\
+input: [1, 8, 8]
+layers:
+  - {op: deconv, name: up, out: 4, kernel: 3, stride: 2}
+  - {op: conv, name: skip, kernel: 2, stride: 3}
+expect:
+  - {layer: up, rf: {min: 100}}
+ignore: [unused-input]
+"""
+
+
+def test_check_formats_report_contracts_and_diagnostics_where_written(
+    tmp_path: Path, sarif_validator: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("net.yaml").write_text(_BROKEN, encoding="utf-8")
+    Path("ok.yaml").write_text("input: [1, 8, 8]\nlayers:\n  - {op: conv, name: c, kernel: 3}\n", encoding="utf-8")
+    lines = _BROKEN.splitlines()
+
+    code, out, _ = invoke("check", "net.yaml", "ok.yaml", "--format", "github")
+    assert code == 3
+    parsed = {(c, p["title"]): (p, m) for c, p, m in _parse_annotations(out)}
+    props, message = parsed[("error", "convcalc expect.rf")]
+    assert "rf: {min: 100}" in lines[int(props["line"]) - 1]  # the expectation's own line
+    assert "expected ≥ 100" in message
+    props, _ = parsed[("warning", "convcalc checkerboard")]
+    assert "name: up" in lines[int(props["line"]) - 1]
+    assert props["file"] == "net.yaml"
+
+    code, out, _ = invoke("check", "net.yaml", "ok.yaml", "--format", "sarif")
+    assert code == 3
+    log = json.loads(out)
+    assert _errors(sarif_validator, log) == []
+    results = log["runs"][0]["results"]
+    by_rule = {r["ruleId"]: r for r in results}
+    assert {"expect.rf", "checkerboard"} <= set(by_rule)
+    assert "suppressions" in by_rule["unused-input"]  # listed, marked suppressed
+
+    code, out, _ = invoke("check", "net.yaml", "ok.yaml", "--format", "junit")
+    assert code == 3
+    suites = {s.get("name"): s for s in _suites(out)}
+    assert set(suites) == {"net.yaml", "ok.yaml"}
+    assert suites["net.yaml"].get("failures") == "2"  # the broken contract and the checkerboard warning
+    assert suites["ok.yaml"].get("failures") == "0"
+    # a broken contract fails its case even when diagnostics never fail the run
+    code, out, _ = invoke("check", "net.yaml", "--format", "junit", "--fail-on", "never")
+    assert code == 3
+    assert _suites(out)[0].get("failures") == "1"

@@ -112,16 +112,21 @@ def findings(result: FileCheck) -> list[Finding]:
         for r in check.broken:
             out.append(_contract_finding(r, result.file))
         for d in check.diagnostics:
+            # The diagnostic's own location (inside a block: the line in the block, with the instance
+            # and the call line) when the engine set one, else where its layer was read.
+            where = d.diagnostic.location or d.where
             out.append(
                 Finding(
                     d.diagnostic.code,
                     LEVELS[d.diagnostic.severity],
                     d.diagnostic.message,
-                    d.where.file or result.file,
-                    d.where.line,
-                    d.where.column,
+                    where.file or result.file,
+                    where.line,
+                    where.column,
                     d.diagnostic.layer,
+                    instance=d.diagnostic.instance,
                     suppressed=d.suppressed,
+                    call_line=None if d.diagnostic.call is None else d.diagnostic.call.line,
                 )
             )
     for c in result.changes or ():
