@@ -114,15 +114,15 @@ def findings(result: FileCheck) -> list[Finding]:
         for d in check.diagnostics:
             # The diagnostic's own location (inside a block: the line in the block, with the instance
             # and the call line) when the engine set one, else where its layer was read.
-            where = d.diagnostic.location or d.where
+            at = d.diagnostic.location or d.where
             out.append(
                 Finding(
                     d.diagnostic.code,
                     LEVELS[d.diagnostic.severity],
                     d.diagnostic.message,
-                    where.file or result.file,
-                    where.line,
-                    where.column,
+                    at.file or result.file,
+                    at.line,
+                    at.column,
                     d.diagnostic.layer,
                     instance=d.diagnostic.instance,
                     suppressed=d.suppressed,
@@ -130,8 +130,8 @@ def findings(result: FileCheck) -> list[Finding]:
                 )
             )
     for c in result.changes or ():
-        where = _layer_where(check, c.layer)
-        out.append(Finding(f"baseline.{c.what}", "note", c.message, result.file, where[0], where[1], c.layer))
+        line, column = _layer_where(check, c.layer)
+        out.append(Finding(f"baseline.{c.what}", "note", c.message, result.file, line, column, c.layer))
     return out
 
 
