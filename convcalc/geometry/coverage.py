@@ -63,17 +63,30 @@ def resolve(t: int, n: int, fill: Fill) -> int | None:
 def _taps(step: Step, u: int, n: int) -> list[tuple[int, Count]]:
     """Output unit `u`'s input units (after the fill) with their skeleton weights, for an input of n units."""
     if isinstance(step, Window):
-        # Weight 1 per tap; integers only (this is the inner loop of long stacks).
-        start = u * step.stride - step.before
-        out: list[tuple[int, Count]] = []
-        for j in range(step.kernel):
-            t = start + j * step.dilation
-            r = t if 0 <= t < n else resolve(t, n, step.fill)
+        # Weight 1 per tap; integers only (this is the inner loop of long stacks). Only the taps inside the
+        # input are walked: zero padding brings nothing, replicate padding brings the edge pixel once per
+        # tap (lumped), and reflect / circular padding is below the input size (PyTorch's rule), so the
+        # cost is O(n) whatever the kernel.
+        start, d = u * step.stride - step.before, step.dilation
+        first = max(-(start // d), 0)  # the first tap at t ≥ 0
+        stop = min((n - 1 - start) // d + 1, step.kernel) if n - 1 >= start else 0  # taps at t ≤ n − 1
+        stop = max(stop, first)
+        out: list[tuple[int, Count]] = [(start + j * d, 1) for j in range(first, stop)]
+        if step.fill == "zeros" or (first == 0 and stop == step.kernel):
+            return out
+        if step.fill == "replicate":
+            if first:
+                out.append((0, min(first, step.kernel)))
+            if stop < step.kernel and stop >= first:
+                out.append((n - 1, step.kernel - max(stop, first)))
+            return out
+        for j in (*range(min(first, step.kernel)), *range(max(stop, first), step.kernel)):
+            r = resolve(start + j * d, n, step.fill)
             if r is not None:
                 out.append((r, 1))
         return out
     if isinstance(step, Transposed):
-        return [(a, 1) for a, _ in step.taps(u) if 0 <= a < n]
+        return [(t, 1) for a, b in step.taps(u) for t in range(max(a, 0), min(b, n - 1) + 1)]
     # PyTorch clamps a half-pixel source below 0 to 0, and its upper neighbour to n − 1.
     edge: Fill = "replicate" if step.kind == "linear" else "zeros"
     out = []
