@@ -289,7 +289,7 @@ def phase_histogram(kernel: int, stride: int, dilation: int = 1) -> dict[int, in
 
 
 #: The most output (or input) phases, i.e. the largest stride, whose counts convcalc lists one by one.
-MAX_PHASES = 1 << 16
+MAX_PHASES = 1024
 
 
 def overlap_counts(kernel: int, stride: int, dilation: int = 1) -> list[int]:
