@@ -31,7 +31,8 @@ class AxisSolution:
     """The answer along one axis.
 
     exact: every setting giving `target`, smallest padding first (then output_padding, then the
-    ceil_mode given first), at most MAX_SETTINGS; `unlisted` counts the further ones (larger paddings). below/above: when none is exact, the nearest sizes that can be reached
+    ceil_mode given first), at most MAX_SETTINGS; `unlisted` counts the further ones (larger paddings).
+    below/above: when none is exact, the nearest sizes that can be reached
     (None when there is none on that side), each with its smallest setting. asymmetric: for a conv
     with no symmetric answer, the smallest (before, after) padding that gives the target (F.pad).
     """

@@ -13,7 +13,6 @@ conv and ceil_mode's last window; `overlap` is the N-D ratio and, for a transpos
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 

@@ -14,6 +14,7 @@ merges is the outer product of its axes' vectors).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -44,6 +45,33 @@ class Link:
     size: int
     kind: LinkKind = "step"
     step: Step | None = None
+
+
+#: The most tap visits (units × taps read per unit, summed over the layers of one axis) convcalc spends on
+#: path counts; a stack and input size beyond it are refused (a few seconds of pure Python at most).
+MAX_WORK = 20_000_000
+
+
+def work(links: Sequence[Link]) -> int:
+    """An upper bound on the tap visits (and list cells) `forward` and `paths_back` spend on `links`."""
+    total = 0
+    for link in links:
+        reads = 1
+        step = link.step
+        if link.kind == "global":
+            reads = max(link.sizes, default=1)
+        elif link.kind == "merge":
+            reads = len(link.sizes)
+        elif isinstance(step, Window):
+            reads = min(step.kernel, max(link.sizes, default=1))
+        elif isinstance(step, Transposed):
+            every = step.stride // math.gcd(step.dilation, step.stride)  # one tap in `every` reaches a unit
+            reads = min(-(-step.kernel // every), max(link.sizes, default=1))
+        elif step is not None:
+            # Resampling reads a few pixels per unit, or a bin / an antialiased filter of `ratio` pixels.
+            reads = max(math.ceil(2 * step.ratio) + 4, 4)
+        total += link.size * (reads + 1) + sum(link.sizes)
+    return total
 
 
 def resolve(t: int, n: int, fill: Fill) -> int | None:
