@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 
-from convcalc.geometry.receptive import MAX_PERIOD, MAX_UNITS
+from convcalc.geometry.receptive import MAX_PERIOD, MAX_TAPS, MAX_UNITS
 from convcalc.notation import counts_text, fraction_text, histogram_text, ratio_text
 
 
@@ -64,7 +64,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "rf-unknown": (
         Severity.INFO,
         "the receptive field depends on an unknown input size, or a layer to be mapped unit by unit (its phase "
-        f"pattern repeats only beyond {MAX_PERIOD} units) has more than {MAX_UNITS} units along an axis",
+        f"pattern repeats only beyond {MAX_PERIOD} units) has more than {MAX_UNITS} units along an axis, or one "
+        f"unit reads more than {MAX_TAPS} separate taps",
     ),
     "gridding": (
         Severity.WARNING,
