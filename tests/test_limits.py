@@ -148,8 +148,10 @@ def test_conv_input_1e9_answers_without_the_whole_overlap_map() -> None:
     doc = answered(cli("conv", "--k", "3", "--i", str(B), "-f", "json"))
     axis = doc["per_axis"][0]  # type: ignore[index]
     counts = axis["overlap"]["counts"]
-    assert counts["head"] == [1, 2] and counts["tail"] == [2, 1]
-    assert counts["period"] == [3] and counts["repeats"] == B - 4
+    assert counts["head"] == [1, 2]
+    assert counts["tail"] == [2, 1]
+    assert counts["period"] == [3]
+    assert counts["repeats"] == B - 4
 
 
 def test_deconv_with_a_large_stride_does_not_draw_a_million_cell_map() -> None:
@@ -243,7 +245,8 @@ def test_rf_huge_scales_note_the_unit_limit(tmp_path: Path, shape: str, layer: s
     doc = answered(cli("rf", stack(tmp_path, shape, layer), "-f", "json"))
     assert layer0(doc)["output"]["spatial"] == spatial  # type: ignore[index]
     note = str(diagnostic(doc, "rf-unknown")["message"])
-    assert "65536" in note and "4096" in note
+    assert "65536" in note
+    assert "4096" in note
 
 
 @pytest.mark.parametrize(
@@ -287,7 +290,9 @@ def test_gridding_of_a_400001_pixel_field(tmp_path: Path) -> None:
     )
     doc = answered(cli("rf", str(path), "-f", "json"))
     grid = diagnostic(doc, "gridding")["data"]
-    assert grid["width"] == [400_001] and grid["read"] == [5] and grid["period"] == [100_000]  # type: ignore[index]
+    assert grid["width"] == [400_001]  # type: ignore[index]
+    assert grid["read"] == [5]  # type: ignore[index]
+    assert grid["period"] == [100_000]  # type: ignore[index]
 
 
 # -- --unit, --erf, locate ---------------------------------------------------------------------------
