@@ -143,9 +143,12 @@ def _solve_pool(settings: LayerSettings, axis: int, size: int, target: int) -> A
         def f(p: int, ceil: bool = ceil) -> int:
             return arithmetic.pool_output_size(size, k, s, p, p, d, ceil)
 
+        def make(p: int, out: int, ceil: bool = ceil) -> Setting:
+            return Setting(p, out, ceil_mode=ceil)
+
         lo = _valid_from(f, k // 2)
         if lo is not None:
-            found.append(_monotone(f, lo, k // 2, target, lambda p, out, c=ceil: Setting(p, out, ceil_mode=c)))
+            found.append(_monotone(f, lo, k // 2, target, make))
     exact = sorted((st for e, _, _, _ in found for st in e), key=lambda st: st.padding)  # stable: given mode first
     if exact:
         unlisted = sum(u for _, u, _, _ in found) + max(len(exact) - MAX_SETTINGS, 0)
