@@ -260,8 +260,8 @@ def print_result(result: LayerResult, terminal: Terminal, derivations: Sequence[
     if result.settings.kind == "deconv":
         _kind, values, caption = map_data(result)
         terminal.line()
-        terminal.line(caption + ":")
-        for line in map_lines(values, terminal):
+        terminal.line(caption + (":" if values else ""))
+        for line in map_lines(values, terminal) if values else []:
             terminal.line(line)
     terminal.line()
     print_diagnostics(result.diagnostics, terminal)
@@ -348,7 +348,10 @@ def result_markdown(result: LayerResult, derivations: Sequence[Derivation] | Non
     parts += [f"- {line.strip()}" for line in summary_lines(result)]
     if result.settings.kind == "deconv":
         _kind, values, caption = map_data(result)
-        parts += ["", caption[0].upper() + caption[1:] + ":", "", "```", grid_plain(values), "```"]
+        if values:
+            parts += ["", caption[0].upper() + caption[1:] + ":", "", "```", grid_plain(values), "```"]
+        else:
+            parts += ["", caption[0].upper() + caption[1:] + "."]
     if derivations is not None:
         text = derivation_text(result, derivations)
         parts += ["", "### Derivation", "", "```", text.rstrip("\n"), "```"]
@@ -436,6 +439,13 @@ def solution_lines(sol: Solution) -> list[str]:
         ceil_mode=any(st.ceil_mode for st in firsts) if s.is_pool else None,
     )
     lines = [f"smallest: {call}"]
+    for ax in sol.axes:
+        if ax.unlisted:
+            last = ax.exact[-1].padding + ax.unlisted
+            lines.append(
+                f"{ax.axis}: {ax.unlisted} more paddings up to {last} give {ax.target} too (the first "
+                f"{len(ax.exact)} are listed)"
+            )
     if s.kind == "deconv" and all(st.output_padding < stride for st, stride in zip(firsts, s.stride, strict=True)):
         targets = tuple(ax.target for ax in sol.axes)
         out = f"({', '.join(map(str, targets))})" if len(targets) > 1 else f"({targets[0]},)"

@@ -43,6 +43,8 @@ _UNITS = {
     "tb": 1000**4,
     "tib": 1024**4,
 }
+#: The most digits a --max-memory number may have (10⁴⁰ bytes is beyond any memory).
+MAX_SIZE_DIGITS = 40
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*")
 
 
@@ -62,6 +64,8 @@ def parse_size(text: str) -> int:
     >>> parse_size("2GiB"), parse_size("1.5GB"), parse_size("512M"), parse_size("1000")
     (2147483648, 1500000000, 536870912, 1000)
     """
+    from fractions import Fraction
+
     from convcalc.errors import Problem, SpecError
 
     match = _SIZE.fullmatch(text)
@@ -73,7 +77,17 @@ def parse_size(text: str) -> int:
                 parameter="max_memory",
             )
         )
-    value = math.floor(float(match.group(1)) * _UNITS[unit])
+    number = match.group(1)
+    if len(number) > MAX_SIZE_DIGITS:
+        raise SpecError(
+            Problem(
+                f"a size of {len(number)} digits is more than the {MAX_SIZE_DIGITS} convcalc reads "
+                "(MAX_SIZE_DIGITS); every machine's memory fits in far fewer",
+                parameter="max_memory",
+            )
+        )
+    # Exact (no float: a long number would overflow to infinity); Fraction reads '1.5' and '.5' as written.
+    value = math.floor(Fraction(number) * _UNITS[unit])
     if value < 1:
         raise SpecError(Problem(f"must be at least 1 byte; got '{text}'", parameter="max_memory"))
     return value

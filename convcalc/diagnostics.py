@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 
-from convcalc.geometry.receptive import MAX_PERIOD, MAX_UNITS
-from convcalc.notation import counts_text, fraction_text, ratio_text
+from convcalc.geometry.receptive import MAX_PERIOD, MAX_TAPS, MAX_UNITS
+from convcalc.notation import counts_text, fraction_text, histogram_text, ratio_text
 from convcalc.stack.spec import LayerSpec, Location
 
 
@@ -66,7 +66,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "rf-unknown": (
         Severity.INFO,
         "the receptive field depends on an unknown input size, or a layer to be mapped unit by unit (its phase "
-        f"pattern repeats only beyond {MAX_PERIOD} units) has more than {MAX_UNITS} units along an axis",
+        f"pattern repeats only beyond {MAX_PERIOD} units) has more than {MAX_UNITS} units along an axis, or one "
+        f"unit reads more than {MAX_TAPS} separate taps",
     ),
     "gridding": (
         Severity.WARNING,
@@ -120,20 +121,39 @@ def by_axes(items: Sequence[tuple[str, str]]) -> str:
     return "; ".join(f"{' and '.join(axes)}: {text}" for text, axes in groups.items())
 
 
+#: Per-phase counts of one axis: listed in phase order, or (strides above MAX_PHASES) count → phases.
+PhaseCounts = Sequence[int] | Mapping[int, int]
+
+
+def _phase_values(taps: PhaseCounts) -> Collection[int]:
+    return taps.keys() if isinstance(taps, Mapping) else taps
+
+
+def _phases_text(taps: PhaseCounts) -> str:
+    return histogram_text(taps) if isinstance(taps, Mapping) else counts_text(taps)
+
+
+def _phases_data(taps: PhaseCounts) -> list[int] | dict[str, int]:
+    return {str(c): n for c, n in taps.items()} if isinstance(taps, Mapping) else list(taps)
+
+
 def transposed_overlap(
     layer: str,
     axes: Sequence[str],
-    taps: Sequence[Sequence[int]],
+    taps: Sequence[PhaseCounts],
     kernel: Sequence[int],
     stride: Sequence[int],
     dilation: Sequence[int],
 ) -> Diagnostic | None:
-    """`holes` or `checkerboard` for a transposed conv from its taps per output phase (phase order, per axis).
+    """`holes` or `checkerboard` for a transposed conv from its taps per output phase (phase order, per axis;
+    a histogram count → phases where the stride has too many phases to list).
 
-    None when every axis has even overlap. The data carries `axes` (the affected ones), `taps`,
-    `ratios` (max/min per affected axis, exact strings) and, for a checkerboard, `ratio` (N-D).
+    None when every axis has even overlap. The data carries `axes` (the affected ones), `taps` (a list, or
+    the histogram with string keys), `ratios` (max/min per affected axis, exact strings) and, for a
+    checkerboard, `ratio` (N-D).
     """
-    holed = [a for a, t in enumerate(taps) if min(t) == 0]
+    values = [_phase_values(t) for t in taps]
+    holed = [a for a, t in enumerate(values) if min(t) == 0]
     if holed:
 
         def why(a: int) -> str:
@@ -143,21 +163,21 @@ def transposed_overlap(
                 if g > 1
                 else f"kernel {kernel[a]} < stride {stride[a]}"
             )
-            return f"taps per output phase {counts_text(taps[a])}, {cause}"
+            return f"taps per output phase {_phases_text(taps[a])}, {cause}"
 
         return Diagnostic(
             "holes",
             layer,
             f"some outputs receive no input at all, only the bias ({by_axes([(axes[a], why(a)) for a in holed])}). "
             "Fix: a kernel of at least the stride with a dilation coprime to it, or resize then convolve",
-            {"axes": [axes[a] for a in holed], "taps": [list(taps[a]) for a in holed]},
+            {"axes": [axes[a] for a in holed], "taps": [_phases_data(taps[a]) for a in holed]},
         )
-    ratios = [Fraction(max(t), min(t)) for t in taps]
+    ratios = [Fraction(max(t), min(t)) for t in values]
     uneven = [a for a, r in enumerate(ratios) if r != 1]
     if not uneven:
         return None
     total = math.prod((ratios[a] for a in uneven), start=Fraction(1))
-    per_axis = by_axes([(axes[a], counts_text(taps[a])) for a in uneven])
+    per_axis = by_axes([(axes[a], _phases_text(taps[a])) for a in uneven])
     if len(uneven) > 1:
         scale = f"max:min {ratio_text(total)} in {len(uneven)}-D (the axes' ratios multiply)"
     else:
@@ -170,7 +190,7 @@ def transposed_overlap(
         f"(e.g. {2 * s} for stride {s}), or resize (nearest) then a stride-1 conv",
         {
             "axes": [axes[a] for a in uneven],
-            "taps": [list(taps[a]) for a in uneven],
+            "taps": [_phases_data(taps[a]) for a in uneven],
             "ratios": [fraction_text(ratios[a]) for a in uneven],
             "ratio": fraction_text(total),
         },

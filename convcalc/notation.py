@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 __all__ = ["counts_text", "dims_text", "fraction_text", "ratio_text"]
@@ -43,6 +43,16 @@ def counts_text(counts: Sequence[int | Fraction]) -> str:
     ('1 · 2', '3/2 · 1')
     """
     return " · ".join(fraction_text(Fraction(c)) for c in counts)
+
+
+def histogram_text(histogram: Mapping[int, int]) -> str:
+    """Per-phase counts too many to list, as each count with its number of phases: '1 at 3 phases, 0 at 7'.
+
+    >>> histogram_text({1: 3, 0: 999999997})
+    '1 at 3 phases, 0 at 999999997 phases (of 1000000000)'
+    """
+    parts = [f"{count} at {phases} phase{'s' if phases > 1 else ''}" for count, phases in histogram.items()]
+    return f"{', '.join(parts)} (of {sum(histogram.values())})"
 
 
 def dims_text(dims: Sequence[int | None], sep: str = "×") -> str:

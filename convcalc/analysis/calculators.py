@@ -512,7 +512,12 @@ def calculate(settings: LayerSettings) -> LayerResult:
             ]
         ) from None
     assert report.inputs == (INPUT_NAME,)
-    axes = tuple(_axis(settings, report, a) for a in range(settings.rank))
+    try:
+        axes = tuple(_axis(settings, report, a) for a in range(settings.rank))
+    except ValueError as exc:
+        # A named limit on what the calculators list (arithmetic.MAX_PHASES, overlap.EXPAND_LIMIT).
+        parameter = "stride" if "MAX_PHASES" in str(exc) else "kernel"
+        raise ShapeError([Problem(str(exc), parameter=parameter)]) from None
     return LayerResult(
         settings=settings,
         report=report,

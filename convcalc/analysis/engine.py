@@ -23,6 +23,7 @@ from convcalc.errors import Problem, ShapeError
 from convcalc.geometry.receptive import (
     IDENTITY,
     MAX_PERIOD,
+    MAX_TAPS,
     MAX_UNITS,
     AxisMap,
 )
@@ -158,11 +159,23 @@ def _unknown_note(work: Context, rank: int) -> None:
             f"is not computed: {repeats}, so convcalc lists every unit, but {axis_label(rank, axis)} has "
             f"{unmapped.units} units, more than the {MAX_UNITS} it lists per axis"
         )
+    elif "taps" in reasons:
+        axis, unmapped = reasons["taps"]
+        why = (
+            f"is not computed: a unit reads {unmapped.units} separate taps along {axis_label(rank, axis)}, more "
+            f"than the {MAX_TAPS} convcalc composes a field from"
+        )
     elif "period" in reasons:
         why = f"depends on the unknown input size: {repeats}, and listing every unit needs the size; give it"
     else:
         why = "depends on the unknown input size; give the input size to compute it"
-    work.diag("rf-unknown", f"the receptive field from here on {why}", max_period=MAX_PERIOD, max_units=MAX_UNITS)
+    work.diag(
+        "rf-unknown",
+        f"the receptive field from here on {why}",
+        max_period=MAX_PERIOD,
+        max_units=MAX_UNITS,
+        max_taps=MAX_TAPS,
+    )
 
 
 def analyze(stack: StackSpec) -> StackReport:

@@ -6,7 +6,8 @@ pixel: a window of kernel k and dilation d over an input of integer jump J reads
 by j·d·J for each tap j (for stride-1 stacks a Minkowski sum, order-independent). This is exactly the
 non-zero set of the interior path counts (every skeleton weight is positive), computed with big-integer
 shifts, so it costs next to nothing even for fields of many thousand pixels. Layers after a transposed
-conv, an upsampling or a global layer (fields that depend on the output phase) are not checked.
+conv, an upsampling or a global layer (fields that depend on the output phase) are not checked, nor fields
+wider than MAX_MASK_BITS input pixels.
 
 The `gridding` diagnostic goes to each layer whose field has holes and that no reader with holes
 follows: where a holed chain ends (the last layer, or before a layer that fills the holes).
@@ -28,15 +29,30 @@ from convcalc.stack.spec import INPUT_NAME, axis_label
 Mask = tuple[int, int]
 
 
+#: The widest field (in input pixels, per axis) whose read set is checked; wider fields are not checked
+#: (a bit mask of 2²⁰ pixels is 128 KiB and scanned in well under a second).
+MAX_MASK_BITS = 1 << 20
+
+
 def _window_mask(inner: Mask, jump: Fraction, step: Window, out: AxisMap) -> Mask | None:
     if jump.denominator != 1:
         return None
     bits, shift = inner[0], int(jump) * step.dilation
-    mask = 0
-    for j in range(step.kernel):
-        mask |= bits << (j * shift)
+    if bits.bit_length() + (step.kernel - 1) * shift > MAX_MASK_BITS:
+        return None
+    # OR of bits << j·shift for j < k, by doubling: O(log k) big-integer operations.
+    mask, taps, todo = bits, 1, step.kernel
+    acc, offset = 0, 0
+    while todo:
+        if todo & 1:
+            acc |= mask << offset
+            offset += taps * shift
+        todo >>= 1
+        if todo:
+            mask |= mask << (taps * shift)
+            taps *= 2
     start = out.at(0)
-    return None if start is None else (mask, start[0])
+    return None if start is None else (acc, start[0])
 
 
 def _merge_mask(masks: list[Mask]) -> Mask:
@@ -85,16 +101,18 @@ def _jump(m: AxisMap | None) -> Fraction | None:
 
 def holes(mask: Mask) -> tuple[int, int, int]:
     """(width, pixels read, period): the field's width, how many of its pixels are read, and the gcd of
-    the read offsets (2: every other pixel; 1: no regular pattern)."""
+    the read offsets (2: every other pixel; 1: no regular pattern). O(width), one pass over the bits."""
     bits = mask[0]
     width = bits.bit_length()
-    read = bin(bits).count("1")
+    text = bin(bits)[:1:-1]  # bit i at index i
+    read = text.count("1")
     period = 0
-    for i in range(1, width):
-        if bits >> i & 1:
-            period = math.gcd(period, i)
-            if period == 1:
-                break
+    i = text.find("1", 1)
+    while i != -1:
+        period = math.gcd(period, i)
+        if period == 1:
+            break
+        i = text.find("1", i + 1)
     return width, read, period or 1
 
 

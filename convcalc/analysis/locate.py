@@ -25,7 +25,7 @@ from convcalc.errors import Problem, SpecError
 from convcalc.geometry import coverage as cov
 from convcalc.geometry.coverage import Count, Link
 from convcalc.ops import registry
-from convcalc.stack.spec import INPUT_NAME
+from convcalc.stack.spec import INPUT_NAME, axis_label
 
 Interval = tuple[int, int]
 
@@ -97,6 +97,14 @@ def links(report: StackReport, axis: int, until: str | None = None) -> list[Link
             out.append(_link(layer, sizes, size, axis, rank, len(shapes[layer.inputs[0]])))
         if layer.name == until:
             break
+    cost = cov.work(out)
+    if cost > cov.MAX_WORK:
+        raise SpecError(
+            Problem(
+                f"tracing path counts along {axis_label(rank, axis)} would visit about {cost} taps, more than the "
+                f"{cov.MAX_WORK} convcalc spends per axis (MAX_WORK): give a smaller input size"
+            )
+        )
     return out
 
 

@@ -8,7 +8,7 @@ candidate size comes from `convcalc.geometry.arithmetic`, so an answer is exactl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from convcalc.analysis.calculators import LayerSettings
@@ -31,7 +31,8 @@ class AxisSolution:
     """The answer along one axis.
 
     exact: every setting giving `target`, smallest padding first (then output_padding, then the
-    ceil_mode given first). below/above: when none is exact, the nearest sizes that can be reached
+    ceil_mode given first), at most MAX_SETTINGS; `unlisted` counts the further ones (larger paddings).
+    below/above: when none is exact, the nearest sizes that can be reached
     (None when there is none on that side), each with its smallest setting. asymmetric: for a conv
     with no symmetric answer, the smallest (before, after) padding that gives the target (F.pad).
     """
@@ -43,6 +44,7 @@ class AxisSolution:
     below: Setting | None = None
     above: Setting | None = None
     asymmetric: tuple[int, int] | None = None
+    unlisted: int = 0
 
     @property
     def solved(self) -> bool:
@@ -59,71 +61,162 @@ class Solution:
         return all(a.solved for a in self.axes)
 
 
-def _candidates(settings: LayerSettings, axis: int, size: int, target: int) -> list[Setting]:
-    """Every reachable setting up to the first size beyond the target (sizes are monotone in padding)."""
+#: The most exact settings listed per axis (a large stride makes many paddings give the same size); the
+#: rest are counted in `AxisSolution.unlisted`.
+MAX_SETTINGS = 100
+
+
+def _first_at_least(f: Callable[[int], int], lo: int, hi: int, value: int) -> int | None:
+    """The smallest p in [lo, hi] with f(p) ≥ value for a nondecreasing f (binary search), or None."""
+    if lo > hi or f(hi) < value:
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if f(mid) >= value:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _valid_from(f: Callable[[int], int], hi: int) -> int | None:
+    """The smallest p in [0, hi] where f does not raise (PyTorch accepts the layer from there on), or None."""
+
+    def ok(p: int) -> int:
+        try:
+            f(p)
+        except ValueError:
+            return 0
+        return 1
+
+    return _first_at_least(ok, 0, hi, 1)
+
+
+def _monotone(
+    f: Callable[[int], int], lo: int, hi: int, target: int, make: Callable[[int, int], Setting]
+) -> tuple[list[Setting], int, Setting | None, Setting | None]:
+    """(exact, unlisted, below, above) for a nondecreasing size f(p) over p in [lo, hi], in O(log) calls:
+    the paddings giving `target` (at most MAX_SETTINGS listed), else the nearest sizes each with its
+    smallest padding."""
+    first = _first_at_least(f, lo, hi, target)
+    if first is not None and f(first) == target:
+        end = _first_at_least(f, first, hi, target + 1)
+        last = hi if end is None else end - 1
+        listed = range(first, min(last, first + MAX_SETTINGS - 1) + 1)
+        return [make(p, target) for p in listed], last - first + 1 - len(listed), None, None
+    below = above = None
+    if first is None or first > lo:
+        size = f(hi if first is None else first - 1)
+        smallest = _first_at_least(f, lo, hi, size)
+        assert smallest is not None
+        below = make(smallest, size)
+    if first is not None:
+        above = make(first, f(first))
+    return [], 0, below, above
+
+
+def _solve_conv(settings: LayerSettings, axis: int, size: int, target: int) -> AxisSolution:
     k, s, d = settings.kernel[axis], settings.stride[axis], settings.dilation[axis]
-    k_eff = arithmetic.effective_kernel(k, d)
-    found: list[Setting] = []
-    if settings.kind == "conv":
-        # Past this padding, floor((i + 2p − k_eff)/s) + 1 exceeds the target.
-        for p in range((target * s + k_eff) // 2 + 2):
-            try:
-                found.append(Setting(p, arithmetic.conv_output_size(size, k, s, p, p, d)))
-            except ValueError:
-                continue
-    elif settings.kind == "deconv":
-        op_max = max(s, d) - 1
-        p = 0
-        # The output shrinks by 2 per padding step; stop once even the largest output_padding gives < 1.
-        while (size - 1) * s - 2 * p + k_eff + op_max >= 1:
-            for op in range(op_max + 1):
-                try:
-                    found.append(Setting(p, arithmetic.deconv_output_size(size, k, s, p, op, d), output_padding=op))
-                except ValueError:
-                    continue
-            p += 1
-    else:
-        for p in range(k // 2 + 1):
-            for ceil in (settings.ceil_mode, not settings.ceil_mode):
-                try:
-                    out = arithmetic.pool_output_size(size, k, s, p, p, d, ceil)
-                except ValueError:
-                    continue
-                found.append(Setting(p, out, ceil_mode=ceil))
-    return found
+    # Past this padding, floor((i + 2p − k_eff)/s) + 1 exceeds the target.
+    hi = (target * s + arithmetic.effective_kernel(k, d)) // 2 + 2
+
+    def f(p: int) -> int:
+        return arithmetic.conv_output_size(size, k, s, p, p, d)
+
+    lo = _valid_from(f, hi)
+    label = settings.axes[axis]
+    if lo is None:
+        return AxisSolution(label, size, target, (), asymmetric=_asymmetric(settings, axis, size, target))
+    exact, unlisted, below, above = _monotone(f, lo, hi, target, lambda p, out: Setting(p, out))
+    if exact:
+        return AxisSolution(label, size, target, tuple(exact), unlisted=unlisted)
+    return AxisSolution(label, size, target, (), below, above, _asymmetric(settings, axis, size, target))
+
+
+def _solve_pool(settings: LayerSettings, axis: int, size: int, target: int) -> AxisSolution:
+    k, s, d = settings.kernel[axis], settings.stride[axis], settings.dilation[axis]
+    label = settings.axes[axis]
+    # Per ceil_mode (the one given first) the size is nondecreasing in the padding, up to k // 2.
+    found: list[tuple[list[Setting], int, Setting | None, Setting | None]] = []
+    for ceil in (settings.ceil_mode, not settings.ceil_mode):
+
+        def f(p: int, ceil: bool = ceil) -> int:
+            return arithmetic.pool_output_size(size, k, s, p, p, d, ceil)
+
+        def make(p: int, out: int, ceil: bool = ceil) -> Setting:
+            return Setting(p, out, ceil_mode=ceil)
+
+        lo = _valid_from(f, k // 2)
+        if lo is not None:
+            found.append(_monotone(f, lo, k // 2, target, make))
+    exact = sorted((st for e, _, _, _ in found for st in e), key=lambda st: st.padding)  # stable: given mode first
+    if exact:
+        unlisted = sum(u for _, u, _, _ in found) + max(len(exact) - MAX_SETTINGS, 0)
+        return AxisSolution(label, size, target, tuple(exact[:MAX_SETTINGS]), unlisted=unlisted)
+    belows = [b for _, _, b, _ in found if b is not None]
+    aboves = [a for _, _, _, a in found if a is not None]
+    # The nearest size, the smaller padding on ties (then the ceil_mode given first).
+    below = max(belows, key=lambda st: (st.output, -st.padding)) if belows else None
+    above = min(aboves, key=lambda st: (st.output, st.padding)) if aboves else None
+    return AxisSolution(label, size, target, (), below, above)
+
+
+def _solve_deconv(settings: LayerSettings, axis: int, size: int, target: int) -> AxisSolution:
+    """Closed form: the output is B − 2p + op with B = (i−1)s + d(k−1) + 1 and 0 ≤ op ≤ max(s, d) − 1."""
+    k, s, d = settings.kernel[axis], settings.stride[axis], settings.dilation[axis]
+    label = settings.axes[axis]
+    base = (size - 1) * s + d * (k - 1) + 1
+    op_max = max(s, d) - 1
+
+    def smallest(out: int) -> Setting | None:
+        """The setting giving `out` with the smallest padding (one output_padding per padding), or None."""
+        if out < 1:
+            return None
+        p = max(-(-(base - out) // 2), 0)
+        op = 2 * p - (base - out)
+        if not 0 <= op <= op_max:
+            return None
+        return Setting(p, arithmetic.deconv_output_size(size, k, s, p, op, d), output_padding=op)
+
+    first = smallest(target)
+    if first is not None:
+        # Every padding p with op = 2p − (B − target) in [0, op_max] gives the target.
+        last = (base - target + op_max) // 2
+        listed = range(first.padding, min(last, first.padding + MAX_SETTINGS - 1) + 1)
+        exact = tuple(Setting(p, target, output_padding=2 * p - (base - target)) for p in listed)
+        return AxisSolution(label, size, target, exact, unlisted=last - first.padding + 1 - len(listed))
+    # Reachable sizes: every one from 1 to B + op_max (op_max ≥ 1), or those of B's parity up to B (op_max 0).
+    below = smallest(min(target - 1, base + op_max)) or smallest(min(target - 2, base + op_max))
+    above = smallest(target + 1) or smallest(target + 2)
+    return AxisSolution(label, size, target, (), below, above)
 
 
 def _asymmetric(settings: LayerSettings, axis: int, size: int, target: int) -> tuple[int, int] | None:
+    """The smallest total padding giving `target`, split (before, after) with the odd pixel after; None when
+    no total does (the size is nondecreasing in the total: binary search)."""
     k, s, d = settings.kernel[axis], settings.stride[axis], settings.dilation[axis]
-    for total in range(target * s + arithmetic.effective_kernel(k, d) + 2):
-        before, after = total // 2, total - total // 2
-        try:
-            out = arithmetic.conv_output_size(size, k, s, before, after, d)
-        except ValueError:
-            continue
-        if out == target:
-            return before, after
-        if out > target:
-            return None
-    return None
+
+    def f(total: int) -> int:
+        return arithmetic.conv_output_size(size, k, s, total // 2, total - total // 2, d)
+
+    hi = target * s + arithmetic.effective_kernel(k, d) + 2
+    lo = _valid_from(f, hi)
+    total = None if lo is None else _first_at_least(f, lo, hi, target)
+    if total is None or f(total) != target:
+        return None
+    return total // 2, total - total // 2
 
 
 def solve_axis(settings: LayerSettings, axis: int, target: int) -> AxisSolution:
-    """The settings giving `target` along one axis of a layer whose input size is known."""
+    """The settings giving `target` along one axis of a layer whose input size is known, in O(log) size
+    evaluations (each size from `convcalc.geometry.arithmetic`)."""
     assert settings.input_size is not None, "the solver needs the input size"
     size = settings.input_size[axis]
-    found = _candidates(settings, axis, size, target)
-    exact = tuple(c for c in found if c.output == target)
-    label = settings.axes[axis]
-    if exact:
-        return AxisSolution(label, size, target, exact)
-    below = [c for c in found if c.output < target]
-    above = [c for c in found if c.output > target]
-    # Candidates come smallest setting first, so min/max by size keep the first (smallest) on ties.
-    nearest_below = max(below, key=lambda c: c.output) if below else None
-    nearest_above = min(above, key=lambda c: c.output) if above else None
-    asym = _asymmetric(settings, axis, size, target) if settings.kind == "conv" else None
-    return AxisSolution(label, size, target, (), nearest_below, nearest_above, asym)
+    if settings.kind == "conv":
+        return _solve_conv(settings, axis, size, target)
+    if settings.kind == "deconv":
+        return _solve_deconv(settings, axis, size, target)
+    return _solve_pool(settings, axis, size, target)
 
 
 def solve(settings: LayerSettings, target: Sequence[int]) -> Solution:

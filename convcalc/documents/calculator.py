@@ -12,6 +12,7 @@ conv and ceil_mode's last window; `overlap` is the N-D ratio and, for a transpos
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 #: The whole overlap map is drawn when every drawn axis of the output is at most this long.
 MAP_MAX = 32
+#: One period of the map (the product of the drawn axes' strides) is drawn up to this many cells.
+MAP_CELLS = 4096
 
 
 # -- the PyTorch call -------------------------------------------------------------------------------
@@ -111,6 +114,14 @@ def map_data(result: LayerResult) -> tuple[str, tuple[tuple[int, ...], ...], str
                 f"the whole {size} output "
                 f"({names}){depth}"
             ),
+        )
+    cells = math.prod(a.stride for a in drawn)
+    if cells > MAP_CELLS:
+        return (
+            "none",
+            (),
+            f"the overlap map is not drawn: one period has {cells} cells, more than the {MAP_CELLS} convcalc "
+            "draws (MAP_CELLS); the taps per output phase are listed above",
         )
     values = outer([a.overlap.taps for a in drawn])
     why = "" if all(c is None for c in counts) else f" (the output is over {MAP_MAX} per axis)"
@@ -274,6 +285,7 @@ def solution_document(sol: Solution, command: str) -> dict[str, Any]:
                 "input": ax.input_size,
                 "target": ax.target,
                 "settings": [_setting_json(st) for st in ax.exact],
+                "unlisted": ax.unlisted,
                 "nearest_below": _setting_json(ax.below),
                 "nearest_above": _setting_json(ax.above),
                 "asymmetric_padding": None if ax.asymmetric is None else list(ax.asymmetric),

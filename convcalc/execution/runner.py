@@ -604,6 +604,14 @@ def _npy_batch(path: str, shape: tuple[int, ...], sample: tuple[int, ...], batch
     if shape == sample:
         return batch
     if len(shape) == len(sample) + 1 and shape[1:] == sample:
+        if shape[0] == 0:
+            raise SpecError(
+                Problem(
+                    f"the array has shape {_shape_text(shape)}: a batch of 0 samples (a run needs at least 1)",
+                    path,
+                    parameter="data",
+                )
+            )
         if batch is not None and batch != shape[0]:
             raise SpecError(
                 Problem(

@@ -71,9 +71,7 @@ def same_padding_before(size: int | None, kernel: int, stride: int = 1, dilation
     """
     if size is not None:
         return same_padding(size, kernel, stride, dilation)[0]
-    k_eff = effective_kernel(kernel, dilation)
-    befores = {max(k_eff - (r if r else stride), 0) // 2 for r in range(stride)}
-    return befores.pop() if len(befores) == 1 else None
+    return same_padding_unknown(kernel, stride, dilation)[0]
 
 
 def same_padding_unknown(
@@ -86,12 +84,13 @@ def same_padding_unknown(
     >>> same_padding_unknown(3, 1), same_padding_unknown(4, 1, lower=True), same_padding_unknown(3, 2)
     ((1, 1), (2, 1), (None, 1))
     """
+    # The total over residues r = 1..s−1, 0 is max(k_eff − m, 0) for m = 1..s: every integer between the
+    # two ends, and halving is monotone, so a side is known exactly when both ends give it (closed form,
+    # whatever the stride).
     k_eff = effective_kernel(kernel, dilation)
-    totals = [max(k_eff - (r if r else stride), 0) for r in range(stride)]
-    small = {t // 2 for t in totals}
-    large = {t - t // 2 for t in totals}
-    known_small = small.pop() if len(small) == 1 else None
-    known_large = large.pop() if len(large) == 1 else None
+    low, high = max(k_eff - stride, 0), max(k_eff - 1, 0)
+    known_small = low // 2 if low // 2 == high // 2 else None
+    known_large = low - low // 2 if low - low // 2 == high - high // 2 else None
     return (known_large, known_small) if lower else (known_small, known_large)
 
 
@@ -253,15 +252,63 @@ def interpolation_ratio(size: int | None, out: int | None, scale: float | None, 
     return Fraction(size, out)
 
 
+def phase_count(residue: int, kernel: int, stride: int, dilation: int = 1) -> int:
+    """c_r = #{j < k : j·d ≡ r (mod s)} in closed form, O(1) whatever the kernel and stride.
+
+    With g = gcd(d, s) and s' = s/g only residues divisible by g are reached, and j ↦ j·d mod s runs
+    through them once every s' taps: tap j reaches r exactly when j ≡ j₀ = (r/g)·(d/g)⁻¹ (mod s').
+
+    >>> [phase_count(r, 3, 2) for r in range(2)], phase_count(1, 3, 2, 2), phase_count(0, 10**20, 10**9)
+    ([2, 1], 0, 100000000000)
+    """
+    g = math.gcd(dilation, stride)
+    r = residue % stride
+    if r % g:
+        return 0
+    period = stride // g
+    first = (r // g) * pow(dilation // g, -1, period) % period if period > 1 else 0
+    return 0 if first >= kernel else (kernel - 1 - first) // period + 1
+
+
+def phase_histogram(kernel: int, stride: int, dilation: int = 1) -> dict[int, int]:
+    """How many residues r = 0..s−1 get each count c_r (see `phase_count`), in closed form: with
+    k = q·s' + m, m of the s' reached residues get q + 1 taps, the other s' − m get q, and the s − s'
+    residues not divisible by g = gcd(d, s) get none. Ordered by count, largest first.
+
+    >>> phase_histogram(3, 2), phase_histogram(3, 10**9), phase_histogram(3, 2, 2)
+    ({2: 1, 1: 1}, {1: 3, 0: 999999997}, {3: 1, 0: 1})
+    """
+    g = math.gcd(dilation, stride)
+    period = stride // g
+    q, m = divmod(kernel, period)
+    found: dict[int, int] = {}
+    for value, phases in ((q + 1, m), (q, period - m), (0, stride - period)):
+        if phases:
+            found[value] = found.get(value, 0) + phases
+    return found
+
+
+#: The most output (or input) phases, i.e. the largest stride, whose counts convcalc lists one by one.
+MAX_PHASES = 1024
+
+
 def overlap_counts(kernel: int, stride: int, dilation: int = 1) -> list[int]:
     """Taps of a transposed conv reaching each output phase r = 0..s−1 (away from the borders).
 
-    c_r = #{j < k : j·d ≡ r (mod s)}; uneven counts make checkerboards, a zero makes holes.
+    c_r = #{j < k : j·d ≡ r (mod s)}; uneven counts make checkerboards, a zero makes holes. O(s) (each
+    count in closed form); a stride above MAX_PHASES is refused (ValueError): use `phase_histogram`.
 
     >>> overlap_counts(3, 2), overlap_counts(4, 2), overlap_counts(3, 2, 2)
     ([2, 1], [2, 2], [3, 0])
     """
-    counts = [0] * stride
-    for j in range(kernel):
-        counts[(j * dilation) % stride] += 1
-    return counts
+    check_phases(stride)
+    return [phase_count(r, kernel, stride, dilation) for r in range(stride)]
+
+
+def check_phases(stride: int) -> None:
+    """Refuse (ValueError, naming MAX_PHASES) a stride with more phases than convcalc lists one by one."""
+    if stride > MAX_PHASES:
+        raise ValueError(
+            f"stride {stride} is above the {MAX_PHASES} phases convcalc lists one by one (MAX_PHASES); "
+            "the per-phase counts are not listed"
+        )

@@ -47,6 +47,33 @@ class Link:
     step: Step | None = None
 
 
+#: The most tap visits (units × taps read per unit, summed over the layers of one axis) convcalc spends on
+#: path counts; a stack and input size beyond it are refused (a few seconds of pure Python at most).
+MAX_WORK = 20_000_000
+
+
+def work(links: Sequence[Link]) -> int:
+    """An upper bound on the tap visits (and list cells) `forward` and `paths_back` spend on `links`."""
+    total = 0
+    for link in links:
+        reads = 1
+        step = link.step
+        if link.kind == "global":
+            reads = max(link.sizes, default=1)
+        elif link.kind == "merge":
+            reads = len(link.sizes)
+        elif isinstance(step, Window):
+            reads = min(step.kernel, max(link.sizes, default=1))
+        elif isinstance(step, Transposed):
+            every = step.stride // math.gcd(step.dilation, step.stride)  # one tap in `every` reaches a unit
+            reads = min(-(-step.kernel // every), max(link.sizes, default=1))
+        elif step is not None:
+            # Resampling reads a few pixels per unit, or a bin / an antialiased filter of `ratio` pixels.
+            reads = max(math.ceil(2 * step.ratio) + 4, 4)
+        total += link.size * (reads + 1) + sum(link.sizes)
+    return total
+
+
 def resolve(t: int, n: int, fill: Fill) -> int | None:
     """The input unit that position `t` of an input of `n` units holds (None: zero padding)."""
     if 0 <= t < n:
@@ -64,17 +91,30 @@ def resolve(t: int, n: int, fill: Fill) -> int | None:
 def _taps(step: Step, u: int, n: int) -> list[tuple[int, Count]]:
     """Output unit `u`'s input units (after the fill) with their skeleton weights, for an input of n units."""
     if isinstance(step, Window):
-        # Weight 1 per tap; integers only (this is the inner loop of long stacks).
-        start = u * step.stride - step.before
-        out: list[tuple[int, Count]] = []
-        for j in range(step.kernel):
-            t = start + j * step.dilation
-            r = t if 0 <= t < n else resolve(t, n, step.fill)
+        # Weight 1 per tap; integers only (this is the inner loop of long stacks). Only the taps inside the
+        # input are walked: zero padding brings nothing, replicate padding brings the edge pixel once per
+        # tap (lumped), and reflect / circular padding is below the input size (PyTorch's rule), so the
+        # cost is O(n) whatever the kernel.
+        start, d = u * step.stride - step.before, step.dilation
+        first = max(-(start // d), 0)  # the first tap at t ≥ 0
+        stop = min((n - 1 - start) // d + 1, step.kernel) if n - 1 >= start else 0  # taps at t ≤ n − 1
+        stop = max(stop, first)
+        out: list[tuple[int, Count]] = [(start + j * d, 1) for j in range(first, stop)]
+        if step.fill == "zeros" or (first == 0 and stop == step.kernel):
+            return out
+        if step.fill == "replicate":
+            if first:
+                out.append((0, min(first, step.kernel)))
+            if stop < step.kernel and stop >= first:
+                out.append((n - 1, step.kernel - max(stop, first)))
+            return out
+        for j in (*range(min(first, step.kernel)), *range(max(stop, first), step.kernel)):
+            r = resolve(start + j * d, n, step.fill)
             if r is not None:
                 out.append((r, 1))
         return out
     if isinstance(step, Transposed):
-        return [(a, 1) for a, _ in step.taps(u) if 0 <= a < n]
+        return [(t, 1) for a, b in step.taps(u) for t in range(max(a, 0), min(b, n - 1) + 1)]
     # PyTorch clamps a half-pixel source below 0 to 0, and its upper neighbour to n − 1.
     edge: Fill = "replicate" if step.kind == "linear" else "zeros"
     out = []

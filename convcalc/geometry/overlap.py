@@ -50,7 +50,7 @@ def phase_taps(kernel: int, stride: int, dilation: int = 1, before: int = 0) -> 
     >>> phase_taps(3, 2, before=1), phase_taps(3, 2), phase_taps(4, 2, before=1)
     ((1, 2), (2, 1), (2, 2))
     """
-    by_residue = arithmetic.overlap_counts(kernel, stride, dilation)
+    by_residue = arithmetic.overlap_counts(kernel, stride, dilation)  # refuses a stride above MAX_PHASES
     return tuple(by_residue[(q + before) % stride] for q in range(stride))
 
 
@@ -136,27 +136,48 @@ def tap_counts(length: int, n: int, kernel: int, stride: int, dilation: int = 1,
     # i < n).
     lo = max(span - offset, 0)
     hi = min((n - 1) * stride - offset, length - 1)
+    g = math.gcd(dilation, stride)
+    step = stride // g
+    inverse = pow(dilation // g, -1, step) if step > 1 else 0
 
     def direct(x: int) -> int:
-        total = 0
-        for j in range(kernel):
-            q, r = divmod(x + offset - j * dilation, stride)
-            if r == 0 and 0 <= q < n:
-                total += 1
-        return total
+        # Taps j ≡ j₀ (mod s/g) with 0 ≤ i = (x + offset − j·d)/s < n: an arithmetic progression of j in a
+        # range, counted in closed form.
+        y = x + offset
+        if y % g:
+            return 0
+        first = (y % stride // g) * inverse % step if step > 1 else 0
+        low = max(-((n * stride - y - 1) // dilation), 0)  # j·d > y − n·s
+        high = min(y // dilation, kernel - 1) if y >= 0 else -1  # j·d ≤ y
+        if high < low:
+            return 0
+        start = low + (first - low) % step
+        return 0 if start > high else (high - start) // step + 1
 
     if hi - lo + 1 < stride:
+        check_expand(length)
         return Counts(tuple(direct(x) for x in range(length)), (), 0, ())
-    by_residue = arithmetic.overlap_counts(kernel, stride, dilation)
-    period = tuple(by_residue[(lo + q + offset) % stride] for q in range(stride))
+    arithmetic.check_phases(stride)
     repeats = (hi - lo + 1) // stride
     tail_start = lo + repeats * stride
+    check_expand(lo + length - tail_start)
+    by_residue = arithmetic.overlap_counts(kernel, stride, dilation)
+    period = tuple(by_residue[(lo + q + offset) % stride] for q in range(stride))
     return Counts(
         tuple(direct(x) for x in range(lo)),
         period,
         repeats,
         tuple(direct(x) for x in range(tail_start, length)),
     )
+
+
+def check_expand(positions: int) -> None:
+    """Refuse (ValueError, naming EXPAND_LIMIT) more border positions than convcalc counts one by one."""
+    if positions > EXPAND_LIMIT:
+        raise ValueError(
+            f"{positions} positions at the borders of the overlap map are more than the {EXPAND_LIMIT} convcalc "
+            "counts one by one (EXPAND_LIMIT)"
+        )
 
 
 def transposed_counts(

@@ -35,6 +35,10 @@ MAX_PERIOD = 4096
 #: The most units per axis an explicit map lists (beyond it the receptive field is reported as unknown).
 MAX_UNITS = 65536
 
+#: The most separate taps (a dilated or transposed kernel's points) a unit's field is composed from;
+#: beyond it the map is not computed (Unmapped "taps").
+MAX_TAPS = 1 << 16
+
 Interval = tuple[int, int]
 T = TypeVar("T")
 
@@ -71,6 +75,10 @@ class Window:
     def factor(self) -> Fraction:
         return Fraction(self.stride)
 
+    def tap_count(self) -> int:
+        """The most separate taps (points) `taps` lists for one unit."""
+        return 1 if self.dilation == 1 else self.kernel
+
     def taps(self, u: int) -> list[Interval]:
         start = u * self.stride - self.before
         if self.dilation == 1:
@@ -92,8 +100,28 @@ class Transposed:
         return Fraction(1, self.stride)
 
     def taps(self, u: int) -> list[Interval]:
-        s, p, d = self.stride, self.padding, self.dilation
-        return [((u + p - j * d) // s,) * 2 for j in range(self.kernel) if (u + p - j * d) % s == 0]
+        """The input units reaching output u, in closed form: tap j reaches it when j·d ≡ u + p (mod s),
+        i.e. j = j₀ + t·s' (s' = s/gcd(d, s)), reading input (u + p − j·d)/s, which falls by d/gcd(d, s) per
+        tap: one interval when that is 1, else one point per tap (largest input first, as j grows)."""
+        s, p, d, k = self.stride, self.padding, self.dilation, self.kernel
+        g = math.gcd(d, s)
+        x = u + p
+        if x % g:
+            return []
+        period = s // g
+        first = (x % s // g) * pow(d // g, -1, period) % period if period > 1 else 0
+        if first >= k:
+            return []
+        last = first + (k - 1 - first) // period * period
+        top, step = (x - first * d) // s, d // g
+        if step == 1:
+            return [((x - last * d) // s, top)]
+        return [(top - t * step,) * 2 for t in range((last - first) // period + 1)]
+
+    def tap_count(self) -> int:
+        """The most separate taps (points) `taps` lists for one unit."""
+        g = math.gcd(self.dilation, self.stride)
+        return 1 if self.dilation == g else -(-self.kernel // (self.stride // g))
 
 
 ResampleKind = Literal[
@@ -252,10 +280,11 @@ class Unmapped:
     reason: "offset" — a size-dependent padding (SAME with an unknown size) in front of a
     phase-dependent map; "period" — the pattern over output phases repeats only beyond MAX_PERIOD
     units and the layer's size is unknown, so its units cannot be listed; "units" — the layer has
-    `units` units, more than MAX_UNITS.
+    `units` units, more than MAX_UNITS; "taps" — one unit reads `units` separate taps (a dilated or
+    transposed kernel), more than MAX_TAPS.
     """
 
-    reason: Literal["offset", "period", "units"]
+    reason: Literal["offset", "period", "units", "taps"]
     units: int | None = None
 
 
@@ -538,6 +567,8 @@ def compose_map(
     """
     if inner.is_global:
         return inner
+    if not isinstance(step, Resample) and step.tap_count() > MAX_TAPS:
+        return Unmapped("taps", step.tap_count())
     if not offset_known and (inner.period > 1 or inner.explicit):
         return Unmapped("offset")
     factor = step.factor

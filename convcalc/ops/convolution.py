@@ -242,7 +242,7 @@ class Deconv(Op[DeconvSpec]):
         sizes = ctx.source.shape.spatial
         out_sizes: list[int | None] = []
         steps: list[Step | None] = []
-        taps: list[tuple[int, ...]] = []
+        taps: list[diagnostics.PhaseCounts] = []
         try:
             crops = deconv_crops(layer)
         except ValueError as exc:
@@ -268,7 +268,9 @@ class Deconv(Op[DeconvSpec]):
                     )
                 out_sizes.append(cropped)
             steps.append(Transposed(k, s, d, before))
-            taps.append(overlap.phase_taps(k, s, d, before))
+            # Beyond MAX_PHASES the phases are not listed: their counts, closed form, by how many phases get each.
+            listed = s <= arithmetic.MAX_PHASES
+            taps.append(overlap.phase_taps(k, s, d, before) if listed else arithmetic.phase_histogram(k, s, d))
         found = diagnostics.transposed_overlap(
             layer.name, [ctx.label(a) for a in range(ctx.rank)], taps, layer.kernel, layer.stride, layer.dilation
         )

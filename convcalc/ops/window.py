@@ -127,7 +127,7 @@ def analyze_window(ctx: Context, w: WindowSettings, out_channels: int | None) ->
                 axis=ctx.label(axis),
                 output=out,
             )
-        gaps = arithmetic.overlap_counts(k, s, d).count(0)
+        gaps = arithmetic.phase_histogram(k, s, d).get(0, 0)
         leftover = (size + before + after - k_eff) % s
         if gaps:
             unread.append(f"{ctx.label(axis)}: reads only {s - gaps} of every {s} input pixels")
