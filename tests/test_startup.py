@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,3 +92,100 @@ def test_a_missing_extra_prints_the_install_command(tmp_path: Path, model: str, 
     assert result.returncode == 1
     assert command in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- option values coerced without pydantic (cli.adapter.PlainCoercion) ---------------------------------
+#: Values a shell can pass or Typer can default to, including the ones only pydantic can judge.
+COERCION_CATALOGUE: list[object] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -2,
+    "3",
+    "-1",
+    "0",
+    "-0",
+    "007",
+    "+3",
+    " 3",
+    "3 ",
+    "3.0",
+    "1e3",
+    "1_000",
+    "\u0663",  # ARABIC-INDIC DIGIT THREE: int() reads it, the plain path must not
+    "9" * 18,
+    "9" * 19,
+    "9" * 5000,
+    "abc",
+    "",
+    "true",
+    "0x10",
+    "JSON",
+    "json",
+    "Table",
+    "never",
+    "ALWAYS",
+    "warning ",
+    b"3",
+]
+
+
+def _outcome(coerce: Any, value: object, param: Any, ctx: Any) -> tuple[str, object]:
+    """What `coerce` makes of `value`: its type name and the value, or ("error", Typer's message)."""
+    from typer._click.exceptions import BadParameter
+
+    try:
+        result = coerce.coerce(value, param=param, ctx=ctx)
+    except BadParameter as exc:
+        return ("error", exc.format_message())
+    return (type(result).__name__, result)
+
+
+def _choices(annotation: object) -> list[object]:
+    """An enum's members, values and names (what a user or a default may give); nothing for other types."""
+    if not (isinstance(annotation, type) and issubclass(annotation, Enum)):
+        return []
+    members = list(annotation)
+    return [*members, *(m.value for m in members), *(m.name for m in members)]
+
+
+def test_plain_coercion_agrees_with_typers_own_for_every_parameter() -> None:
+    """Every parameter of every command that convcalc coerces itself gets exactly what Typer's own
+    (pydantic) coercion gives, value and type, or the same error message, on the whole catalogue."""
+    import typer.main
+    from typer._click import Context
+    from typer._coercion import build_runtime_param
+
+    from cli.adapter import plain_coercion
+    from cli.main import app
+
+    group = typer.main.get_command(app)
+    commands = [group, *group.commands.values()]  # type: ignore[attr-defined]
+    checked = 0
+    for command in commands:
+        ctx = Context(command)
+        params: list[Any] = [*command.params, command.get_help_option(ctx)]
+        for param in params:
+            ours = None if param is None else plain_coercion(param)
+            if ours is None:
+                continue
+            theirs = build_runtime_param(param.type_descriptor)
+            for value in [*COERCION_CATALOGUE, param.default, *_choices(param.type_descriptor.annotation)]:
+                param._runtime_param = None  # a fallback may have cached Typer's
+                got = _outcome(ours, value, param, ctx)
+                assert got == _outcome(theirs, value, param, ctx), (command.name, param.name, value)
+                checked += 1
+    assert checked > 1000  # every command's str, int, bool and enum options were compared
+
+
+def test_a_bad_option_value_still_gets_typers_message() -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, ["conv", "--k", "3", "--groups", "two"])
+    assert result.exit_code == 2
+    assert "--groups" in result.output
+    assert "'two'" in result.output
