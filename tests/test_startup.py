@@ -189,3 +189,65 @@ def test_a_bad_option_value_still_gets_typers_message() -> None:
     assert result.exit_code == 2
     assert "--groups" in result.output
     assert "'two'" in result.output
+
+
+# -- what `convcalc deconv --k 3 --s 2` does not load -----------------------------------------------------
+#: Modules a calculator command has no use for: pydantic (Typer's coercion, cli.adapter.PlainCoercion skips
+#: it), the file formats, the other op families, the JSON/CSV documents of other commands, the solver and the
+#: derivation (only with --target / --explain), Rich.
+NOT_FOR_DECONV = [
+    "pydantic",
+    "typer._adapters",
+    "typer.rich_utils",
+    "rich",
+    "numpy",
+    "yaml",
+    "convcalc.format.loader",
+    "convcalc.format.nodes",
+    "convcalc.format.expansion",
+    "convcalc.importers",
+    "convcalc.documents.report",
+    "convcalc.analysis.solver",
+    "convcalc.analysis.explain",
+    "convcalc.analysis.locate",
+    "convcalc.execution",
+    *(
+        f"convcalc.ops.{family}"
+        for family in (
+            "pooling",
+            "resampling",
+            "merges",
+            "channels",
+            "pointwise",
+            "normalisation",
+            "attention",
+            "dense",
+        )
+    ),
+]
+
+
+def test_deconv_loads_only_what_it_needs() -> None:
+    loaded = run_cli_modules("deconv", "--k", "3", "--s", "2")
+    assert "convcalc.ops.convolution" in loaded  # the run did reach the calculator
+    assert not {m for m in loaded for banned in NOT_FOR_DECONV if m == banned or m.startswith(banned + ".")}
+
+
+def test_pool_loads_its_family_only() -> None:
+    loaded = run_cli_modules("pool", "--k", "3", "--s", "2", "--i", "112")
+    assert "convcalc.ops.pooling" in loaded
+    assert "pydantic" not in loaded
+    assert not {m for m in loaded if m.startswith("convcalc.ops.") and m.rsplit(".", 1)[1] in ("resampling", "merges")}
+
+
+def test_invoked_app_builds_the_named_command_only() -> None:
+    import typer.main
+
+    from cli.main import app, invoked_app
+
+    every = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    assert {"rf", "conv", "deconv", "pool", "locate"} <= every
+    for name in every:
+        assert set(typer.main.get_command(invoked_app([name, "--help"])).commands) == {name}  # type: ignore[attr-defined]
+    for args in ([], ["--help"], ["--version"], ["deconvv", "--k", "3"]):
+        assert invoked_app(args) is app
