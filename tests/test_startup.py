@@ -194,9 +194,11 @@ def test_a_bad_option_value_still_gets_typers_message() -> None:
 # -- what `convcalc deconv --k 3 --s 2` does not load -----------------------------------------------------
 #: Modules a calculator command has no use for: pydantic (Typer's coercion, cli.adapter.PlainCoercion skips
 #: it), the file formats, the other op families, the JSON/CSV documents of other commands, the solver and the
-#: derivation (only with --target / --explain), Rich.
+#: derivation (only with --target / --explain), Rich, and json/csv (only for those formats).
 NOT_FOR_DECONV = [
     "pydantic",
+    "json",
+    "csv",
     "typer._adapters",
     "typer.rich_utils",
     "rich",
