@@ -16,7 +16,7 @@ ROOT = Path(__file__).parent.parent
 
 def modules_after(code: str) -> set[str]:
     out = subprocess.run(
-        [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        [sys.executable, "-c", code + "\nimport sys\nloaded = sorted(sys.modules)  # before json, which prints them\nimport json\nprint(json.dumps(loaded))"],
         capture_output=True,
         text=True,
         cwd=ROOT,
