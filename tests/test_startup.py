@@ -14,9 +14,13 @@ import pytest
 ROOT = Path(__file__).parent.parent
 
 
+#: Appended to a snippet: print the modules it loaded (listed before json, which prints them, is imported).
+_PRINT_MODULES = "\nimport sys\nloaded = sorted(sys.modules)\nimport json\nprint(json.dumps(loaded))"
+
+
 def modules_after(code: str) -> set[str]:
     out = subprocess.run(
-        [sys.executable, "-c", code + "\nimport sys\nloaded = sorted(sys.modules)  # before json, which prints them\nimport json\nprint(json.dumps(loaded))"],
+        [sys.executable, "-c", code + _PRINT_MODULES],
         capture_output=True,
         text=True,
         cwd=ROOT,
