@@ -15,9 +15,10 @@ beside this file, not whichever checkout the virtualenv's `convcalc` script was 
 
 Bytecode is cached as in a normal install, in a temporary PYTHONPYCACHEPREFIX (the repository gets
 no __pycache__, and PYTHONDONTWRITEBYTECODE is overridden); `--no-bytecode-cache` measures
-recompiling every run. `--importtime` adds the import profile of `convcalc deconv --k 3 --s 2`
-(`-X importtime`, best of a few runs): the modules it imports beyond the minimal Typer app, and the
-top importers by cumulative time.
+recompiling every run. `--compare CHECKOUT` times another checkout's convcalc (e.g. the commit before
+a change, from `git archive`) in the same rounds, labelled with its directory name. `--importtime`
+adds the import profile of `convcalc deconv --k 3 --s 2` (`-X importtime`, best of a few runs): the
+modules it imports beyond the minimal Typer app, and the top importers by cumulative time.
 """
 
 from __future__ import annotations
@@ -59,24 +60,39 @@ sys.exit(main())
 
 TYPER_APP = "minimal Typer app"
 BARE = "python -c pass"
+TYPER_IMPORT = "python -c 'import typer'"
 PROFILED = "convcalc deconv --k 3 --s 2"
 
 
-def commands(tmp: Path) -> dict[str, list[str]]:
+def _convcalc_commands(cc: list[str], label: str = "") -> dict[str, list[str]]:
+    return {
+        f"{label}convcalc --version": [*cc, "--version"],
+        f"{label}convcalc conv --k 3 --s 2 --i 224": [*cc, "conv", "--k", "3", "--s", "2", "--i", "224"],
+        f"{label}{PROFILED}": [*cc, "deconv", "--k", "3", "--s", "2"],
+        f"{label}convcalc pool --k 3 --s 2 --i 112": [*cc, "pool", "--k", "3", "--s", "2", "--i", "112"],
+        f"{label}convcalc rf vgg16": [*cc, "rf", "vgg16"],
+    }
+
+
+def _entry(tmp: Path, root: Path, name: str) -> list[str]:
+    entry = tmp / name
+    entry.write_text(CONVCALC_ENTRY.format(root=str(root)), encoding="utf-8")
+    return [sys.executable, str(entry)]
+
+
+def commands(tmp: Path, compare: Path | None = None) -> dict[str, list[str]]:
+    """The baselines and the convcalc commands of this checkout (and, labelled, of `compare`)."""
     app = tmp / "minimal_typer_app.py"
     app.write_text(MINIMAL_TYPER_APP, encoding="utf-8")
-    entry = tmp / "convcalc_entry.py"
-    entry.write_text(CONVCALC_ENTRY.format(root=str(ROOT)), encoding="utf-8")
-    cc = [sys.executable, str(entry)]
-    return {
+    cmds = {
         BARE: [sys.executable, "-c", "pass"],
+        TYPER_IMPORT: [sys.executable, "-c", "import typer"],
         TYPER_APP: [sys.executable, str(app), "--k", "3"],
-        "convcalc --version": [*cc, "--version"],
-        "convcalc conv --k 3 --s 2 --i 224": [*cc, "conv", "--k", "3", "--s", "2", "--i", "224"],
-        PROFILED: [*cc, "deconv", "--k", "3", "--s", "2"],
-        "convcalc pool --k 3 --s 2 --i 112 --ceil": [*cc, "pool", "--k", "3", "--s", "2", "--i", "112", "--ceil"],
-        "convcalc rf vgg16": [*cc, "rf", "vgg16"],
+        **_convcalc_commands(_entry(tmp, ROOT, "convcalc_entry.py")),
     }
+    if compare is not None:
+        cmds.update(_convcalc_commands(_entry(tmp, compare.resolve(), "compare_entry.py"), f"[{compare.name}] "))
+    return cmds
 
 
 def _cpu_children() -> float:
@@ -204,6 +220,9 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="write the figures into this Markdown file")
     parser.add_argument("--importtime", action="store_true", help=f"add the import profile of `{PROFILED}`")
     parser.add_argument("--no-bytecode-cache", action="store_true", help="recompile the sources every run")
+    parser.add_argument(
+        "--compare", type=Path, metavar="CHECKOUT", help="also time another checkout's commands, in the same rounds"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
@@ -211,7 +230,7 @@ def main() -> None:
         env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
         if args.no_bytecode_cache:
             env["PYTHONDONTWRITEBYTECODE"] = "1"
-        cmds = commands(Path(tmp))
+        cmds = commands(Path(tmp), args.compare)
         times = measure(cmds, args.runs, env)
         profile = import_profile(cmds[PROFILED], cmds[TYPER_APP], env) if args.importtime else None
     text = report(times, args.runs, profile, cached=not args.no_bytecode_cache)
