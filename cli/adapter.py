@@ -39,48 +39,54 @@ _PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
 @dataclass(frozen=True)
 class PlainCoercion(RuntimeParam):
     """Typer's coercion of one parameter, done directly for values that need none or a trivial one;
-    any other value goes to Typer's own coercion (`build_runtime_param`, pydantic), built on first use."""
+    any other value goes to Typer's own coercion (`build_runtime_param`, pydantic), built on first use.
+
+    `plain`: the parameter is a str, int, bool or enum one without bounds or a parser (the only ones
+    whose values are coerced here); for the others only None (handled by RuntimeParam.coerce, as
+    Typer's own does) skips Typer's coercion."""
 
     descriptor: TypeDescriptor
+    plain: bool
 
     def _coerce_value(self, value: Any, param: _TyperParameter, ctx: Context) -> Any:
         annotation = self.annotation
-        if (annotation is str or annotation is bool) and type(value) is annotation:
-            return value
-        if annotation is int and (type(value) is int or (type(value) is str and _PLAIN_INT.fullmatch(value))):
-            return int(value)
-        if isinstance(annotation, type) and issubclass(annotation, Enum):
-            if isinstance(value, annotation):
+        if self.plain:
+            if (annotation is str or annotation is bool) and type(value) is annotation:
                 return value
-            if type(value) is str:
-                try:
-                    return coerce_cli_choice(
-                        value, choices=list(annotation), case_sensitive=self.parameter_info.case_sensitive, ctx=ctx
-                    )
-                except ValueError:
-                    pass  # not a choice: Typer's coercion reports it, in its words
+            if annotation is int and (type(value) is int or (type(value) is str and _PLAIN_INT.fullmatch(value))):
+                return int(value)
+            if isinstance(annotation, type) and issubclass(annotation, Enum):
+                if isinstance(value, annotation):
+                    return value
+                if type(value) is str:
+                    try:
+                        return coerce_cli_choice(
+                            value, choices=list(annotation), case_sensitive=self.parameter_info.case_sensitive, ctx=ctx
+                        )
+                    except ValueError:
+                        pass  # not a choice: Typer's coercion reports it, in its words
         typer_own = build_runtime_param(self.descriptor)
         param._runtime_param = typer_own
         return typer_own._coerce_value(value, param=param, ctx=ctx)
 
 
-def plain_coercion(param: _TyperParameter) -> PlainCoercion | None:
-    """The coercion `param` gets: PlainCoercion for a plain str, int, bool or enum parameter; None (Typer's
-    own) for anything else (lists, tuples, files, paths, floats, numbers with bounds, custom parsers)."""
+def plain_coercion(param: _TyperParameter) -> PlainCoercion:
+    """The coercion `param` gets: values coerced here for a plain str, int, bool or enum parameter, None
+    for any parameter, and Typer's own coercion for everything else (lists, tuples, files, paths,
+    floats, numbers with bounds, custom parsers)."""
     desc = param.type_descriptor
     info = desc.parameter_info
     annotation = desc.annotation
-    plain = annotation in (str, int, bool) or (isinstance(annotation, type) and issubclass(annotation, Enum))
+    simple = annotation in (str, int, bool) or (isinstance(annotation, type) and issubclass(annotation, Enum))
     bounded = info.min is not None or info.max is not None or bool(info.clamp)
-    if not plain or bounded or info.parser is not None or desc.file_annotation is not None:
-        return None
-    return PlainCoercion(parameter_info=info, annotation=annotation, descriptor=desc)
+    plain = simple and not bounded and info.parser is None and desc.file_annotation is None
+    return PlainCoercion(parameter_info=info, annotation=annotation, descriptor=desc, plain=plain)
 
 
 def use_plain_coercion(command: ClickCommand, ctx: Context) -> None:
-    """Give each parameter of `command` PlainCoercion where it applies (idempotent). `ctx` is the
-    command's context or its parent's: the help option (made once, on first use) takes its names from it,
-    as the command's own context inherits them (unless the command sets help names of its own)."""
+    """Give each parameter of `command` PlainCoercion (idempotent). `ctx` is the command's context or its
+    parent's: the help option (made once, on first use) takes its names from it, as the command's own
+    context inherits them (unless the command sets help names of its own)."""
     params: list[Any] = list(command.params)
     if "help_option_names" not in (command.context_settings or {}):
         params.append(command.get_help_option(ctx))
