@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -148,6 +147,8 @@ def user_errors(json_errors: bool = False) -> Iterator[None]:
                     ],
                 },
             }
+            import json  # only for JSON errors: not on the start-up path
+
             print(json.dumps(payload, indent=2), file=sys.stderr)
         else:
             for problem in exc.problems:
@@ -247,6 +248,8 @@ def report_usage_error(exc: Exception, argv: list[str]) -> int:
                 ],
             },
         }
+        import json
+
         print(json.dumps(payload, indent=2), file=sys.stderr)
     else:
         print(f"error: {f'option {option}: ' if option else ''}{message}", file=sys.stderr)

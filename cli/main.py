@@ -135,6 +135,32 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def invoked_app(args: list[str]) -> typer.Typer:
+    """The app to run for the command line `args`: when it names a command, a copy of `app` with only
+    that command, since Typer builds the parameters of every registered command (signatures and type
+    hints: a few milliseconds each) before dispatching to one; otherwise `app` itself (help, --version,
+    an unknown command, shell completion)."""
+    import copy
+    import os
+
+    from typer.main import get_command_name
+
+    if not args or args[0].startswith("-") or any(k.startswith("_CONVCALC_COMPLETE") for k in os.environ):
+        return app
+    wanted = [
+        info
+        for info in app.registered_commands
+        if (info.name or get_command_name(getattr(info.callback, "__name__", ""))) == args[0]
+    ]
+    if not wanted:
+        return app
+    one = copy.copy(app)
+    one.registered_commands = wanted
+    return one
+
+
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="convcalc")
+    import sys
+
+    invoked_app(sys.argv[1:])(prog_name="convcalc")

@@ -6,9 +6,7 @@ join with ×; unknown values show as `?` (null in JSON); fractions are exact (`1
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import math
 import os
 import sys
@@ -122,6 +120,8 @@ def emit(
 
 # -- JSON -----------------------------------------------------------------------------------------
 def dumps(payload: dict[str, Any]) -> str:
+    import json  # json and csv are imported by the formats that use them: a table needs neither
+
     return json.dumps(payload, indent=2, ensure_ascii=False)
 
 
@@ -305,6 +305,8 @@ def _axes_csv(values: Sequence[object] | None) -> str:
 
 def report_csv(report: StackReport) -> str:
     """One row per layer, exact machine-readable numbers (see CSV_COLUMNS)."""
+    import csv
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -7,7 +7,6 @@ Display conventions follow cli/render.py: exact fractions, per-axis values in co
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from fractions import Fraction
@@ -299,6 +298,8 @@ CSV_COLUMNS = (
 def result_csv(result: LayerResult) -> str:
     """One row per axis, exact machine-readable numbers (empty where unknown or not applicable); taps per
     phase are space-separated in phase order; the diagnostics' codes repeat on every row."""
+    import csv  # only for --format csv
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -469,6 +470,8 @@ def print_solution(sol: Solution, terminal: Terminal) -> None:
 
 
 def solution_csv(sol: Solution) -> str:
+    import csv  # only for --format csv
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["axis", "input", "target", "padding", "output_padding", "ceil_mode", "output", "exact"])
