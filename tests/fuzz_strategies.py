@@ -23,8 +23,13 @@ from convcalc.ops import registry
 
 #: Every range (huge ints, nesting, expression depth) in full, not only those known to be handled today.
 FULL = os.environ.get("CONVCALC_FUZZ_FULL", "") not in ("", "0")
-#: The largest magnitude of a generated number in the default profile.
+#: The largest magnitude of a generated number in a stack file in the default profile.
 BOUND = 10**6
+#: The calculators' kernel, stride, dilation and output padding in the default profile: larger ones take
+#: over 30 s today (`deconv --k 1000 --s 1000 --d 1000 --i 1000`, `deconv --k 3 --s 10**6 --i 1000`).
+GEOMETRY_BOUND = 10**9 if FULL else 64
+#: The calculators' input sizes and --target (`conv --i 10**6 --target 10**6` takes 11 s today).
+SIZE_BOUND = 10**12 if FULL else 10**4
 #: Digits of the largest huge int (Python refuses int <-> str beyond 4300 digits by default).
 HUGE_DIGITS = 5000 if FULL else 6
 #: How deep generated values and expressions nest.
@@ -514,7 +519,7 @@ def random_yaml_text(draw: st.DrawFn) -> str:
 
 def int_text(bound: int = BOUND) -> st.SearchStrategy[str]:
     """An option's integer, as typed: plain, signed, huge, a float, scientific, with spaces, junk."""
-    exp = st.integers(0, HUGE_DIGITS + 1 if FULL else 6)
+    exp = st.integers(0, HUGE_DIGITS + 1 if FULL else len(str(bound)) - 1)
     return st.one_of(
         ints(bound).map(str),
         ints(bound).map(lambda n: f"+{n}"),
