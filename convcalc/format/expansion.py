@@ -535,7 +535,10 @@ class Expander:
             r.add(f"block '{block_name}' uses itself ({chain})", block_node, label, "block")
             return previous
         if local is None:
-            return previous  # its bad name has been reported
+            name_node = m.value("name")  # written, since a use without one gets a default name
+            if name_node is not None and (env is None or self._subst(name_node, env, label, "name") is not None):
+                r.add(f"name must be a non-empty string, {r.got(name_node)}", name_node, label, "name")
+            return previous
 
         repeat_node = m.value("repeat")
         count = 1

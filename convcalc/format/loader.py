@@ -276,8 +276,12 @@ class _StackParser:
         if not is_list(node) or not node.value:
             r.add(f"layers must be a non-empty list of layer mappings, {r.got(node)}", node, field="layers")
             return []
+        entries = self._expand(node.value)
+        if not entries and not r.problems:
+            # Blocks whose every layer is left out by `when:` expand to nothing: no stack to analyze.
+            r.add("layers must give at least one layer; every layer here is left out by 'when:'", node, field="layers")
         items: list[RawLayer | Value] = []
-        for index, entry in enumerate(self._expand(node.value)):
+        for index, entry in enumerate(entries):
             if not isinstance(entry, ReadMapping):
                 if not is_map(entry):
                     items.append(r.value(entry))
