@@ -25,11 +25,11 @@ from convcalc.ops import registry
 FULL = os.environ.get("CONVCALC_FUZZ_FULL", "") not in ("", "0")
 #: The largest magnitude of a generated number in a stack file in the default profile.
 BOUND = 10**6
-#: The calculators' kernel, stride, dilation and output padding in the default profile: larger ones take
-#: over 30 s today (`deconv --k 1000 --s 1000 --d 1000 --i 1000`, `deconv --k 3 --s 10**6 --i 1000`).
-GEOMETRY_BOUND = 10**9 if FULL else 64
-#: The calculators' input sizes and --target (`conv --i 10**6 --target 10**6` takes 11 s today).
-SIZE_BOUND = 10**12 if FULL else 10**4
+#: The calculators' kernel, stride, dilation and output padding (the closed forms and named bounds of
+#: tests/test_limits.py answer or refuse these within seconds).
+GEOMETRY_BOUND = 10**9
+#: The calculators' input sizes and --target.
+SIZE_BOUND = 10**12
 #: Digits of the largest huge int (Python refuses int <-> str beyond 4300 digits by default).
 HUGE_DIGITS = 5000 if FULL else 6
 #: How deep generated values and expressions nest.

@@ -350,6 +350,39 @@ COMMANDS: dict[str, tuple[st.SearchStrategy[list[str]], dict[str, st.SearchStrat
             "--change-rank": FLAG,
         },
     ),
+    "coverage": (
+        STACKS.map(lambda s: [s]),
+        {
+            "--layer": NAMES,
+            "--unit": fs.axes_text(),
+            "--svg": st.sampled_from(["SAVE/c.svg", "SAVE", "SAVE/missing/c.svg", ""]),
+            "-i": fs.shape_text(fs.SIZE_BOUND),
+            "-f": FORMATS,
+            "--color": COLOR,
+            "--change-rank": FLAG,
+        },
+    ),
+    "report": (
+        STACKS.map(lambda s: [s]),
+        {
+            "-o": st.sampled_from(["SAVE/r.html", "SAVE", "SAVE/missing/r.html", ""]),
+            "--layer": NAMES,
+            "-i": fs.shape_text(fs.SIZE_BOUND),
+            "--fail-on": FAIL_ON,
+            "--change-rank": FLAG,
+        },
+    ),
+    "check": (
+        st.lists(STACKS, min_size=1, max_size=3),
+        {
+            "-f": st.one_of(st.sampled_from(["text", "json", "github", "sarif", "junit"]), fs.texts()),
+            "--fail-on": FAIL_ON,
+            "--ignore": st.one_of(st.sampled_from(["checkerboard", "gridding", "rf-exceeds-input"]), fs.texts()),
+            "--baseline": st.sampled_from(["SAVE/none.json", "configs/vgg16.yaml", ""]),
+            "--fail-on-change": FLAG,
+            "--run": FLAG,
+        },
+    ),
     "list": (st.just([]), {"-f": FORMATS}),
     "expand": (STACKS.map(lambda s: [s]), {"-i": fs.shape_text(fs.SIZE_BOUND), "--change-rank": FLAG}),
     "schema": (st.lists(fs.texts(), max_size=1), {}),
@@ -402,6 +435,9 @@ def command_line(draw: st.DrawFn, command: str, workdir: str) -> list[str]:
         ("expand", 40),
         ("schema", 5),
         ("import", 30),
+        ("coverage", 40),
+        ("report", 20),
+        ("check", 40),
     ],
 )
 def test_random_command_lines(command: str, examples: int, workdir: Path) -> None:
@@ -413,13 +449,19 @@ def test_random_command_lines(command: str, examples: int, workdir: Path) -> Non
         result = invoke(argv, stdin)
         assert_no_crash(result)
         assert result.exit_code in (0, 1, 2, 3, 4, 5)
-        if result.exit_code in (1, 2):
+        # `check` reports every file on stdout whatever the others do; its failures are summed up on stderr.
+        reports = command == "check" and result.exit_code != 2
+        if result.exit_code in (1, 2) and not reports:
             assert result.stdout == "", "an error printed on stdout"
             err = result.stderr
-            assert err.startswith("error: ") or json.loads(err)["error"]["problems"], err
+            if reports:  # one line per failing file, then the count
+                assert err.startswith("check: "), err
+                assert "failed (exit 1)" in err, err
+            else:
+                assert err.startswith("error: ") or json.loads(err)["error"]["problems"], err
         if result.exit_code in (1, 2, 4, 5):
             assert result.stderr.strip(), "a failure without a message"
-        if result.exit_code == 3:
+        if result.exit_code == 3 and not reports:
             assert "error" in result.stdout, "exit 3 without the diagnostic that caused it"
 
     check()
