@@ -4,7 +4,8 @@ When a table is wider than the terminal, columns are hidden in their documented 
 lowest first; columns without one are never hidden), then cells that may break (`Column.breaks`: after
 `×` between per-axis values, after `.` in qualified names, at spaces) fold onto more lines. A value is
 never truncated: if even the folded essentials do not fit, the line is simply longer than the
-terminal. Output that is not a terminal has no width limit, so it always gets every column whole.
+terminal. Output that is not a terminal has no width limit, so it always gets every column whole,
+and no box drawing: `write` draws every frame as "plain" there (`Terminal.boxes`).
 Rendering is linear in the number of rows (a 100,000-layer table takes about a second).
 """
 
@@ -82,8 +83,9 @@ def _fold(text: str, breaks: str, width: int) -> list[str]:
     return lines
 
 
-#: How a table is drawn: "box" (heavy header, light body, as on a terminal), "rule" (a line under the
-#: header, for two-column reports), "plain" (aligned columns only).
+#: How a table is drawn on a terminal: "box" (heavy header, light body), "rule" (a line under the
+#: header, for two-column reports), "plain" (aligned columns two spaces apart, the header first: what
+#: every table becomes off a terminal).
 Frame = Literal["box", "rule", "plain"]
 
 
@@ -207,7 +209,10 @@ def write(
     rows: Sequence[Sequence[CellLike]],
     frame: Frame = "box",
 ) -> Layout:
-    """Plan the table for the terminal's width and write it; returns the layout (hidden columns to report)."""
+    """Plan the table for the terminal's width and write it, in `frame` on a terminal and "plain" elsewhere;
+    returns the layout (hidden columns to report)."""
+    if not terminal.boxes:
+        frame = "plain"
     layout = plan(columns, rows, terminal.width, frame)
     for text in lines(columns, rows, layout, terminal, frame):
         terminal.line(text)

@@ -3,7 +3,9 @@
 Colour follows `--color auto|always|never`; with `auto` it is on for a terminal, off otherwise, and
 the NO_COLOR (off) and FORCE_COLOR (on) conventions apply, NO_COLOR first. A terminal's width comes
 from the terminal itself (or COLUMNS); output that is not a terminal has no width limit, so a file
-or a pipe always gets every column whole.
+or a pipe always gets every column whole. Box drawing (table frames and rules) is for a terminal
+only, whatever the colour flags say: a file or a pipe gets plain columns that a script can split,
+even when FORCE_COLOR or `--color always` colour it (a CI log wants colour, not a frame to parse).
 """
 
 from __future__ import annotations
@@ -108,11 +110,12 @@ def cell_width(text: str) -> int:
 
 @dataclass(frozen=True)
 class Terminal:
-    """A text stream with its width (None: unlimited) and colour decision."""
+    """A text stream with its width (None: unlimited), colour decision and whether tables get box drawing."""
 
     stream: TextIO
     width: int | None
     color: bool
+    boxes: bool
 
     def style(self, text: str, style: str | None) -> str:
         """`text` in `style` when colour is on, else unchanged."""
@@ -126,7 +129,9 @@ class Terminal:
 
 
 def open_terminal(mode: ColorMode = ColorMode.AUTO, stream: TextIO | None = None) -> Terminal:
-    """The terminal for `stream` (default stdout): its width if it is a terminal, and the colour decision."""
+    """The terminal for `stream` (default stdout): its width and box drawing if it is a terminal, and the
+    colour decision."""
     out = stream if stream is not None else sys.stdout
-    width = shutil.get_terminal_size(fallback=(80, 24)).columns if _is_tty(out) else None
-    return Terminal(out, width, color_wanted(mode, out))
+    tty = _is_tty(out)
+    width = shutil.get_terminal_size(fallback=(80, 24)).columns if tty else None
+    return Terminal(out, width, color_wanted(mode, out), boxes=tty)

@@ -111,7 +111,7 @@ def test_rendered_golden(name: str, golden: Callable[[str, str], None]) -> None:
 
     result = _fixed_times(run_stack(load_stack(CONFIGS / f"{name}.yaml"), data="ones", weights="ones"))
     buf = io.StringIO()
-    render_run.print_run(result, None, Terminal(buf, 160, color=False))
+    render_run.print_run(result, None, Terminal(buf, None, color=False, boxes=False))
     golden(f"run/{name}.txt", buf.getvalue())
     golden(f"run/{name}.md", render_run.run_markdown(result, "out.npz"))
     golden(f"run/{name}.csv", render_run.run_csv(result))
