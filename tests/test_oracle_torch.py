@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from collections.abc import Collection
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,14 @@ def _slim(spec: StackSpec, width: int = 4) -> StackSpec:
     return dataclasses.replace(spec, layers=layers, input=dataclasses.replace(spec.input, channels=1))
 
 
-def _check_fields(spec: StackSpec, report: StackReport, layer_names: list[str] | None = None) -> int:
-    """Autograd hulls of interior units equal convcalc's per-unit regions; returns units checked."""
+def _check_fields(
+    spec: StackSpec,
+    report: StackReport,
+    layer_names: list[str] | None = None,
+    detach: Collection[tuple[str, str]] = (),
+) -> int:
+    """Autograd hulls of interior units equal convcalc's per-unit regions; returns units checked.
+    `detach`: (layer, input) pairs autograd reads detached (see torch_oracle.build)."""
     slim = _slim(spec)
     sizes = [int(s) for s in spec.input.spatial]  # type: ignore[arg-type]
     checked = 0
@@ -105,7 +112,7 @@ def _check_fields(spec: StackSpec, report: StackReport, layer_names: list[str] |
                 inside.append((unit, region))
         if not inside:
             continue
-        hulls = torch_oracle.autograd_field(slim, layer.name, [u for u, _ in inside])
+        hulls = torch_oracle.autograd_field(slim, layer.name, [u for u, _ in inside], detach=detach)
         for (unit, region), hull in zip(inside, hulls, strict=True):
             assert tuple(hull) == region, f"{layer.name} unit {unit}: autograd {hull}, convcalc {region}"
             checked += 1

@@ -12,13 +12,17 @@ Conventions (stated once, used everywhere):
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from fractions import Fraction
+from typing import Literal
 
 from convcalc import collector, diagnostics
+from convcalc.analysis import gates as gate_finder
 from convcalc.analysis import gridding
 from convcalc.analysis.report import AxisField, LayerReport, StackReport
-from convcalc.errors import Problem, ShapeError
+from convcalc.errors import Problem, ShapeError, SpecError
 from convcalc.geometry.receptive import (
     IDENTITY,
     MAX_PERIOD,
@@ -164,19 +168,41 @@ def _unknown_note(work: Context, rank: int) -> None:
     work.diag("rf-unknown", f"the receptive field from here on {why}", max_period=MAX_PERIOD, max_units=MAX_UNITS)
 
 
-def analyze(stack: StackSpec) -> StackReport:
+#: How `analyze` treats gates (see convcalc.analysis.gates): "true" — as they are (after a gate every
+#: field is global); "constant" — also report the fields with every gate taken as a per-channel constant.
+Gates = Literal["true", "constant"]
+GATES: tuple[Gates, ...] = ("true", "constant")
+
+
+def analyze(stack: StackSpec, gates: Gates = "true") -> StackReport:
     """Analyse every layer of `stack` in file order.
+
+    gates="constant" adds `StackReport.gates` and `StackReport.constant_gates`: the fields of the spatial
+    path, with every gate that reads a global pool taken as a per-channel constant; the report's own
+    fields stay the true ones.
 
     Raises ShapeError with one Problem per failing layer (file, line, layer, field) when PyTorch
     would refuse a layer on this input; layers fed by a failing layer are not analysed further.
     """
+    if gates not in GATES:
+        raise SpecError(Problem(f"unknown gates mode {gates!r}; allowed: {', '.join(GATES)}", parameter="gates"))
     # A long stack's maps and reports are many objects and no cycles (see convcalc.collector).
     with collector.paused():
-        return _analyze(stack)
+        report = _analyze(stack)
+        if gates == "true":
+            return report
+        found = gate_finder.find(stack, report.layers)
+        constant: dict[str, frozenset[int]] = {}
+        for gate in found:
+            constant[gate.layer] = constant.get(gate.layer, frozenset()) | {gate.index}
+        spatial = _analyze(stack, constant) if constant else report
+        return dataclasses.replace(report, gates=found, constant_gates=spatial)
 
 
-def _analyze(stack: StackSpec) -> StackReport:
-    """The analysis itself (analyze runs it with the collector paused)."""
+def _analyze(stack: StackSpec, constant: Mapping[str, frozenset[int]] | None = None) -> StackReport:
+    """The analysis itself (analyze runs it with the collector paused). `constant`: the inputs (positions
+    in `from`) of each merge to take as per-channel constants; the gridding diagnostics are then left out
+    (this analysis gives fields, the stack's diagnostics come from the true one)."""
     stack_input = Shape(stack.input.channels, stack.input.spatial)
     field_cache: _FieldCache = {}
     graph = _Graph(stack.layers)
@@ -202,6 +228,8 @@ def _analyze(stack: StackSpec) -> StackReport:
             continue
         known_refs = {name: node for name, node in refs.items() if node is not None}
         work = Context(layer, [n for n in inputs if n is not None], stack_input, graph, known_refs)
+        if constant is not None and layer.name in constant:
+            work.constant_inputs = constant[layer.name]
         try:
             outputs = op.analyze_outputs(layer, work) if op.multi_output else (op.analyze(layer, work),)
         except LayerProblem as exc:
@@ -224,7 +252,7 @@ def _analyze(stack: StackSpec) -> StackReport:
             parts[layer.name] = len(outputs)
     if problems:
         raise ShapeError(problems)
-    layers = gridding.annotate(tuple(reports), len(stack.input.spatial))
+    layers = gridding.annotate(tuple(reports), len(stack.input.spatial)) if constant is None else tuple(reports)
     return StackReport(stack.name, stack.file, stack_input, layers)
 
 
