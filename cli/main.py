@@ -12,7 +12,17 @@ import typer
 
 from cli.adapter import Command, Group
 from cli.errors import fail_if, user_errors
-from cli.options import ChangeRankOpt, ColorOpt, FailOn, FailOnOpt, FormatOpt, InputOpt, OutputFormat
+from cli.options import (
+    ChangeRankOpt,
+    ColorOpt,
+    FailOn,
+    FailOnOpt,
+    FormatOpt,
+    GatesMode,
+    GatesOpt,
+    InputOpt,
+    OutputFormat,
+)
 from cli.see import ErfOpt, LayerOpt, UnitOpt
 from cli.terminal import ColorMode
 
@@ -70,11 +80,13 @@ def rf(
     unit: UnitOpt = None,
     layer: LayerOpt = None,
     erf: ErfOpt = False,
+    gates: GatesOpt = GatesMode.TRUE,
 ) -> None:
     """Per layer: output shape, effective kernel, stride, jump, receptive field, centre/padding, params, MACs.
 
     With --unit (or --erf): also the region and the support of one unit of --layer, and with --erf its
-    effective receptive field."""
+    effective receptive field. With --gates constant: also each layer's field with squeeze-and-excitation
+    gates taken as constants."""
     with user_errors(json_errors=output_format is OutputFormat.JSON):
         from cli import render, see
         from cli.stacks import read_stack
@@ -82,7 +94,7 @@ def rf(
         from convcalc.documents.report import report_document
 
         spec = read_stack(stack, input_shape, change_rank)
-        report = analyze(spec)
+        report = analyze(spec, gates="constant" if gates is GatesMode.CONSTANT else "true")
         if unit is None and not erf:
             render.emit(
                 output_format,

@@ -60,3 +60,19 @@ ChangeRankOpt = Annotated[
         help="Let --input change the number of spatial axes (e.g. 3x224 reads a 2-D stack as 1-D).",
     ),
 ]
+
+
+class GatesMode(StrEnum):
+    TRUE = "true"
+    CONSTANT = "constant"
+
+
+GatesOpt = Annotated[
+    GatesMode,
+    typer.Option(
+        "--gates",
+        help="true: fields as they are (global after a squeeze-and-excitation gate); constant: also the "
+        "fields with every gate that reads a global pool taken as a per-channel constant (the spatial path).",
+        case_sensitive=False,
+    ),
+]
