@@ -365,6 +365,14 @@ def _compare_overlap(spec: StackSpec, report: StackReport) -> None:
     for u in middle:
         expected = float(m.overlap_at(u))
         assert abs(float(values[u]) - expected) <= 1e-9 * max(1.0, expected), (u, str(m.overlap_at(u)))
+    # The coverage links' unbounded path counts (what checkerboard-compound reads) hold the same values.
+    from convcalc.analysis import locate
+    from convcalc.geometry import coverage
+
+    counts = coverage.interior(locate.links(report, 0), report.output.name, list(middle))
+    assert counts is not None
+    for u, c in zip(middle, counts, strict=True):
+        assert abs(float(values[u]) - float(c)) <= 1e-9 * max(1.0, float(c)), (u, str(c))
 
 
 def test_overlap_of_a_map_listing_every_unit_matches_the_ones_skeleton() -> None:

@@ -17,6 +17,7 @@ of rank ≥ 2 has such a unit behind a merge; the hull given is then an upper bo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -68,36 +69,70 @@ def _sizes(report: StackReport) -> tuple[int, ...]:
     return tuple(s for s in sizes if s is not None)
 
 
-def _size(shape_spatial: tuple[int | None, ...], axis: int, rank: int, name: str) -> int:
+def _size(shape_spatial: tuple[int | None, ...], axis: int, rank: int, name: str, unbounded: bool = False) -> int:
     if len(shape_spatial) != rank:
         return 1
     size = shape_spatial[axis]
     if size is None:
+        if unbounded:
+            return 0  # not read: an unbounded walk has no borders (see coverage.interior)
         raise _problem(f"the size of layer {name} is unknown; give the input size", "input")
     return size
 
 
-def links(report: StackReport, axis: int, until: str | None = None) -> list[Link]:
-    """The stack along one spatial axis of its input, as coverage links in file order (up to `until`)."""
-    rank = len(report.input.spatial)
-    shapes = {INPUT_NAME: report.input.spatial}
-    global_field = {INPUT_NAME: False}  # whether each tensor's field along the axis is the whole input
-    out: list[Link] = []
-    for layer in report.layers:
-        sizes = tuple(_size(shapes[name], axis, rank, name) for name in layer.inputs)
-        size = _size(layer.output.spatial, axis, rank, layer.name)
-        shapes[layer.name] = layer.output.spatial
+class Skeleton:
+    """The stack along one spatial axis of its input as coverage links, built layer by layer (file order).
+
+    unbounded=True accepts unknown sizes (as 0): for `coverage.interior`, which reads no size but the
+    broadcast of a one-unit input.
+    """
+
+    def __init__(self, input_spatial: tuple[int | None, ...], axis: int, unbounded: bool = False) -> None:
+        self.rank = len(input_spatial)
+        self.axis = axis
+        self.unbounded = unbounded
+        self.shapes: dict[str, tuple[int | None, ...]] = {INPUT_NAME: input_spatial}
+        self.global_field = {INPUT_NAME: False}  # whether each tensor's field along the axis is the whole input
+        self.links: list[Link] = []
+
+    def add(self, layer: LayerReport) -> Link:
+        axis, rank = self.axis, self.rank
+        sizes = tuple(_size(self.shapes[name], axis, rank, name, self.unbounded) for name in layer.inputs)
+        size = _size(layer.output.spatial, axis, rank, layer.name, self.unbounded)
+        in_rank = len(self.shapes[layer.inputs[0]])
+        self.shapes[layer.name] = layer.output.spatial
         axis_global = bool(layer.field) and layer.field[min(axis, len(layer.field) - 1)].is_global
-        global_field[layer.name] = axis_global
-        if axis_global and not any(global_field.get(name, False) for name in layer.inputs) and sizes == (size,):
+        self.global_field[layer.name] = axis_global
+        if axis_global and not any(self.global_field.get(name, False) for name in layer.inputs) and sizes == (size,):
             # A size-keeping op whose statistics span every position (groupnorm, instancenorm, attention):
             # each unit reads every unit of its input.
-            out.append(Link(layer.name, layer.inputs, sizes, size, "global"))
+            link = Link(layer.name, layer.inputs, sizes, size, "global")
         else:
-            out.append(_link(layer, sizes, size, axis, rank, len(shapes[layer.inputs[0]])))
+            try:
+                link = _link(layer, sizes, size, axis, rank, in_rank)
+            except SpecError:
+                if not self.unbounded:
+                    raise
+                # A size change that cannot be traced with unknown sizes: no finite interior value.
+                link = Link(layer.name, layer.inputs, sizes, size, "global")
+        self.links.append(link)
+        return link
+
+    def extend(self, layers: Sequence[LayerReport]) -> list[Link]:
+        """Add the layers of `layers` beyond those added so far (a growing list of reports); the links."""
+        for layer in layers[len(self.links) :]:
+            self.add(layer)
+        return self.links
+
+
+def links(report: StackReport, axis: int, until: str | None = None) -> list[Link]:
+    """The stack along one spatial axis of its input, as coverage links in file order (up to `until`)."""
+    skeleton = Skeleton(report.input.spatial, axis)
+    for layer in report.layers:
+        skeleton.add(layer)
         if layer.name == until:
             break
-    return out
+    return skeleton.links
 
 
 def _link(layer: LayerReport, sizes: tuple[int, ...], size: int, axis: int, rank: int, in_rank: int) -> Link:

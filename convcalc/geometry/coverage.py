@@ -7,6 +7,9 @@ unit (weighted by the interpolation weights, so an exact Fraction where they are
 receptive-field maps of `convcalc.geometry.receptive`, this follows the real borders: a tap in zero
 padding brings nothing, one in reflect / replicate / circular padding brings the pixel it copies.
 
+`interior` gives the same counts as if the input were unbounded (no border anywhere): the value of a unit
+of each output phase away from the borders, which the `checkerboard-compound` diagnostic compares.
+
 Each layer is a `Link` per axis; a stack is its links in file order (a layer reads only layers above it).
 Pure Python integers and Fractions: exact, and enough for one axis at a time (an N-D map of a stack without
 merges is the outer product of its axes' vectors).
@@ -193,6 +196,77 @@ def forward(links: Sequence[Link], start: list[Count], source: str = "input") ->
                 out[u] = total
         values[link.name] = out
     return values
+
+
+def _unbounded_taps(step: Step, u: int) -> list[tuple[int, Count]]:
+    """Output unit `u`'s input positions with their skeleton weights, on an input without borders
+    (positions below 0 or beyond the size are units like any other: the receptive-field convention)."""
+    if isinstance(step, Window):
+        start = u * step.stride - step.before
+        return [(start + j * step.dilation, 1) for j in range(step.kernel)]
+    out: list[tuple[int, Count]] = []
+    for a, b, w in weighted_taps(step, u):
+        weight: Count = w.numerator if w.denominator == 1 else w
+        out.extend((t, weight) for t in range(a, b + 1))
+    return out
+
+
+def interior(links: Sequence[Link], layer: str, units: Sequence[int], source: str = "input") -> list[Count] | None:
+    """The path counts from the whole input to each of `units` of `layer`, as if the input were unbounded
+    (no border anywhere: a ones input that goes on forever, every padding position a real unit).
+
+    This is the value the skeleton gives a unit away from every border, the same for units of the same
+    output phase: what `checkerboard-compound` compares across phases. Units may be any integers (beyond
+    a layer's size, too). None when the value is not finite: the path reaches a layer that reads every
+    unit of its input ("global") or broadcasts a one-unit input (both read the whole unbounded input).
+
+    Exact and cheap: a backward pass finds the range of units each layer on the way must hold, a forward
+    pass computes them (cost: the units in those ranges times their taps).
+    """
+    index = {link.name: i for i, link in enumerate(links)}
+    if not units:
+        return []
+    need: dict[str, tuple[int, int]] = {layer: (min(units), max(units))}
+    chain = links[: index[layer] + 1]
+    for link in reversed(chain):
+        if link.name not in need:
+            continue
+        lo, hi = need[link.name]
+        if link.kind == "global" or (link.kind == "merge" and any(n == 1 and link.size > 1 for n in link.sizes)):
+            return None
+        if link.kind == "step":
+            assert link.step is not None
+            taps = [t for u in range(lo, hi + 1) for t, _ in _unbounded_taps(link.step, u)]
+            reach = (min(taps), max(taps)) if taps else None
+        else:
+            reach = (lo, hi)
+        if reach is None:
+            continue
+        for name in link.inputs:
+            old = need.get(name)
+            need[name] = reach if old is None else (min(old[0], reach[0]), max(old[1], reach[1]))
+    values: dict[str, dict[int, Count]] = {}
+    if source in need:
+        lo, hi = need[source]
+        values[source] = dict.fromkeys(range(lo, hi + 1), 1)
+    for link in chain:
+        if link.name not in need:
+            continue
+        lo, hi = need[link.name]
+        out: dict[int, Count] = {}
+        ins = [values[name] for name in link.inputs if name in values]
+        for u in range(lo, hi + 1):
+            total: Count = 0
+            if link.kind == "step":
+                assert link.step is not None
+                for t, w in _unbounded_taps(link.step, u):
+                    total += ins[0][t] * w
+            else:  # identity, or a merge summing its inputs unit by unit
+                for vec in ins:
+                    total += vec[u]
+            out[u] = total
+        values[link.name] = out
+    return [values[layer][u] for u in units]
 
 
 def hull(counts: Sequence[Count]) -> tuple[int, int] | None:
