@@ -10,8 +10,10 @@ For an output unit of a layer, per spatial axis of the stack input:
 Everything is computed one axis at a time. For ops that act per axis that is exact in 1-D, and in N-D for
 the support hull: a merge's support is the union of its branches', whose hull is the per-axis hull. One
 case is not separable: at a merge, a branch unit that receives nothing along one axis contributes
-nothing along the others either, which a per-axis walk cannot see. `Support.exact` is False when a stack
-of rank ≥ 2 has such a unit behind a merge; the hull given is then an upper bound.
+nothing along the others either, which a per-axis walk cannot see. When a stack of rank ≥ 2 has such a
+unit behind a merge, the support is computed exactly as a union of products of per-axis sets
+(`coverage.reach_nd`); only when that needs more than `coverage.MAX_TERMS` products per tensor is
+`Support.exact` False, and the per-axis hull given an upper bound. (`Reach` keeps the per-axis answer.)
 """
 
 from __future__ import annotations
@@ -211,12 +213,19 @@ def support(report: StackReport, unit: tuple[int, ...], layer: str | None = None
 def supports(report: StackReport, units: list[tuple[int, ...]], layer: str | None = None) -> list[Support]:
     """`support` of several units of one layer (the stack's links are built once)."""
     found = report.layer(layer) if layer is not None else report.output
-    exact = _exact(report, found.name)
+    separable = _exact(report, found.name)
+    chains = None if separable else [links(report, axis, found.name) for axis in range(len(_sizes(report)))]
     out = []
     for unit, maps in zip(units, _coverages(report, found, units), strict=True):
         hulls = tuple(cov.hull(m) for m in maps)
         if any(h is None for h in hulls):
             hulls = tuple(None for _ in hulls)
+        exact = separable
+        if chains is not None:
+            # Behind a merge the per-axis hulls are an upper bound; the union of products is exact.
+            nd = cov.reach_nd(chains, found.name, unit)
+            if nd is not None:
+                hulls, exact = nd, True
         region = found.region(unit) if unit else None
         out.append(Support(found.name, unit, region if region is not None else tuple(None for _ in maps), hulls, exact))
     return out

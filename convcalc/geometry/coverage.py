@@ -269,6 +269,74 @@ def interior(links: Sequence[Link], layer: str, units: Sequence[int], source: st
     return [values[layer][u] for u in units]
 
 
+#: The most product terms `reach_nd` keeps per tensor before it gives up (see there).
+MAX_TERMS = 64
+
+#: A set of N-D units that is a product: one set of units per axis.
+Term = tuple[frozenset[int], ...]
+
+
+def _back(link: Link, units: frozenset[int]) -> list[frozenset[int]]:
+    """The units of each input of `link` (one axis) that reach some unit of `units`."""
+    if link.kind == "identity":
+        return [units]
+    if link.kind == "global":
+        return [frozenset(range(n)) for n in link.sizes]
+    if link.kind == "merge":
+        return [frozenset({0}) if n == 1 and link.size > 1 else units for n in link.sizes]
+    assert link.step is not None
+    n = link.sizes[0]
+    return [frozenset(t for u in units for t, _ in _taps(link.step, u, n))]
+
+
+def _keep(terms: list[Term], term: Term) -> bool:
+    """Add `term` to a union of products, dropping the terms it contains; False past MAX_TERMS."""
+    if any(all(mine <= theirs for mine, theirs in zip(term, other, strict=True)) for other in terms):
+        return True
+    terms[:] = [other for other in terms if not all(o <= t for o, t in zip(other, term, strict=True))]
+    terms.append(term)
+    return len(terms) <= MAX_TERMS
+
+
+def reach_nd(
+    chains: Sequence[Sequence[Link]], layer: str, unit: Sequence[int], source: str = "input"
+) -> tuple[tuple[int, int] | None, ...] | None:
+    """The exact N-D support of `unit` of `layer`: per axis, the hull [lo, hi] of the input pixels that reach it.
+
+    `chains`: the stack's links along each axis (the same layers in the same order). The input pixels
+    that reach a unit are a union of products of per-axis sets: a layer acting per axis maps a product
+    to a product, and a merge sends it to each branch. A product one of whose axes receives nothing is
+    empty on every axis, which a per-axis walk cannot see, and is dropped here. Products contained in
+    another of the same tensor are dropped too (residual branches: the shortcut's inside the convs').
+    None (unknown) when a tensor needs more than MAX_TERMS products; all None when nothing reaches.
+    """
+    rank = len(chains)
+    first = chains[0]
+    index = {link.name: i for i, link in enumerate(first)}
+    pending: dict[str, list[Term]] = {layer: [tuple(frozenset({unit[a] if unit else 0}) for a in range(rank))]}
+    for i in range(index[layer], -1, -1):
+        links = [chain[i] for chain in chains]
+        terms = pending.pop(links[0].name, None)
+        if not terms:
+            continue
+        inputs = links[0].inputs
+        merge = [link.kind == "merge" for link in links]
+        if any(merge) and not all(merge):
+            return None  # not met: merges are merges along every axis
+        for term in terms:
+            per_axis = [_back(link, units) for link, units in zip(links, term, strict=True)]
+            for k, name in enumerate(inputs):
+                mapped = tuple(sets[k] for sets in per_axis)
+                if not all(mapped):
+                    continue  # no unit of this input reaches the unit along some axis: none at all
+                if not _keep(pending.setdefault(name, []), mapped):
+                    return None
+    found = pending.get(source, [])
+    if not found:
+        return tuple(None for _ in range(rank))
+    return tuple((min(min(t[a]) for t in found), max(max(t[a]) for t in found)) for a in range(rank))
+
+
 def hull(counts: Sequence[Count]) -> tuple[int, int] | None:
     """First and last position with a non-zero count (None when nothing reaches)."""
     reached = [p for p, c in enumerate(counts) if c]
