@@ -9,6 +9,7 @@ global, and convcalc's true fields say so.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,18 @@ def _true_field_is_global_by_autograd(spec: StackSpec, report: StackReport, name
         if names is not None and layer.name not in names:
             continue
         assert all(f.is_global for f in layer.field), f"{layer.name}: a true field after a gate is not global"
-        centre = tuple((int(n) - 1) // 2 for n in layer.output.spatial if n is not None)
-        (hull,) = torch_oracle.autograd_field(_slim(spec), layer.name, [centre])
-        assert hull == sizes, f"{layer.name}: autograd {hull}"
+        # The centre unit and its neighbours: a unit that receives anything at all (a transposed conv's
+        # holes receive nothing, not even through the gate) receives it from every pixel the pool reads.
+        centre = [(int(n) - 1) // 2 for n in layer.output.spatial if n is not None]
+        sizes_out = [int(n) for n in layer.output.spatial if n is not None]
+        near = [
+            tuple(min(c + d, n - 1) for c, d, n in zip(centre, shift, sizes_out, strict=True))
+            for shift in itertools.product((0, 1), repeat=len(centre))
+        ]
+        hulls = [h for h in torch_oracle.autograd_field(_slim(spec), layer.name, near) if (0, -1) not in h]
+        assert hulls, f"{layer.name}: no unit near the centre receives anything"
+        for hull in hulls:
+            assert hull == sizes, f"{layer.name}: autograd {hull}"
         checked += 1
     return checked
 
