@@ -12,7 +12,18 @@ import typer
 
 from cli.adapter import Command, Group
 from cli.errors import fail_if, user_errors
-from cli.options import ChangeRankOpt, ColorOpt, FailOn, FailOnOpt, InputOpt, QuietOpt, ReportFormat, ReportFormatOpt
+from cli.options import (
+    ChangeRankOpt,
+    ColorOpt,
+    FailOn,
+    FailOnOpt,
+    GatesMode,
+    GatesOpt,
+    InputOpt,
+    QuietOpt,
+    ReportFormat,
+    ReportFormatOpt,
+)
 from cli.see import ErfOpt, LayerOpt, UnitOpt
 from cli.terminal import ColorMode
 
@@ -83,11 +94,13 @@ def rf(
     layer: LayerOpt = None,
     erf: ErfOpt = False,
     quiet: QuietOpt = False,
+    gates: GatesOpt = GatesMode.TRUE,
 ) -> None:
     """Per layer: output shape, effective kernel, stride, jump, receptive field, centre/padding, params, MACs.
 
     With --unit (or --erf): also the region and the support of one unit of --layer, and with --erf its
-    effective receptive field. The CI formats (github, sarif, junit) report the diagnostics with their
+    effective receptive field. With --gates constant: also each layer's field with squeeze-and-excitation
+    gates taken as constants. The CI formats (github, sarif, junit) report the diagnostics with their
     source lines; --quiet prints nothing but errors and the diagnostics that fail --fail-on (on stderr)."""
     with user_errors(json_errors=output_format is ReportFormat.JSON):
         from cli import render, see
@@ -97,7 +110,7 @@ def rf(
         from convcalc.documents.report import report_document
 
         spec = read_stack(stack, input_shape, change_rank)
-        report = analyze(spec)
+        report = analyze(spec, gates="constant" if gates is GatesMode.CONSTANT else "true")
         if (unit is not None or erf) and output_format in FINDINGS_FORMATS:
             from convcalc.errors import Problem, SpecError
 

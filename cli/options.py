@@ -95,3 +95,19 @@ QuietOpt = Annotated[
         help="Print nothing on success; errors, and the diagnostics that fail --fail-on, still go to stderr.",
     ),
 ]
+
+
+class GatesMode(StrEnum):
+    TRUE = "true"
+    CONSTANT = "constant"
+
+
+GatesOpt = Annotated[
+    GatesMode,
+    typer.Option(
+        "--gates",
+        help="true: fields as they are (global after a squeeze-and-excitation gate); constant: also the "
+        "fields with every gate that reads a global pool taken as a per-channel constant (the spatial path).",
+        case_sensitive=False,
+    ),
+]

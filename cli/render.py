@@ -181,6 +181,51 @@ def layer_row(layer: LayerReport, sep: str = "×", exact: bool = False) -> list[
     ]
 
 
+#: The extra column of `rf --gates constant` (table and Markdown), after RF: the field with gates as constants.
+GATED_HEADER = "RF gates const"
+GATED_AT = COLUMNS.index("RF") + 1
+
+
+def gated_fields(report: StackReport) -> list[tuple[AxisField, ...]] | None:
+    """Each layer's field with gates as constants, in layer order; None unless `rf --gates constant`."""
+    if report.constant_gates is None:
+        return None
+    return [layer.field for layer in report.constant_gates.layers]
+
+
+def _gated_rows(report: StackReport, rows: list[list[str]], sep: str = "×") -> list[list[str]]:
+    """`rows` with the constant-gate RF inserted after RF (unchanged without --gates constant)."""
+    gated = gated_fields(report)
+    if gated is None:
+        return rows
+    return [[*row[:GATED_AT], rf_text(f, sep), *row[GATED_AT:]] for row, f in zip(rows, gated, strict=True)]
+
+
+def gates_lines(report: StackReport) -> list[str]:
+    """The summary of `rf --gates constant`: which gates, and the output's field with them as constants."""
+    if report.gates is None or report.constant_gates is None:
+        return []
+    if not report.gates:
+        return ["gates: none found (a gate is a mul input computed from a global pool alone; see the README)"]
+    names = ", ".join(f"{g.layer} ({g.input})" for g in report.gates)
+    lines = [
+        f"{GATED_HEADER}: the receptive field with every gate as a per-channel constant (the spatial path; RF "
+        f"is the true field, global after a gate); {len(report.gates)} gate{'s' if len(report.gates) > 1 else ''}: "
+        f"{names}"
+    ]
+    spatial = [
+        layer for layer in report.constant_gates.layers if layer.field and not any(f.is_global for f in layer.field)
+    ]
+    if spatial:
+        last = spatial[-1]
+        f = last.field
+        lines.append(
+            f"receptive field with gates as constants at {last.name} (the last layer whose field is not global): "
+            f"{rf_text(f)}   jump {jump_text(f)}   effective padding {padding_text(f)}"
+        )
+    return lines
+
+
 def summary_lines(report: StackReport) -> list[str]:
     out = report.output
     f = out.field
@@ -215,17 +260,22 @@ def print_table(report: StackReport, terminal: Terminal) -> None:
     title = report.name or (os.path.basename(report.file) if report.file else "stack")
     terminal.line(f"{title}: input {shape_text(report.input)}")
     rows: list[list[grid.CellLike]] = []
-    for layer in report.layers:
-        row: list[grid.CellLike] = list(layer_row(layer))
+    columns: tuple[grid.Column, ...] = TABLE_COLUMNS
+    if report.constant_gates is not None:
+        columns = (*columns[:GATED_AT], grid.Column(GATED_HEADER, "right", breaks="×"), *columns[GATED_AT:])
+    for layer, text in zip(
+        report.layers, _gated_rows(report, [layer_row(layer) for layer in report.layers]), strict=True
+    ):
+        row: list[grid.CellLike] = list(text)
         worst = max((d.severity for d in layer.diagnostics), key=lambda s: s.rank, default=None)
         if worst is not None:
             row[-1] = grid.Cell(str(row[-1]), SEVERITY_STYLE[worst])
         rows.append(row)
-    layout = grid.write(terminal, TABLE_COLUMNS, rows)
+    layout = grid.write(terminal, columns, rows)
     note = hidden_note(layout, terminal)
     if note is not None:
         terminal.line(note)
-    for line in summary_lines(report):
+    for line in summary_lines(report) + gates_lines(report):
         terminal.line(line)
     print_diagnostics(report.diagnostics, terminal)
 
@@ -309,9 +359,11 @@ def report_csv(report: StackReport) -> str:
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for layer in report.layers:
+    gated = gated_fields(report)
+    writer.writerow(CSV_COLUMNS if gated is None else (*CSV_COLUMNS, *CSV_GATED_COLUMNS))
+    for i, layer in enumerate(report.layers):
         f = layer.field
+        extra = [] if gated is None else _gated_csv(gated[i])
         writer.writerow(
             [
                 layer.index + 1,
@@ -330,9 +382,23 @@ def report_csv(report: StackReport) -> str:
                 "" if layer.params is None else layer.params,
                 "" if layer.macs is None else layer.macs,
                 " ".join(dict.fromkeys(d.code for d in layer.diagnostics)),
+                *extra,
             ]
         )
     return buf.getvalue()
+
+
+#: The columns `rf --gates constant` appends to the CSV: the field with gates as constants.
+CSV_GATED_COLUMNS = ("jump_gates_constant", "rf_min_gates_constant", "rf_max_gates_constant", "global_gates_constant")
+
+
+def _gated_csv(f: tuple[AxisField, ...]) -> list[str]:
+    return [
+        _axes_csv([None if a.is_global else a.jump for a in f]),
+        _axes_csv([a.rf_min for a in f]),
+        _axes_csv([a.rf for a in f]),
+        "true" if all(a.is_global for a in f) and f else "false",
+    ]
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -347,9 +413,13 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def report_markdown(report: StackReport) -> str:
     title = report.name or (os.path.basename(report.file) if report.file else "stack")
     parts = [f"## {title}: input {shape_text(report.input)}", ""]
-    parts.append(markdown_table(COLUMNS, [layer_row(layer, exact=True) for layer in report.layers]))
+    header = list(COLUMNS)
+    if report.constant_gates is not None:
+        header.insert(GATED_AT, GATED_HEADER)
+    rows = _gated_rows(report, [layer_row(layer, exact=True) for layer in report.layers])
+    parts.append(markdown_table(header, rows))
     parts.append("")
-    parts += [f"- {line}" for line in summary_lines(report)]
+    parts += [f"- {line}" for line in summary_lines(report) + gates_lines(report)]
     parts.append("")
     if report.diagnostics:
         parts.append("### Diagnostics")

@@ -5,6 +5,7 @@ The public API, imported on first use (so `import convcalc` stays cheap and load
 - `load_stack(path)`, `parse_stack(text)`: a stack file (or a bundled name) as a validated StackSpec;
   `open_stack(path)` takes model files (`.onnx`, `.pt2`) too;
 - `analyze(stack)`: every layer's shape, receptive field, params, MACs and diagnostics (StackReport);
+  `analyze(stack, gates="constant")` also the fields with squeeze-and-excitation gates as constants;
 - `calculate(layer_settings(...))`: one conv, transposed conv or pooling layer, analysed as a one-layer
   stack by `analyze`, with what the calculators add (`calculator_document(result, command)`: its JSON);
 - `from_onnx(path)`, `from_torch(module, example_input)`: a trained model imported as a StackSpec

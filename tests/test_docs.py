@@ -99,3 +99,9 @@ def test_every_op_has_a_row_in_the_readme_op_table() -> None:
     table = readme[readme.index("| op | fields |") :]
     table = table[: table.index("\n\n")]
     assert [op for op in registry.OPS if f"`{op}`" not in table] == []
+
+
+def test_readme_states_the_bound_on_exact_supports_behind_merges() -> None:
+    from convcalc.geometry.coverage import MAX_TERMS
+
+    assert f"more than {MAX_TERMS} products per layer" in README

@@ -378,7 +378,7 @@ def test_unit_refuses_the_ci_formats() -> None:
 def test_traceback_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     import convcalc.analysis.engine
 
-    def broken(spec: object) -> object:
+    def broken(spec: object, **options: object) -> object:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(convcalc.analysis.engine, "analyze", broken)

@@ -224,11 +224,20 @@ UPPER_BOUND = {
 }
 
 
-def test_support_behind_a_merge_with_an_empty_branch_unit_is_an_upper_bound() -> None:
+def test_support_behind_a_merge_with_an_empty_branch_unit_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit (0, 3) of `sum`. Branch a (kernel 1×3, padding 1): along H, unit 0 reads row −1, zero padding, so
+    a brings nothing at all, though along W it reads columns 2..4 → 2..3. Branch b (kernel 3×1, padding 2
+    along H): rows −2..0 → 0, column 3. The exact 2-D support is b's alone: ((0, 0), (3, 3)); the
+    per-axis walk unites a's columns in, ((0, 0), (2, 3)), the upper bound given when the products are
+    too many (MAX_TERMS)."""
     report = _report(UPPER_BOUND)
     found = locate.support(report, (0, 3))
-    assert not found.exact
-    assert found.support == ((0, 0), (2, 3))  # the exact 2-D hull is ((0, 0), (3, 3)): see test_locate_torch
+    assert found.exact
+    assert found.support == ((0, 0), (3, 3))
+    monkeypatch.setattr(cov, "MAX_TERMS", 0)
+    bound = locate.support(report, (0, 3))
+    assert not bound.exact
+    assert bound.support == ((0, 0), (2, 3))
     one_d = {
         "input": [1, 4],
         "layers": [

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
+from hypothesis import strategies as st
 
 from convcalc.analysis import locate
 from convcalc.analysis.engine import analyze
@@ -203,11 +204,72 @@ def test_gridding_holes_are_what_autograd_leaves_unread(rates: list[int], never:
         assert found == []
 
 
-def test_the_upper_bound_contains_the_exact_hull() -> None:
+def test_the_support_behind_a_merge_is_the_exact_hull() -> None:
     from tests.test_locate import UPPER_BOUND
 
     spec = _parse(UPPER_BOUND)
     report = analyze(spec)
     (hull,) = torch_oracle.autograd_field(spec, "sum", [(0, 3)])
     assert hull == [(0, 0), (3, 3)]
-    assert locate.support(report, (0, 3)).support == ((0, 0), (2, 3))
+    found = locate.support(report, (0, 3))
+    assert found.exact
+    assert found.support == ((0, 0), (3, 3))
+
+
+@st.composite
+def _padded_branches(draw: st.DrawFn) -> dict[str, Any]:
+    """Two or three branches of the input, merged: convs padded more than their kernel reaches along one
+    axis, so that units near a border receive nothing along that axis from one branch while the others
+    do (where per-axis hulls over-count); then maybe a conv and a second merge with the input."""
+
+    size = draw(st.integers(3, 7))
+    first = {
+        "op": "conv",
+        "name": "a",
+        "kernel": [draw(st.integers(1, 3)), draw(st.integers(1, 3))],
+        "padding": [[draw(st.integers(0, 3)), draw(st.integers(0, 3))] for _ in range(2)],
+    }
+    # The other branches must come out the same size: pad them to it.
+    layers: list[dict[str, Any]] = [first]
+    out = [size + sum(first["padding"][axis]) - first["kernel"][axis] + 1 for axis in range(2)]
+    assume(min(out) >= 1)
+    names = ["a"]
+    for name in ("b", "c")[: draw(st.integers(1, 2))]:
+        kernel = [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
+        padding = []
+        for axis in range(2):
+            total = out[axis] - size + kernel[axis] - 1
+            assume(total >= 0)
+            before = draw(st.integers(0, total))
+            padding.append([before, total - before])
+        layers.append({"op": "conv", "name": name, "from": "input", "kernel": kernel, "padding": padding})
+        names.append(name)
+    layers.append({"op": draw(st.sampled_from(["add", "mul", "concat"])), "name": "merged", "from": names})
+    if draw(st.booleans()):
+        layers.append({"op": "conv", "name": "after", "kernel": 3, "padding": draw(st.integers(0, 2))})
+    return {"input": [1, size, size], "layers": layers}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(_padded_branches())
+@example(  # the hand-derived case of tests.test_locate (UPPER_BOUND's geometry, three branches)
+    {
+        "input": [1, 4, 4],
+        "layers": [
+            {"op": "conv", "name": "a", "kernel": [1, 3], "padding": [[1, 1], [1, 1]]},
+            {"op": "conv", "name": "b", "from": "input", "kernel": [3, 1], "padding": [[2, 2], [0, 0]]},
+            {"op": "conv", "name": "c", "from": "input", "kernel": [1, 1], "padding": [[1, 1], [0, 0]]},
+            {"op": "add", "name": "merged", "from": ["a", "b", "c"]},
+        ],
+    }
+)
+def test_support_behind_merges_of_padded_branches_is_the_exact_autograd_hull(doc: dict[str, Any]) -> None:
+    spec = _parse(doc)
+    report = _report(spec)
+    assume(report is not None)
+    assert report is not None
+    units = _all_units(report, "merged")
+    event("per-axis hulls over-count" if not locate._exact(report, "merged") else "separable")
+    found = locate.supports(report, units, "merged")
+    assert all(s.exact for s in found)  # a few products per tensor: the exact union
+    assert _check_supports(spec, report) > 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from collections.abc import Collection
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,14 @@ def _slim(spec: StackSpec, width: int = 4) -> StackSpec:
     return dataclasses.replace(spec, layers=layers, input=dataclasses.replace(spec.input, channels=1))
 
 
-def _check_fields(spec: StackSpec, report: StackReport, layer_names: list[str] | None = None) -> int:
-    """Autograd hulls of interior units equal convcalc's per-unit regions; returns units checked."""
+def _check_fields(
+    spec: StackSpec,
+    report: StackReport,
+    layer_names: list[str] | None = None,
+    detach: Collection[tuple[str, str]] = (),
+) -> int:
+    """Autograd hulls of interior units equal convcalc's per-unit regions; returns units checked.
+    `detach`: (layer, input) pairs autograd reads detached (see torch_oracle.build)."""
     slim = _slim(spec)
     sizes = [int(s) for s in spec.input.spatial]  # type: ignore[arg-type]
     checked = 0
@@ -105,7 +112,7 @@ def _check_fields(spec: StackSpec, report: StackReport, layer_names: list[str] |
                 inside.append((unit, region))
         if not inside:
             continue
-        hulls = torch_oracle.autograd_field(slim, layer.name, [u for u, _ in inside])
+        hulls = torch_oracle.autograd_field(slim, layer.name, [u for u, _ in inside], detach=detach)
         for (unit, region), hull in zip(inside, hulls, strict=True):
             assert tuple(hull) == region, f"{layer.name} unit {unit}: autograd {hull}, convcalc {region}"
             checked += 1
@@ -358,6 +365,14 @@ def _compare_overlap(spec: StackSpec, report: StackReport) -> None:
     for u in middle:
         expected = float(m.overlap_at(u))
         assert abs(float(values[u]) - expected) <= 1e-9 * max(1.0, expected), (u, str(m.overlap_at(u)))
+    # The coverage links' unbounded path counts (what checkerboard-compound reads) hold the same values.
+    from convcalc.analysis import locate
+    from convcalc.geometry import coverage
+
+    counts = coverage.interior(locate.links(report, 0), report.output.name, list(middle))
+    assert counts is not None
+    for u, c in zip(middle, counts, strict=True):
+        assert abs(float(values[u]) - float(c)) <= 1e-9 * max(1.0, float(c)), (u, str(c))
 
 
 def test_overlap_of_a_map_listing_every_unit_matches_the_ones_skeleton() -> None:

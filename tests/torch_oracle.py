@@ -7,7 +7,7 @@ pytest.importorskip; nothing in convcalc imports this module.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import torch
@@ -335,13 +335,15 @@ def build(
     params: Mapping[str, tuple[Any, Any]] | None = None,
     until: str | None = None,
     ones: bool = False,
+    detach: Collection[tuple[str, str]] = (),
 ) -> Callable[[Tensor], dict[str, Tensor]]:
     """The whole stack as a function: input tensor (N, C, *spatial) → every layer's output by name.
 
     Weights are drawn on the first call, from the channel counts that actually arrive; `params`
     maps layer names to given (weight, bias) arrays used instead (e.g. the runner's weights).
     With `until`, the forward stops after that layer (layers only read layers above them). `ones`: see
-    `layer_fn`.
+    `layer_fn`. `detach`: (layer, input) pairs whose input that layer reads detached (`.detach()`: no
+    gradient flows back through it, as through a constant).
     """
     gen = torch.Generator().manual_seed(seed)
     fns: dict[str, Callable[[list[Tensor]], Tensor]] = {}
@@ -349,7 +351,8 @@ def build(
     def forward(x: Tensor) -> dict[str, Tensor]:
         values: dict[str, Tensor] = {INPUT_NAME: x}
         for layer in stack.layers:
-            xs = [values[n] for n in registry.reads(layer)]  # `from`, then the layers fields name (`like`)
+            # `from`, then the layers fields name (`like`)
+            xs = [values[n].detach() if (layer.name, n) in detach else values[n] for n in registry.reads(layer)]
             if layer.name not in fns:
                 given = None if params is None else params.get(layer.name)
                 fns[layer.name] = layer_fn(
@@ -368,17 +371,22 @@ def build(
 
 
 def autograd_field(
-    stack: StackSpec, layer_name: str, units: list[tuple[int, ...]], seed: int = 0
+    stack: StackSpec,
+    layer_name: str,
+    units: list[tuple[int, ...]],
+    seed: int = 0,
+    detach: Collection[tuple[str, str]] = (),
 ) -> list[list[tuple[int, int]]]:
     """For each unit (one index per spatial axis of the layer), the per-axis [lo, hi] hull of input
     pixels with a non-zero gradient, by autograd through the positive linear skeleton.
 
     All units go through one forward and one backward pass: unit b is read from batch item b, and
     batch items never mix (every op acts per sample), so the gradient of item b is unit b's alone.
+    `detach`: see `build`.
     """
     if not units:
         return []
-    forward = build(stack, positive=True, seed=seed, until=layer_name)
+    forward = build(stack, positive=True, seed=seed, until=layer_name, detach=detach)
     spatial = tuple(int(s) for s in stack.input.spatial)  # type: ignore[arg-type]
     x = torch.ones((len(units), stack.input.channels, *spatial), dtype=torch.float64, requires_grad=True)
     y = forward(x)[layer_name]

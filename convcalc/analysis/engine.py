@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from fractions import Fraction
+from typing import TYPE_CHECKING, Literal
 
 from convcalc import collector, diagnostics
+from convcalc.analysis import gates as gate_finder
 from convcalc.analysis import gridding
 from convcalc.analysis.report import AxisField, LayerReport, StackReport
-from convcalc.errors import Problem, ShapeError
+from convcalc.errors import Problem, ShapeError, SpecError
+from convcalc.geometry import coverage as cov
+from convcalc.geometry.coverage import Count
 from convcalc.geometry.receptive import (
     IDENTITY,
     MAX_PERIOD,
@@ -33,14 +38,29 @@ from convcalc.ops import registry
 from convcalc.ops.base import Context, LayerProblem, Node
 from convcalc.stack.spec import INPUT_NAME, LayerSpec, StackSpec, axis_label, output_name, output_of, outputs_text
 
+if TYPE_CHECKING:
+    from convcalc.analysis.locate import Skeleton
+
 
 class _Graph:
     """The layers analysed so far, for advice that looks up the branches of a merge."""
 
-    def __init__(self, layers: tuple[LayerSpec, ...]) -> None:
+    def __init__(self, layers: tuple[LayerSpec, ...], input_spatial: tuple[int | None, ...]) -> None:
         self.layers = {layer.name: layer for layer in layers}
         self.nodes: dict[str, Node | None] = {}
         self.reports: dict[str, LayerReport] = {}
+        self.input_spatial = input_spatial
+        self._skeletons: dict[int, Skeleton] = {}
+
+    def skeleton(self, axis: int) -> Skeleton:
+        """The stack's unbounded coverage links along `axis`, built on first use (extend it with the reports)."""
+        found = self._skeletons.get(axis)
+        if found is None:
+            # Imported here: only stacks whose upsampling compounds need the links (not the calculators).
+            from convcalc.analysis.locate import Skeleton
+
+            found = self._skeletons[axis] = Skeleton(self.input_spatial, axis, unbounded=True)
+        return found
 
     def ancestors(self, name: str) -> set[str]:
         """`name` and every layer (and `input`) it reads, directly or not."""
@@ -83,44 +103,72 @@ def _axis_field(m: AxisMap | None, size: int | None) -> AxisField:
     return AxisField(m.rf_max, m.rf_min, m.jump, m.padding, m.centre, overlap=m.overlap_ratio)
 
 
-def _overlap_ratio(fields: tuple[AxisField, ...]) -> Fraction | None:
-    """The N-D overlap ratio: the axes' ratios multiply (Distill: 2 in 1-D is 4 in 2-D)."""
-    if any(f.overlap is None for f in fields):
-        return None
-    return math.prod((f.overlap for f in fields if f.overlap is not None), start=Fraction(1))
-
-
-def _overlap_text(m: AxisMap) -> str:
-    """The per-phase overlap values in phase order; for a map listing every unit (no short period), their range."""
+def _phases_text(m: AxisMap, values: list[Count]) -> str:
+    """The per-phase values in phase order; for a map listing every unit (no short period), their range."""
     if m.explicit:
-        return f"from {fraction_text(min(m.overlap))} to {fraction_text(max(m.overlap))}, unit by unit"
-    return counts_text(m.overlap)
+        return f"from {fraction_text(min(values))} to {fraction_text(max(values))}, unit by unit"
+    return counts_text(values)
 
 
-def _compound_note(work: Context, node: Node, fields: tuple[AxisField, ...], inputs: list[Node]) -> None:
+def _phase_values(graph: _Graph, reports: list[LayerReport], name: str, axis: int) -> list[Count] | None:
+    """The skeleton's value at each output phase of tensor `name` along `axis` (every unit of a map listing
+    them), away from every border: `coverage.interior` on the stack's links, the one source of the
+    checkerboard-compound numbers. None when the map is unknown or global, or the value is not finite."""
+    if name == INPUT_NAME:
+        return [1]
+    node = graph.nodes.get(name)
+    m = None if node is None else node.maps[axis]
+    if m is None or m.is_global:
+        return None
+    links = graph.skeleton(axis).extend(reports)
+    return cov.interior(links, name, range(m.period))
+
+
+def _ratio(values: list[Count] | None) -> Fraction | None:
+    """max/min of the per-phase values (None: unknown, or some phase gets nothing)."""
+    if values is None or min(values) <= 0:
+        return None
+    return Fraction(max(values)) / min(values)
+
+
+def _compound_note(work: Context, graph: _Graph, reports: list[LayerReport], name: str) -> None:
     """A `checkerboard-compound` warning when this resampling layer makes the stack's overlap more uneven
-    than both its input and its own kernel alone would (stacked transposed convs compound)."""
+    than both its input and its own kernel alone would (stacked transposed convs compound).
+
+    The per-phase values are the exact path counts of `convcalc.geometry.coverage` away from the borders
+    (`reports` ends with this layer's report); the axes' ratios multiply."""
     if not registry.op_of(work.layer).upsamples:
         return
-    total = _overlap_ratio(fields)
-    if total is None or total == 1:
+    if all(m is not None and m.period == 1 and not m.explicit for node in work.inputs for m in node.maps):
+        # Every input is the same at every phase (no upsampling before): the layer's values are its own
+        # taps per phase times that value, so nothing compounds (and a one-layer calculator needs no links).
         return
-    before = [
-        _overlap_ratio(tuple(_axis_field(m, None) for m in n.maps))
-        for n in inputs
-        if all(m is not None for m in n.maps)
-    ]
+    rank = len(work.stack_input.spatial)
+    values = [_phase_values(graph, reports, name, axis) for axis in range(rank)]
+    ratios = [_ratio(v) for v in values]
+    if any(r is None for r in ratios):
+        return
+    total = math.prod((r for r in ratios if r is not None), start=Fraction(1))
+    if total == 1:
+        return
+    before: list[Fraction | None] = []
+    for source, node in zip(work.layer.inputs, work.inputs, strict=True):
+        if all(m is not None for m in node.maps):
+            axes = [_ratio(_phase_values(graph, reports, source, axis)) for axis in range(rank)]
+            before.append(None if None in axes else math.prod((r for r in axes if r is not None), start=Fraction(1)))
     own = work.own_overlap
     if any(r is None for r in before):
         return
     upstream = max((r for r in before if r is not None), default=Fraction(1))
     if total <= max(own, upstream):
         return
+    layer_node = graph.nodes[name]
+    assert layer_node is not None
     patterns = diagnostics.by_axes(
         [
-            (axis_label(len(fields), axis), _overlap_text(m))
-            for axis, m in enumerate(node.maps)
-            if m is not None and not m.is_global and len(set(m.overlap)) > 1
+            (axis_label(rank, axis), _phases_text(m, v))
+            for axis, (m, v) in enumerate(zip(layer_node.maps, values, strict=True))
+            if m is not None and v is not None and len(set(v)) > 1
         ]
     )
     work.diag(
@@ -178,22 +226,44 @@ def _unknown_note(work: Context, rank: int) -> None:
     )
 
 
-def analyze(stack: StackSpec) -> StackReport:
+#: How `analyze` treats gates (see convcalc.analysis.gates): "true" — as they are (after a gate every
+#: field is global); "constant" — also report the fields with every gate taken as a per-channel constant.
+Gates = Literal["true", "constant"]
+GATES: tuple[Gates, ...] = ("true", "constant")
+
+
+def analyze(stack: StackSpec, gates: Gates = "true") -> StackReport:
     """Analyse every layer of `stack` in file order.
+
+    gates="constant" adds `StackReport.gates` and `StackReport.constant_gates`: the fields of the spatial
+    path, with every gate that reads a global pool taken as a per-channel constant; the report's own
+    fields stay the true ones.
 
     Raises ShapeError with one Problem per failing layer (file, line, layer, field) when PyTorch
     would refuse a layer on this input; layers fed by a failing layer are not analysed further.
     """
+    if gates not in GATES:
+        raise SpecError(Problem(f"unknown gates mode {gates!r}; allowed: {', '.join(GATES)}", parameter="gates"))
     # A long stack's maps and reports are many objects and no cycles (see convcalc.collector).
     with collector.paused():
-        return _analyze(stack)
+        report = _analyze(stack)
+        if gates == "true":
+            return report
+        found = gate_finder.find(stack, report.layers)
+        constant: dict[str, frozenset[int]] = {}
+        for gate in found:
+            constant[gate.layer] = constant.get(gate.layer, frozenset()) | {gate.index}
+        spatial = _analyze(stack, constant) if constant else report
+        return dataclasses.replace(report, gates=found, constant_gates=spatial)
 
 
-def _analyze(stack: StackSpec) -> StackReport:
-    """The analysis itself (analyze runs it with the collector paused)."""
+def _analyze(stack: StackSpec, constant: Mapping[str, frozenset[int]] | None = None) -> StackReport:
+    """The analysis itself (analyze runs it with the collector paused). `constant`: the inputs (positions
+    in `from`) of each merge to take as per-channel constants; the gridding diagnostics are then left out
+    (this analysis gives fields, the stack's diagnostics come from the true one)."""
     stack_input = Shape(stack.input.channels, stack.input.spatial)
     field_cache: _FieldCache = {}
-    graph = _Graph(stack.layers)
+    graph = _Graph(stack.layers, stack.input.spatial)
     nodes = graph.nodes
     nodes[INPUT_NAME] = Node(stack_input, tuple(IDENTITY for _ in stack.input.spatial))
     reports: list[LayerReport] = []
@@ -216,6 +286,8 @@ def _analyze(stack: StackSpec) -> StackReport:
             continue
         known_refs = {name: node for name, node in refs.items() if node is not None}
         work = Context(layer, [n for n in inputs if n is not None], stack_input, graph, known_refs)
+        if constant is not None and layer.name in constant:
+            work.constant_inputs = constant[layer.name]
         try:
             outputs = op.analyze_outputs(layer, work) if op.multi_output else (op.analyze(layer, work),)
         except LayerProblem as exc:
@@ -230,7 +302,16 @@ def _analyze(stack: StackSpec) -> StackReport:
             if part:
                 work.diagnostics = []
             reported_unknown = _record(
-                work, name, node, stack, field_cache, graph, reports, reported_exceeds, reported_unknown
+                work,
+                name,
+                node,
+                stack,
+                field_cache,
+                graph,
+                reports,
+                reported_exceeds,
+                reported_unknown,
+                compound=constant is None,  # the analysis with constant gates gives fields only
             )
             if op.multi_output:
                 graph.layers[name] = layer
@@ -238,7 +319,7 @@ def _analyze(stack: StackSpec) -> StackReport:
             parts[layer.name] = len(outputs)
     if problems:
         raise ShapeError(problems)
-    layers = gridding.annotate(tuple(reports), len(stack.input.spatial))
+    layers = gridding.annotate(tuple(reports), len(stack.input.spatial)) if constant is None else tuple(reports)
     return StackReport(stack.name, stack.file, stack_input, _locate(layers, stack))
 
 
@@ -283,12 +364,16 @@ def _record(
     reports: list[LayerReport],
     reported_exceeds: set[int],
     reported_unknown: bool,
+    compound: bool = True,
 ) -> bool:
     """Append the report row of output tensor `name` of `work.layer`, with its field diagnostics;
     whether the `rf-unknown` note has been given (by now)."""
     layer = work.layer
     fields = tuple(_field_of(field_cache, m, size) for m, size in zip(node.maps, stack.input.spatial, strict=True))
-    _compound_note(work, node, fields, work.inputs)
+    graph.nodes[name] = node
+    if compound and registry.op_of(layer).upsamples:
+        # The checkerboard numbers come from the coverage links, which read this layer's report.
+        _compound_note(work, graph, [*reports, _layer_report(work, name, node, fields)], name)
     exceeding = [
         (axis, f.rf, size)
         for axis, (f, size) in enumerate(zip(fields, stack.input.spatial, strict=True))
@@ -308,25 +393,27 @@ def _record(
     if not reported_unknown and any(f.rf is None and not f.is_global for f in fields):
         reported_unknown = True
         _unknown_note(work, len(fields))
-    graph.nodes[name] = node
-    reports.append(
-        LayerReport(
-            index=layer.index,
-            name=name,
-            op=layer.op,
-            inputs=layer.inputs,
-            output=node.shape,
-            kernel=work.kernel,
-            effective_kernel=work.effective_kernel,
-            stride=work.stride,
-            padding=work.padding,
-            field=fields,
-            params=work.params,
-            macs=work.macs,
-            diagnostics=tuple(work.diagnostics),
-            maps=node.maps,
-            steps=work.steps,
-        )
-    )
+    reports.append(_layer_report(work, name, node, fields))
     graph.reports[name] = reports[-1]
     return reported_unknown
+
+
+def _layer_report(work: Context, name: str, node: Node, fields: tuple[AxisField, ...]) -> LayerReport:
+    layer = work.layer
+    return LayerReport(
+        index=layer.index,
+        name=name,
+        op=layer.op,
+        inputs=layer.inputs,
+        output=node.shape,
+        kernel=work.kernel,
+        effective_kernel=work.effective_kernel,
+        stride=work.stride,
+        padding=work.padding,
+        field=fields,
+        params=work.params,
+        macs=work.macs,
+        diagnostics=tuple(work.diagnostics),
+        maps=node.maps,
+        steps=work.steps,
+    )

@@ -10,13 +10,16 @@ For an output unit of a layer, per spatial axis of the stack input:
 Everything is computed one axis at a time. For ops that act per axis that is exact in 1-D, and in N-D for
 the support hull: a merge's support is the union of its branches', whose hull is the per-axis hull. One
 case is not separable: at a merge, a branch unit that receives nothing along one axis contributes
-nothing along the others either, which a per-axis walk cannot see. `Support.exact` is False when a stack
-of rank ≥ 2 has such a unit behind a merge; the hull given is then an upper bound.
+nothing along the others either, which a per-axis walk cannot see. When a stack of rank ≥ 2 has such a
+unit behind a merge, the support is computed exactly as a union of products of per-axis sets
+(`coverage.reach_nd`); only when that needs more than `coverage.MAX_TERMS` products per tensor is
+`Support.exact` False, and the per-axis hull given an upper bound. (`Reach` keeps the per-axis answer.)
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -68,41 +71,76 @@ def _sizes(report: StackReport) -> tuple[int, ...]:
     return tuple(s for s in sizes if s is not None)
 
 
-def _size(shape_spatial: tuple[int | None, ...], axis: int, rank: int, name: str) -> int:
+def _size(shape_spatial: tuple[int | None, ...], axis: int, rank: int, name: str, unbounded: bool = False) -> int:
     if len(shape_spatial) != rank:
         return 1
     size = shape_spatial[axis]
     if size is None:
+        if unbounded:
+            return 0  # not read: an unbounded walk has no borders (see coverage.interior)
         raise _problem(f"the size of layer {name} is unknown; give the input size", "input")
     return size
 
 
-def links(report: StackReport, axis: int, until: str | None = None) -> list[Link]:
-    """The stack along one spatial axis of its input, as coverage links in file order (up to `until`)."""
-    rank = len(report.input.spatial)
-    shapes = {INPUT_NAME: report.input.spatial}
-    global_field = {INPUT_NAME: False}  # whether each tensor's field along the axis is the whole input
-    out: list[Link] = []
-    for layer in report.layers:
-        sizes = tuple(_size(shapes[name], axis, rank, name) for name in layer.inputs)
-        size = _size(layer.output.spatial, axis, rank, layer.name)
-        shapes[layer.name] = layer.output.spatial
+class Skeleton:
+    """The stack along one spatial axis of its input as coverage links, built layer by layer (file order).
+
+    unbounded=True accepts unknown sizes (as 0): for `coverage.interior`, which reads no size but the
+    broadcast of a one-unit input.
+    """
+
+    def __init__(self, input_spatial: tuple[int | None, ...], axis: int, unbounded: bool = False) -> None:
+        self.rank = len(input_spatial)
+        self.axis = axis
+        self.unbounded = unbounded
+        self.shapes: dict[str, tuple[int | None, ...]] = {INPUT_NAME: input_spatial}
+        self.global_field = {INPUT_NAME: False}  # whether each tensor's field along the axis is the whole input
+        self.links: list[Link] = []
+
+    def add(self, layer: LayerReport) -> Link:
+        axis, rank = self.axis, self.rank
+        sizes = tuple(_size(self.shapes[name], axis, rank, name, self.unbounded) for name in layer.inputs)
+        size = _size(layer.output.spatial, axis, rank, layer.name, self.unbounded)
+        in_rank = len(self.shapes[layer.inputs[0]])
+        self.shapes[layer.name] = layer.output.spatial
         axis_global = bool(layer.field) and layer.field[min(axis, len(layer.field) - 1)].is_global
-        global_field[layer.name] = axis_global
-        if axis_global and not any(global_field.get(name, False) for name in layer.inputs) and sizes == (size,):
+        self.global_field[layer.name] = axis_global
+        if axis_global and not any(self.global_field.get(name, False) for name in layer.inputs) and sizes == (size,):
             # A size-keeping op whose statistics span every position (groupnorm, instancenorm, attention):
             # each unit reads every unit of its input.
-            out.append(Link(layer.name, layer.inputs, sizes, size, "global"))
+            link = Link(layer.name, layer.inputs, sizes, size, "global")
         else:
-            out.append(_link(layer, sizes, size, axis, rank, len(shapes[layer.inputs[0]])))
+            try:
+                link = _link(layer, sizes, size, axis, rank, in_rank)
+            except SpecError:
+                if not self.unbounded:
+                    raise
+                # A size change that cannot be traced with unknown sizes: no finite interior value.
+                link = Link(layer.name, layer.inputs, sizes, size, "global")
+        self.links.append(link)
+        return link
+
+    def extend(self, layers: Sequence[LayerReport]) -> list[Link]:
+        """Add the layers of `layers` beyond those added so far (a growing list of reports); the links."""
+        for layer in layers[len(self.links) :]:
+            self.add(layer)
+        return self.links
+
+
+def links(report: StackReport, axis: int, until: str | None = None) -> list[Link]:
+    """The stack along one spatial axis of its input, as coverage links in file order (up to `until`)."""
+    skeleton = Skeleton(report.input.spatial, axis)
+    for layer in report.layers:
+        skeleton.add(layer)
         if layer.name == until:
             break
+    out = skeleton.links
     cost = cov.work(out)
     if cost > cov.MAX_WORK:
         raise SpecError(
             Problem(
-                f"tracing path counts along {axis_label(rank, axis)} would visit about {cost} taps, more than the "
-                f"{cov.MAX_WORK} convcalc spends per axis (MAX_WORK): give a smaller input size"
+                f"tracing path counts along {axis_label(skeleton.rank, axis)} would visit about {cost} taps, "
+                f"more than the {cov.MAX_WORK} convcalc spends per axis (MAX_WORK): give a smaller input size"
             )
         )
     return out
@@ -184,12 +222,19 @@ def support(report: StackReport, unit: tuple[int, ...], layer: str | None = None
 def supports(report: StackReport, units: list[tuple[int, ...]], layer: str | None = None) -> list[Support]:
     """`support` of several units of one layer (the stack's links are built once)."""
     found = report.layer(layer) if layer is not None else report.output
-    exact = _exact(report, found.name)
+    separable = _exact(report, found.name)
+    chains = None if separable else [links(report, axis, found.name) for axis in range(len(_sizes(report)))]
     out = []
     for unit, maps in zip(units, _coverages(report, found, units), strict=True):
         hulls = tuple(cov.hull(m) for m in maps)
         if any(h is None for h in hulls):
             hulls = tuple(None for _ in hulls)
+        exact = separable
+        if chains is not None:
+            # Behind a merge the per-axis hulls are an upper bound; the union of products is exact.
+            nd = cov.reach_nd(chains, found.name, unit)
+            if nd is not None:
+                hulls, exact = nd, True
         region = found.region(unit) if unit else None
         out.append(Support(found.name, unit, region if region is not None else tuple(None for _ in maps), hulls, exact))
     return out

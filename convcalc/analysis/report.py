@@ -6,10 +6,14 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from fractions import Fraction
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from convcalc.diagnostics import Diagnostic, Severity
 from convcalc.geometry.receptive import AxisMap, Step
 from convcalc.geometry.shape import Shape
+
+if TYPE_CHECKING:
+    from convcalc.analysis.gates import Gate
 
 
 @dataclass(frozen=True)
@@ -74,12 +78,21 @@ class LayerReport:
 
 @dataclass(frozen=True)
 class StackReport:
-    """A whole analysed stack: the input, every layer in file order, and every diagnostic."""
+    """A whole analysed stack: the input, every layer in file order, and every diagnostic.
+
+    gates / constant_gates: set by `analyze(..., gates="constant")` only (None otherwise): the gates
+    found (`convcalc.analysis.gates.Gate`, in file order) and the analysis with every gate taken as a
+    per-channel constant — the fields of the spatial path alone, beside this report's true fields.
+    Its layers are this report's, layer for layer, with those fields (its diagnostics are not the
+    stack's: read them here); without gates it is this analysis itself.
+    """
 
     name: str | None
     file: str | None
     input: Shape
     layers: tuple[LayerReport, ...]
+    gates: tuple[Gate, ...] | None = None
+    constant_gates: StackReport | None = dataclass_field(default=None, compare=False, repr=False)
 
     @property
     def output(self) -> LayerReport:

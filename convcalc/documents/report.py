@@ -17,7 +17,7 @@ def report_document(report: StackReport) -> dict[str, Any]:
     """The whole `convcalc rf --format json` document of `report`."""
     out = report.output
     rank = len(report.input.spatial)
-    return {
+    doc: dict[str, Any] = {
         "convcalc_schema": SCHEMA_VERSION,
         "command": "rf",
         "name": report.name,
@@ -33,3 +33,12 @@ def report_document(report: StackReport) -> dict[str, Any]:
         },
         "diagnostics": [diagnostic_json(d) for d in report.diagnostics],
     }
+    gated = report.constant_gates
+    if report.gates is not None and gated is not None:
+        # `rf --gates constant`: the fields with every gate as a per-channel constant, under their own keys;
+        # `field` stays the true field.
+        for layer, spatial in zip(doc["layers"], gated.layers, strict=True):
+            layer["field_gates_constant"] = field_json(spatial.field)
+        doc["summary"]["field_gates_constant"] = field_json(gated.output.field)
+        doc["gates"] = [{"layer": g.layer, "input": g.input, "pool": g.pool} for g in report.gates]
+    return doc

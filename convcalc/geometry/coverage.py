@@ -7,6 +7,9 @@ unit (weighted by the interpolation weights, so an exact Fraction where they are
 receptive-field maps of `convcalc.geometry.receptive`, this follows the real borders: a tap in zero
 padding brings nothing, one in reflect / replicate / circular padding brings the pixel it copies.
 
+`interior` gives the same counts as if the input were unbounded (no border anywhere): the value of a unit
+of each output phase away from the borders, which the `checkerboard-compound` diagnostic compares.
+
 Each layer is a `Link` per axis; a stack is its links in file order (a layer reads only layers above it).
 Pure Python integers and Fractions: exact, and enough for one axis at a time (an N-D map of a stack without
 merges is the outer product of its axes' vectors).
@@ -234,6 +237,145 @@ def forward(links: Sequence[Link], start: list[Count], source: str = "input") ->
                 out[u] = total
         values[link.name] = out
     return values
+
+
+def _unbounded_taps(step: Step, u: int) -> list[tuple[int, Count]]:
+    """Output unit `u`'s input positions with their skeleton weights, on an input without borders
+    (positions below 0 or beyond the size are units like any other: the receptive-field convention)."""
+    if isinstance(step, Window):
+        start = u * step.stride - step.before
+        return [(start + j * step.dilation, 1) for j in range(step.kernel)]
+    out: list[tuple[int, Count]] = []
+    for a, b, w in weighted_taps(step, u):
+        weight: Count = w.numerator if w.denominator == 1 else w
+        out.extend((t, weight) for t in range(a, b + 1))
+    return out
+
+
+def interior(links: Sequence[Link], layer: str, units: Sequence[int], source: str = "input") -> list[Count] | None:
+    """The path counts from the whole input to each of `units` of `layer`, as if the input were unbounded
+    (no border anywhere: a ones input that goes on forever, every padding position a real unit).
+
+    This is the value the skeleton gives a unit away from every border, the same for units of the same
+    output phase: what `checkerboard-compound` compares across phases. Units may be any integers (beyond
+    a layer's size, too). None when the value is not finite: the path reaches a layer that reads every
+    unit of its input ("global") or broadcasts a one-unit input (both read the whole unbounded input).
+
+    Exact and cheap: a backward pass finds the range of units each layer on the way must hold, a forward
+    pass computes them (cost: the units in those ranges times their taps).
+    """
+    index = {link.name: i for i, link in enumerate(links)}
+    if not units:
+        return []
+    need: dict[str, tuple[int, int]] = {layer: (min(units), max(units))}
+    chain = links[: index[layer] + 1]
+    for link in reversed(chain):
+        if link.name not in need:
+            continue
+        lo, hi = need[link.name]
+        if link.kind == "global" or (link.kind == "merge" and any(n == 1 and link.size > 1 for n in link.sizes)):
+            return None
+        if link.kind == "step":
+            assert link.step is not None
+            taps = [t for u in range(lo, hi + 1) for t, _ in _unbounded_taps(link.step, u)]
+            reach = (min(taps), max(taps)) if taps else None
+        else:
+            reach = (lo, hi)
+        if reach is None:
+            continue
+        for name in link.inputs:
+            old = need.get(name)
+            need[name] = reach if old is None else (min(old[0], reach[0]), max(old[1], reach[1]))
+    values: dict[str, dict[int, Count]] = {}
+    if source in need:
+        lo, hi = need[source]
+        values[source] = dict.fromkeys(range(lo, hi + 1), 1)
+    for link in chain:
+        if link.name not in need:
+            continue
+        lo, hi = need[link.name]
+        out: dict[int, Count] = {}
+        ins = [values[name] for name in link.inputs if name in values]
+        for u in range(lo, hi + 1):
+            total: Count = 0
+            if link.kind == "step":
+                assert link.step is not None
+                for t, w in _unbounded_taps(link.step, u):
+                    total += ins[0][t] * w
+            else:  # identity, or a merge summing its inputs unit by unit
+                for vec in ins:
+                    total += vec[u]
+            out[u] = total
+        values[link.name] = out
+    return [values[layer][u] for u in units]
+
+
+#: The most product terms `reach_nd` keeps per tensor before it gives up (see there).
+MAX_TERMS = 64
+
+#: A set of N-D units that is a product: one set of units per axis.
+Term = tuple[frozenset[int], ...]
+
+
+def _back(link: Link, units: frozenset[int]) -> list[frozenset[int]]:
+    """The units of each input of `link` (one axis) that reach some unit of `units`."""
+    if link.kind == "identity":
+        return [units]
+    if link.kind == "global":
+        return [frozenset(range(n)) for n in link.sizes]
+    if link.kind == "merge":
+        return [frozenset({0}) if n == 1 and link.size > 1 else units for n in link.sizes]
+    assert link.step is not None
+    n = link.sizes[0]
+    return [frozenset(t for u in units for t, _ in _taps(link.step, u, n))]
+
+
+def _keep(terms: list[Term], term: Term) -> bool:
+    """Add `term` to a union of products, dropping the terms it contains; False past MAX_TERMS."""
+    if any(all(mine <= theirs for mine, theirs in zip(term, other, strict=True)) for other in terms):
+        return True
+    terms[:] = [other for other in terms if not all(o <= t for o, t in zip(other, term, strict=True))]
+    terms.append(term)
+    return len(terms) <= MAX_TERMS
+
+
+def reach_nd(
+    chains: Sequence[Sequence[Link]], layer: str, unit: Sequence[int], source: str = "input"
+) -> tuple[tuple[int, int] | None, ...] | None:
+    """The exact N-D support of `unit` of `layer`: per axis, the hull [lo, hi] of the input pixels that reach it.
+
+    `chains`: the stack's links along each axis (the same layers in the same order). The input pixels
+    that reach a unit are a union of products of per-axis sets: a layer acting per axis maps a product
+    to a product, and a merge sends it to each branch. A product one of whose axes receives nothing is
+    empty on every axis, which a per-axis walk cannot see, and is dropped here. Products contained in
+    another of the same tensor are dropped too (residual branches: the shortcut's inside the convs').
+    None (unknown) when a tensor needs more than MAX_TERMS products; all None when nothing reaches.
+    """
+    rank = len(chains)
+    first = chains[0]
+    index = {link.name: i for i, link in enumerate(first)}
+    pending: dict[str, list[Term]] = {layer: [tuple(frozenset({unit[a] if unit else 0}) for a in range(rank))]}
+    for i in range(index[layer], -1, -1):
+        links = [chain[i] for chain in chains]
+        terms = pending.pop(links[0].name, None)
+        if not terms:
+            continue
+        inputs = links[0].inputs
+        merge = [link.kind == "merge" for link in links]
+        if any(merge) and not all(merge):
+            return None  # not met: merges are merges along every axis
+        for term in terms:
+            per_axis = [_back(link, units) for link, units in zip(links, term, strict=True)]
+            for k, name in enumerate(inputs):
+                mapped = tuple(sets[k] for sets in per_axis)
+                if not all(mapped):
+                    continue  # no unit of this input reaches the unit along some axis: none at all
+                if not _keep(pending.setdefault(name, []), mapped):
+                    return None
+    found = pending.get(source, [])
+    if not found:
+        return tuple(None for _ in range(rank))
+    return tuple((min(min(t[a]) for t in found), max(max(t[a]) for t in found)) for a in range(rank))
 
 
 def hull(counts: Sequence[Count]) -> tuple[int, int] | None:

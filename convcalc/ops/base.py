@@ -89,6 +89,9 @@ class Context:
         self.unmapped: dict[int, Unmapped] = {}  # axes whose map this layer could not compute, and why
         # The per-axis step the layer applies to its input (None = identity), for support and coverage.
         self.steps: tuple[Step | None, ...] | None = None
+        #: Inputs (positions in `from`) a merge treats as per-channel constants: gates, in the analysis
+        #: with gates as constants (see convcalc.analysis.gates); they add nothing to any unit's field.
+        self.constant_inputs: frozenset[int] = frozenset()
 
     @property
     def source(self) -> Node:

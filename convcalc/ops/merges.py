@@ -54,17 +54,20 @@ def _broadcast_branches(sizes: list[int | None], size: int | None) -> tuple[set[
     return {i for i, s in enumerate(sizes) if s == 1}, {i for i, s in enumerate(sizes) if s is None}
 
 
-def check_alignment(ctx: Context, axis: int, maps: list[AxisMap]) -> None:
+def check_alignment(ctx: Context, axis: int, maps: list[AxisMap], names: list[str] | None = None) -> None:
     """Warn when a merge's branches look at different places.
 
     Branches agree in jump and, if every layer on both pads only before along this axis (a causal
     stack), in their last sample: unit i of each ends on the same input sample (their centres differ
-    whenever their fields differ in length). Otherwise they agree in jump and centre.
+    whenever their fields differ in length). Otherwise they agree in jump and centre. `names`: the
+    branches the maps belong to (default: every input, in order).
     """
     # A branch none of whose units reaches the input (holes everywhere: its own diagnostic says so)
     # has no centre to compare.
     local = [
-        (name, m) for name, m in zip(ctx.layer.inputs, maps, strict=True) if not m.is_global and m.centre is not None
+        (name, m)
+        for name, m in zip(ctx.layer.inputs if names is None else names, maps, strict=True)
+        if not m.is_global and m.centre is not None
     ]
     if len(local) < 2 or not all(m.offset_known for _, m in local):
         return
@@ -231,8 +234,9 @@ class _Merge(Op[MergeSpec]):
             if any(m is None for m in branch_maps):
                 maps.append(None)
                 continue
-            known_maps = [m for m in branch_maps if m is not None]
-            check_alignment(ctx, axis, known_maps)
+            kept = [i for i in range(len(branch_maps)) if i not in ctx.constant_inputs]
+            known_maps = [m for i in kept if (m := branch_maps[i]) is not None]
+            check_alignment(ctx, axis, known_maps, [ctx.layer.inputs[i] for i in kept])
             maps.append(ctx.known_map(axis, merge(known_maps, units=out_spatial[axis] if axis < rank else None)))
         return Node(Shape(out_channels, tuple(out_spatial)), tuple(maps))
 
