@@ -185,7 +185,7 @@ def summary_lines(report: StackReport) -> list[str]:
     out = report.output
     f = out.field
     lines = [
-        f"output {shape_text(out.output)} (layer {out.name})",
+        f"output {shape_text(out.output)} (layer {printable(out.name)})",
         f"receptive field {rf_text(f)}   jump {jump_text(f)}   effective padding {padding_text(f)}   "
         f"centre of unit 0 {centre_text(f)}",
         f"params {thousands(report.total_params)}   MACs {thousands(report.total_macs)}",
@@ -212,7 +212,7 @@ def hidden_note(layout: grid.Layout, terminal: Terminal) -> str | None:
 
 
 def print_table(report: StackReport, terminal: Terminal) -> None:
-    title = report.name or (os.path.basename(report.file) if report.file else "stack")
+    title = printable(report.name or (os.path.basename(report.file) if report.file else "stack"))
     terminal.line(f"{title}: input {shape_text(report.input)}")
     rows: list[list[grid.CellLike]] = []
     for layer in report.layers:
@@ -273,6 +273,11 @@ def _axes_csv(values: Sequence[object] | None) -> str:
     return "x".join("" if v is None else fraction_text(v) if isinstance(v, Fraction) else str(v) for v in values)
 
 
+def csv_row(cells: Sequence[object]) -> list[object]:
+    """A CSV row with its text escaped (printable): a name with a newline stays on its row."""
+    return [printable(c) if isinstance(c, str) else c for c in cells]
+
+
 def report_csv(report: StackReport) -> str:
     """One row per layer, exact machine-readable numbers (see CSV_COLUMNS)."""
     buf = io.StringIO()
@@ -281,31 +286,33 @@ def report_csv(report: StackReport) -> str:
     for layer in report.layers:
         f = layer.field
         writer.writerow(
-            [
-                layer.index + 1,
-                layer.name,
-                layer.op,
-                " ".join(layer.inputs),
-                dims_text([layer.output.channels, *layer.output.spatial], "x").replace("?", ""),
-                _axes_csv(layer.effective_kernel),
-                _axes_csv(layer.stride),
-                _axes_csv([None if a.is_global else a.jump for a in f]),
-                _axes_csv([a.rf_min for a in f]),
-                _axes_csv([a.rf for a in f]),
-                "true" if all(a.is_global for a in f) and f else "false",
-                _axes_csv([None if a.is_global else a.centre for a in f]),
-                _axes_csv([None if a.is_global else a.padding for a in f]),
-                "" if layer.params is None else layer.params,
-                "" if layer.macs is None else layer.macs,
-                " ".join(dict.fromkeys(d.code for d in layer.diagnostics)),
-            ]
+            csv_row(
+                [
+                    layer.index + 1,
+                    layer.name,
+                    layer.op,
+                    " ".join(layer.inputs),
+                    dims_text([layer.output.channels, *layer.output.spatial], "x").replace("?", ""),
+                    _axes_csv(layer.effective_kernel),
+                    _axes_csv(layer.stride),
+                    _axes_csv([None if a.is_global else a.jump for a in f]),
+                    _axes_csv([a.rf_min for a in f]),
+                    _axes_csv([a.rf for a in f]),
+                    "true" if all(a.is_global for a in f) and f else "false",
+                    _axes_csv([None if a.is_global else a.centre for a in f]),
+                    _axes_csv([None if a.is_global else a.padding for a in f]),
+                    "" if layer.params is None else layer.params,
+                    "" if layer.macs is None else layer.macs,
+                    " ".join(dict.fromkeys(d.code for d in layer.diagnostics)),
+                ]
+            )
         )
     return buf.getvalue()
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     def esc(cell: str) -> str:
-        return cell.replace("|", "\\|")
+        return printable(cell).replace("|", "\\|")
 
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
@@ -313,7 +320,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def report_markdown(report: StackReport) -> str:
-    title = report.name or (os.path.basename(report.file) if report.file else "stack")
+    title = printable(report.name or (os.path.basename(report.file) if report.file else "stack"))
     parts = [f"## {title}: input {shape_text(report.input)}", ""]
     parts.append(markdown_table(COLUMNS, [layer_row(layer, exact=True) for layer in report.layers]))
     parts.append("")
@@ -322,7 +329,9 @@ def report_markdown(report: StackReport) -> str:
     if report.diagnostics:
         parts.append("### Diagnostics")
         parts.append("")
-        parts += [f"- **{d.severity}** `{d.code}` [{d.layer}] {d.message}" for d in report.diagnostics]
+        parts += [
+            f"- **{d.severity}** `{d.code}` [{printable(d.layer)}] {printable(d.message)}" for d in report.diagnostics
+        ]
     else:
         parts.append("No diagnostics.")
     return "\n".join(parts) + "\n"
