@@ -79,8 +79,11 @@ def option_of(problem: Problem) -> str | None:
 
 def problem_text(problem: Problem) -> str:
     """One problem as the CLI prints it: options named as the user typed them."""
+    from convcalc.notation import printable
+
     option = option_of(problem)
-    return problem.render(None if option is None else f"option {option}", flag_of(problem.allowed_by))
+    # One line, read left to right: a name with a newline or a bidi override is shown escaped.
+    return printable(problem.render(None if option is None else f"option {option}", flag_of(problem.allowed_by)))
 
 
 _KIND = {

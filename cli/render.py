@@ -230,7 +230,7 @@ def summary_lines(report: StackReport) -> list[str]:
     out = report.output
     f = out.field
     lines = [
-        f"output {shape_text(out.output)} (layer {out.name})",
+        f"output {shape_text(out.output)} (layer {printable(out.name)})",
         f"receptive field {rf_text(f)}   jump {jump_text(f)}   effective padding {padding_text(f)}   "
         f"centre of unit 0 {centre_text(f)}",
         f"params {thousands(report.total_params)}   MACs {thousands(report.total_macs)}",
@@ -257,7 +257,7 @@ def hidden_note(layout: grid.Layout, terminal: Terminal) -> str | None:
 
 
 def print_table(report: StackReport, terminal: Terminal) -> None:
-    title = report.name or (os.path.basename(report.file) if report.file else "stack")
+    title = printable(report.name or (os.path.basename(report.file) if report.file else "stack"))
     terminal.line(f"{title}: input {shape_text(report.input)}")
     rows: list[list[grid.CellLike]] = []
     columns: tuple[grid.Column, ...] = TABLE_COLUMNS
@@ -353,6 +353,11 @@ def _axes_csv(values: Sequence[object] | None) -> str:
     return "x".join("" if v is None else fraction_text(v) if isinstance(v, Fraction) else str(v) for v in values)
 
 
+def csv_row(cells: Sequence[object]) -> list[object]:
+    """A CSV row with its text escaped (printable): a name with a newline stays on its row."""
+    return [printable(c) if isinstance(c, str) else c for c in cells]
+
+
 def report_csv(report: StackReport) -> str:
     """One row per layer, exact machine-readable numbers (see CSV_COLUMNS)."""
     import csv
@@ -365,25 +370,27 @@ def report_csv(report: StackReport) -> str:
         f = layer.field
         extra = [] if gated is None else _gated_csv(gated[i])
         writer.writerow(
-            [
-                layer.index + 1,
-                layer.name,
-                layer.op,
-                " ".join(layer.inputs),
-                dims_text([layer.output.channels, *layer.output.spatial], "x").replace("?", ""),
-                _axes_csv(layer.effective_kernel),
-                _axes_csv(layer.stride),
-                _axes_csv([None if a.is_global else a.jump for a in f]),
-                _axes_csv([a.rf_min for a in f]),
-                _axes_csv([a.rf for a in f]),
-                "true" if all(a.is_global for a in f) and f else "false",
-                _axes_csv([None if a.is_global else a.centre for a in f]),
-                _axes_csv([None if a.is_global else a.padding for a in f]),
-                "" if layer.params is None else layer.params,
-                "" if layer.macs is None else layer.macs,
-                " ".join(dict.fromkeys(d.code for d in layer.diagnostics)),
-                *extra,
-            ]
+            csv_row(
+                [
+                    layer.index + 1,
+                    layer.name,
+                    layer.op,
+                    " ".join(layer.inputs),
+                    dims_text([layer.output.channels, *layer.output.spatial], "x").replace("?", ""),
+                    _axes_csv(layer.effective_kernel),
+                    _axes_csv(layer.stride),
+                    _axes_csv([None if a.is_global else a.jump for a in f]),
+                    _axes_csv([a.rf_min for a in f]),
+                    _axes_csv([a.rf for a in f]),
+                    "true" if all(a.is_global for a in f) and f else "false",
+                    _axes_csv([None if a.is_global else a.centre for a in f]),
+                    _axes_csv([None if a.is_global else a.padding for a in f]),
+                    "" if layer.params is None else layer.params,
+                    "" if layer.macs is None else layer.macs,
+                    " ".join(dict.fromkeys(d.code for d in layer.diagnostics)),
+                    *extra,
+                ]
+            )
         )
     return buf.getvalue()
 
@@ -403,7 +410,7 @@ def _gated_csv(f: tuple[AxisField, ...]) -> list[str]:
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     def esc(cell: str) -> str:
-        return cell.replace("|", "\\|")
+        return printable(cell).replace("|", "\\|")
 
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
@@ -411,7 +418,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def report_markdown(report: StackReport) -> str:
-    title = report.name or (os.path.basename(report.file) if report.file else "stack")
+    title = printable(report.name or (os.path.basename(report.file) if report.file else "stack"))
     parts = [f"## {title}: input {shape_text(report.input)}", ""]
     header = list(COLUMNS)
     if report.constant_gates is not None:
@@ -424,7 +431,10 @@ def report_markdown(report: StackReport) -> str:
     if report.diagnostics:
         parts.append("### Diagnostics")
         parts.append("")
-        parts += [f"- **{d.severity}** `{d.code}` {diagnostic_head(d)} {d.message}" for d in report.diagnostics]
+        parts += [
+            f"- **{d.severity}** `{d.code}` {printable(diagnostic_head(d))} {printable(d.message)}"
+            for d in report.diagnostics
+        ]
     else:
         parts.append("No diagnostics.")
     return "\n".join(parts) + "\n"

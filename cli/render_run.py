@@ -12,8 +12,8 @@ import io
 import os
 
 from cli import grid
-from cli.render import dumps, hidden_note, markdown_table
-from cli.terminal import Terminal, open_terminal
+from cli.render import csv_row, dumps, hidden_note, markdown_table
+from cli.terminal import Terminal, open_terminal, printable
 from convcalc.execution.runner import LayerRun, RunResult, format_bytes
 from convcalc.notation import dims_text
 
@@ -32,7 +32,7 @@ def milliseconds(seconds: float) -> str:
 
 
 def title(result: RunResult) -> str:
-    name = result.name or (os.path.basename(result.file) if result.file else "stack")
+    name = printable(result.name or (os.path.basename(result.file) if result.file else "stack"))
     return f"{name}: input {dims_text(result.input_shape)} ({result.data}), weights {result.weights}, {result.dtype}"
 
 
@@ -98,6 +98,8 @@ def print_run(result: RunResult, saved: str | None, terminal: Terminal | None = 
     note = hidden_note(layout, terminal)
     if note is not None:
         terminal.line(note)
+    for line in result.notes:
+        terminal.line(f"note: {line}")
     for line in summary_lines(result, saved):
         terminal.line(line)
 
@@ -113,20 +115,22 @@ def run_csv(result: RunResult) -> str:
     for layer in result.layers:
         s = layer.stats
         writer.writerow(
-            [
-                layer.index + 1,
-                layer.name,
-                layer.op,
-                " ".join(layer.inputs),
-                dims_text(layer.predicted, "x"),
-                dims_text(layer.actual, "x"),
-                "yes" if layer.matches else "no",
-                repr(layer.seconds),
-                repr(s.mean),
-                repr(s.std),
-                repr(s.min),
-                repr(s.max),
-            ]
+            csv_row(
+                [
+                    layer.index + 1,
+                    layer.name,
+                    layer.op,
+                    " ".join(layer.inputs),
+                    dims_text(layer.predicted, "x"),
+                    dims_text(layer.actual, "x"),
+                    "yes" if layer.matches else "no",
+                    repr(layer.seconds),
+                    repr(s.mean),
+                    repr(s.std),
+                    repr(s.min),
+                    repr(s.max),
+                ]
+            )
         )
     return buf.getvalue()
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TextIO
 
+# Re-exported: the one escaping of names lives in convcalc.notation.
+from convcalc.notation import printable as printable
+
 
 class ColorMode(StrEnum):
     AUTO = "auto"
@@ -72,24 +75,6 @@ def sgr(style: str) -> str:
         codes.append(_SGR[word])
         i += 1
     return f"\x1b[{';'.join(codes)}m"
-
-
-#: Characters that would move the cursor, end a line or reorder text if printed raw (bidi overrides and isolates).
-_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
-
-
-def printable(text: str) -> str:
-    """`text` with control and bidi-override characters shown as escapes (\\n, \\u202e), so a name can
-    never break a line or reverse the text around it."""
-    if text.isprintable() and not (_BIDI & set(text)):
-        return text
-    out = []
-    for ch in text:
-        if ch in _BIDI or not ch.isprintable():
-            out.append(ch.encode("unicode_escape").decode("ascii") if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def cell_width(text: str) -> int:

@@ -11,7 +11,31 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
-__all__ = ["counts_text", "dims_text", "fraction_text", "ratio_text"]
+__all__ = ["MAX_SHOWN_CHARS", "counts_text", "dims_text", "fraction_text", "printable", "ratio_text", "shorten"]
+
+#: Characters of a value echoed in a message before it is cut (see shorten).
+MAX_SHOWN_CHARS = 60
+
+#: Characters that would move the cursor, end a line or reorder text if printed raw (bidi overrides and isolates).
+_BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C))
+
+
+def printable(text: str) -> str:
+    """`text` with control and bidi-override characters shown as escapes (\\n, \\u202e), so a name can
+    never break a line or reverse the text around it (tables, CSV, Markdown, messages; JSON keeps the string).
+
+    >>> printable("a\\nb\\u202ec")
+    'a\\\\nb\\\\u202ec'
+    """
+    if text.isprintable() and not (_BIDI & set(text)):
+        return text
+    out = []
+    for ch in text:
+        if ch in _BIDI or not ch.isprintable():
+            out.append(ch.encode("unicode_escape").decode("ascii") if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def fraction_text(x: Fraction | int) -> str:
@@ -62,3 +86,14 @@ def dims_text(dims: Sequence[int | None], sep: str = "×") -> str:
     '3×?×224'
     """
     return sep.join("?" if d is None else str(d) for d in dims)
+
+
+def shorten(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """`text` cut to `limit` characters with its length said, so a 2 MB value is not echoed in full.
+
+    >>> shorten("abc"), shorten("x" * 100, 5)
+    ('abc', 'xxxxx… (100 characters)')
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"

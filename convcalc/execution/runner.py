@@ -46,6 +46,8 @@ DEFAULT_MAX_MEMORY = 2 * 1024**3
 #: The Python objects of a run (results, statistics, array headers), bounded: 1-2 KiB a layer measured.
 BOOKKEEPING_BYTES = 16 * 1024
 BOOKKEEPING_PER_LAYER = 2 * 1024
+#: The first bytes of every .npy file (numpy.lib.format.MAGIC_PREFIX).
+_NPY_MAGIC = b"\x93NUMPY"
 #: Sample data convcalc can generate; anything else is a path to a .npy file.
 DATA_KINDS = ("randn", "ones", "zeros")
 WEIGHT_KINDS: tuple[WeightKind, ...] = ("randn", "ones")
@@ -144,6 +146,8 @@ class RunResult:
     failure: RunFailure | None = None
     outputs: dict[str, Array] = field(default_factory=dict, compare=False, repr=False)
     params: dict[str, LayerParams] = field(default_factory=dict, compare=False, repr=False)
+    #: Said once after the table: NaN or inf in the data.
+    notes: tuple[str, ...] = ()
 
     @property
     def batch(self) -> int:
@@ -219,9 +223,21 @@ def run_stack(
     if memory.total > max_memory:
         raise ResourceError(Problem(_memory_message(memory, max_memory, n, dtype), stack.file, parameter="max_memory"))
     x = _sample(data, (n, *sample_shape), np.dtype(dtype), seed, npy)
-    del npy
     predicted = {lr.name: _shape_tuple(lr.output) for lr in report.layers}
-    done = _execute(stack, predicted, x, weights, seed, keep_outputs, progress)
+    notes: tuple[str, ...] = ()
+    if npy is not None:
+        del npy
+        flat = x.reshape(-1)
+        # Counted in chunks: a boolean copy of the whole input would not be in the memory estimate.
+        bad = sum(int((~np.isfinite(flat[i : i + _STATS_CHUNK])).sum()) for i in range(0, flat.size, _STATS_CHUNK))
+        if bad:
+            notes = (
+                f"the data holds {bad:,} NaN or infinite value(s): the statistics of every layer that reads "
+                "them are NaN or infinite",
+            )
+    # NaN and inf in the data are the user's to have: no RuntimeWarning from the kernels (the note says it once).
+    with np.errstate(all="ignore"):
+        done = _execute(stack, predicted, x, weights, seed, keep_outputs, progress)
     result = RunResult(
         name=stack.name,
         file=stack.file,
@@ -236,6 +252,7 @@ def run_stack(
         failure=done.failure,
         outputs=done.outputs,
         params=done.params,
+        notes=notes,
     )
     if check:
         check_result(result)
@@ -569,9 +586,38 @@ def _check_arguments(data: str, weights: str, seed: int, batch: int | None, dtyp
 
 def _open_npy(path: str) -> Array:
     """The .npy array at `path`, memory-mapped: its shape and dtype are known without reading the data."""
-    if os.path.isdir(path):
-        raise FileProblemError(Problem("is a directory, not a .npy file", path, parameter="data"))
     try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise FileProblemError(
+            Problem(f"cannot read the file: {exc.strerror or exc}", path, parameter="data")
+        ) from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise FileProblemError(Problem("is a directory, not a .npy file", path, parameter="data"))
+    if mode is not None and not stat.S_ISREG(mode):
+        # Opening a FIFO waits for a writer, and a device never ends: only regular files are read.
+        raise FileProblemError(
+            Problem("is not a regular file (a pipe or a device); give a .npy file", path, parameter="data")
+        )
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(len(_NPY_MAGIC))
+        if magic == b"PK\x03\x04":
+            raise FileProblemError(
+                Problem(
+                    "a .npz archive; the data must be one array saved with numpy.save (.npy)", path, parameter="data"
+                )
+            )
+        if magic != _NPY_MAGIC:
+            raise FileProblemError(
+                Problem(
+                    "not a .npy file (it does not start with the .npy header); save one with numpy.save",
+                    path,
+                    parameter="data",
+                )
+            )
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
         raise FileProblemError(
@@ -586,8 +632,14 @@ def _open_npy(path: str) -> Array:
             Problem(f"cannot read the file: {exc.strerror or exc}", path, parameter="data")
         ) from None
     except ValueError as exc:
+        # numpy's own text for an object array suggests loading it unsafely: never say that.
+        text = str(exc).lower()
+        objects = "pickle" in text or "object" in text
+        reason = "it holds Python objects, not numbers" if objects else "its header is damaged"
         raise FileProblemError(
-            Problem(f"not a .npy array (save one with numpy.save): {exc}", path, parameter="data")
+            Problem(
+                f"not a usable .npy array: {reason}; save an array of numbers with numpy.save", path, parameter="data"
+            )
         ) from None
     if not isinstance(arr, np.ndarray):
         arr.close()
@@ -603,6 +655,15 @@ def _npy_batch(path: str, shape: tuple[int, ...], sample: tuple[int, ...], batch
     """The batch size a .npy of `shape` gives for per-sample shape `sample` (SpecError if it does not fit)."""
     if shape == sample:
         return batch
+    if not shape:
+        raise SpecError(
+            Problem(
+                f"the array is 0-d (one number, no dimensions), but the stack's input is {_shape_text(sample)}: "
+                f"the array must be (N, {', '.join(map(str, sample))}) or ({', '.join(map(str, sample))})",
+                path,
+                parameter="data",
+            )
+        )
     if len(shape) == len(sample) + 1 and shape[1:] == sample:
         if shape[0] == 0:
             raise SpecError(
@@ -739,4 +800,5 @@ def _shape_tuple(shape: Shape) -> tuple[int, ...]:
 
 
 def _shape_text(shape: tuple[int | None, ...], sep: str = "×") -> str:
-    return dims_text(shape, sep)
+    # A 0-d array has no dimensions: say so rather than print an empty shape.
+    return dims_text(shape, sep) if shape else "() (0-d)"

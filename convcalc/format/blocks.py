@@ -49,6 +49,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from convcalc.format import limits
+
 __all__ = [
     "BLOCK_FIELDS",
     "CALL_FIELDS",
@@ -68,8 +70,8 @@ CALL_FIELDS: Final = ("block", "name", "from", "repeat", "names", "with", "first
 GROUP_FIELDS: Final = ("group", "from", "layers")
 #: The parameter every instance has: its 0-based number.
 INDEX_NAME: Final = "index"
-#: An expansion larger than this is refused (nested repeats multiply).
-MAX_LAYERS: Final = 20_000
+#: An expansion larger than this is refused (nested repeats multiply): the one layer cap.
+MAX_LAYERS: Final = limits.MAX_LAYERS
 
 
 def qualify(prefix: str, name: str) -> str:

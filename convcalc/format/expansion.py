@@ -11,7 +11,7 @@ from typing import Final
 import yaml
 
 from convcalc.errors import Problem, SpecError
-from convcalc.format import blocks, expressions
+from convcalc.format import blocks, expressions, limits
 from convcalc.format.nodes import (
     BOOL_TAG,
     FLOAT_TAG,
@@ -122,6 +122,10 @@ class Expander:
         self.used = False
         #: The block instances being expanded, outermost first: (the use's mapping node, instance prefix).
         self._instances: list[tuple[yaml.Node, str]] = []
+        #: Layers and instances expanded so far, kept or left out by `when:` (bounded by MAX_LAYERS).
+        self.visited = 0
+        #: Blocks and groups being expanded, one inside the other (bounded by MAX_BLOCK_NESTING).
+        self.depth = 0
         self._defined = node is not None
         if node is not None:
             self._read_defs(node)
@@ -236,7 +240,7 @@ class Expander:
         try:
             self._sequence(items, scope, None, INPUT_NAME, [], "")
         except _TooBig as exc:
-            raise SpecError(Problem(str(exc), self.r.file)) from None
+            raise SpecError(exc.problem) from None
         return self.out
 
     def _uses_block(self, item: yaml.Node) -> bool:
@@ -263,6 +267,35 @@ class Expander:
         where: str,
     ) -> str:
         """Expand one list of layers (the top level, or one block instance); returns the last output."""
+        if self.depth > limits.MAX_BLOCK_NESTING:
+            where_node = raw[0] if raw and not isinstance(raw[0], ReadMapping) else None
+            node = raw[0].node if raw and isinstance(raw[0], ReadMapping) else where_node
+            loc = self.r.location(node) if node is not None else None
+            raise _TooBig(
+                Problem(
+                    f"blocks and groups nest more than {limits.MAX_BLOCK_NESTING} deep"
+                    + (f" (in block '{stack[-1]}')" if stack else "")
+                    + f": a block or group may sit inside at most {limits.MAX_BLOCK_NESTING} others",
+                    self.r.file,
+                    loc.line if loc else None,
+                    loc.column if loc else None,
+                )
+            )
+        self.depth += 1
+        try:
+            return self._sequence_items(raw, scope, env, first_input, stack, where)
+        finally:
+            self.depth -= 1
+
+    def _sequence_items(
+        self,
+        raw: Sequence[yaml.Node | ReadMapping],
+        scope: blocks.Scope,
+        env: _Env | None,
+        first_input: str,
+        stack: list[str],
+        where: str,
+    ) -> str:
         items = self._mappings(raw)
         names = self._local_names(items, env)
         for item, local in zip(items, names, strict=True):
@@ -336,10 +369,14 @@ class Expander:
                 return None
         return value
 
-    def _subst(self, node: yaml.Node, env: _Env, label: str, fname: str) -> yaml.Node | None:
-        """`node` with its `${...}` references replaced; None when one fails (reported)."""
-        if isinstance(node, yaml.SequenceNode):
-            children = [self._subst(child, env, label, fname) for child in node.value]
+    def _subst(self, node: yaml.Node, env: _Env, label: str, fname: str, depth: int = 0) -> yaml.Node | None:
+        """`node` with its `${...}` references replaced; None when one fails (reported).
+
+        Lists are read 3 deep (a field is at most a list of pairs): deeper, or an alias bomb
+        (`&a9 [*a8, *a8, ...]`), the value is kept as written and validation refuses it.
+        """
+        if isinstance(node, yaml.SequenceNode) and depth < 3:
+            children = [self._subst(child, env, label, fname, depth + 1) for child in node.value]
             if any(child is None for child in children):
                 return None
             kept = [child for child in children if child is not None]
@@ -417,6 +454,7 @@ class Expander:
     ) -> str:
         """Append one plain layer; returns the name the next layer reads by default."""
         r = self.r
+        self._visit(m.node)
         qualified = blocks.qualify(scope.prefix, local) if local is not None else None
         label = qualified or f"#{len(self.out) + 1}"
         if local == INPUT_NAME and where:
@@ -476,11 +514,25 @@ class Expander:
             self.qualified.add(qualified)
             if local is not None:
                 scope.names[local] = qualified
-        if len(self.out) >= blocks.MAX_LAYERS:
-            raise _TooBig(f"the blocks expand to more than {blocks.MAX_LAYERS:,} layers")
         instance, call = (self._instances[-1][1], self._instances[0][0]) if self._instances else (None, None)
         self.out.append(ReadMapping(m.node, fields, m.issues, frozenset(reported), instance, call))
         return qualified if qualified is not None else previous
+
+    def _visit(self, node: yaml.Node) -> None:
+        """Count one layer or instance; refuse the expansion past MAX_LAYERS (left-out ones count:
+        10⁴ nested repeats of a layer whose `when:` is false would otherwise run for ever)."""
+        self.visited += 1
+        if self.visited > limits.MAX_LAYERS:
+            where = self.r.location(node)
+            raise _TooBig(
+                Problem(
+                    f"the blocks expand to more than {limits.MAX_LAYERS:,} layers, the most a stack may have "
+                    "(layers and instances a false 'when:' leaves out count too)",
+                    self.r.file,
+                    where.line,
+                    where.column,
+                )
+            )
 
     def _when(self, node: yaml.Node, label: str) -> bool:
         value = self.r.scalar(node)
@@ -619,6 +671,7 @@ class Expander:
         output = start
         taken: dict[str, int] = {}
         for index in range(count):
+            self._visit(m.node)
             instance = blocks.instance_prefix(local, index, repeat_node is not None)
             if names_node is not None:
                 named = self._instance_name(names_node, env, index, taken, label)
@@ -837,7 +890,11 @@ def _is_call(item: ReadMapping) -> bool:
 
 
 class _TooBig(Exception):
-    """The expansion would exceed blocks.MAX_LAYERS."""
+    """The expansion would exceed a limit (convcalc.format.limits): the one problem refusing it."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 def _resolve_output(scope: blocks.Scope, ref: str, local: bool = False) -> str | None:

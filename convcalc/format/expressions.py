@@ -11,12 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from convcalc.format.limits import MAX_EXPRESSION_CHARS, MAX_EXPRESSION_DEPTH, shorten
+from convcalc.stack.fields import did_you_mean
+
 __all__ = ["ExprError", "Opaque", "Value", "evaluate", "has_refs", "substitute"]
 
 #: Integers in expressions stay within this magnitude (no 9**9**9).
 _MAX_INT: Final = 2**62
 
 _REF: Final = re.compile(r"\$\{([^{}]*)\}")
+_SPACE: Final = re.compile(r"\s*\Z")
 _TOKEN: Final = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(\*\*|//|==|!=|<=|>=|[-+*%<>()/]))")
 
 
@@ -60,15 +64,23 @@ class _Parser:
 
     def __init__(self, text: str, env: Mapping[str, Value]) -> None:
         self.text = text
+        self.shown = shorten(text)  # in messages: a 2 MB expression is not echoed in full
         self.env = env
+        self.depth = 0
+        if len(text) > MAX_EXPRESSION_CHARS:
+            raise ExprError(
+                f"'{self.shown}' is longer than {MAX_EXPRESSION_CHARS:,} characters, the longest expression "
+                "convcalc reads"
+            )
         self.tokens: list[str] = []
         pos = 0
+        # One pass over the text (a 2 MB expression is read in linear time).
         while pos < len(text):
-            if not text[pos:].strip():
+            if _SPACE.match(text, pos):
                 break
             match = _TOKEN.match(text, pos)
             if match is None or match.end() == pos:
-                raise ExprError(f"unexpected '{text[pos:].strip()[0]}' in '{text}'")
+                raise ExprError(f"unexpected '{text[pos:].strip()[0]}' in '{self.shown}'")
             self.tokens.append(match.group(match.lastindex or 0))
             pos = match.end()
         self.pos = 0
@@ -79,7 +91,7 @@ class _Parser:
     def take(self) -> str:
         token = self.peek()
         if token is None:
-            raise ExprError(f"'{self.text}' ends too early")
+            raise ExprError(f"'{self.shown}' ends too early")
         self.pos += 1
         return token
 
@@ -88,22 +100,30 @@ class _Parser:
             raise ExprError("empty ${}: write a parameter name or an expression, e.g. ${out * 4}")
         value = self.disjunction()
         if self.peek() is not None:
-            raise ExprError(f"unexpected '{self.peek()}' in '{self.text}'")
+            raise ExprError(f"unexpected '{self.peek()}' in '{self.shown}'")
         return value
+
+    def _nest(self) -> None:
+        """Enter one more parenthesis, sign or `not` (the parser recurses on each: bounded)."""
+        self.depth += 1
+        if self.depth > MAX_EXPRESSION_DEPTH:
+            raise ExprError(
+                f"'{self.shown}' nests parentheses, signs, 'not' or '**' more than {MAX_EXPRESSION_DEPTH} deep"
+            )
 
     def _bool(self, value: Value, op: str) -> bool:
         if not isinstance(value, bool):
-            raise ExprError(f"'{op}' needs true or false, got {_describe(value)} in '{self.text}'")
+            raise ExprError(f"'{op}' needs true or false, got {_describe(value)} in '{self.shown}'")
         return value
 
     def _int(self, value: Value, op: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ExprError(f"'{op}' needs integers, got {_describe(value)} in '{self.text}'")
+            raise ExprError(f"'{op}' needs integers, got {_describe(value)} in '{self.shown}'")
         return value
 
     def _bounded(self, value: int) -> int:
         if abs(value) > _MAX_INT:
-            raise ExprError(f"'{self.text}' is too large")
+            raise ExprError(f"'{self.shown}' is too large")
         return value
 
     def disjunction(self) -> Value:
@@ -125,7 +145,10 @@ class _Parser:
     def negation(self) -> Value:
         if self.peek() == "not":
             self.take()
-            return not self._bool(self.negation(), "not")
+            self._nest()
+            value = not self._bool(self.negation(), "not")
+            self.depth -= 1
+            return value
         return self.comparison()
 
     def comparison(self) -> Value:
@@ -155,20 +178,21 @@ class _Parser:
         while self.peek() in ("*", "//", "%", "/"):
             op = self.take()
             if op == "/":
-                raise ExprError(f"use // for integer division in '{self.text}' (expressions are integers)")
+                raise ExprError(f"use // for integer division in '{self.shown}' (expressions are integers)")
             a, b = self._int(value, op), self._int(self.unary(), op)
             if op != "*" and b == 0:
-                raise ExprError(f"division by zero in '{self.text}'")
+                raise ExprError(f"division by zero in '{self.shown}'")
             value = self._bounded(a * b if op == "*" else a // b if op == "//" else a % b)
         return value
 
     def unary(self) -> Value:
-        if self.peek() == "-":
+        sign = self.peek()
+        if sign in ("-", "+"):
             self.take()
-            return -self._int(self.unary(), "-")
-        if self.peek() == "+":
-            self.take()
-            return self._int(self.unary(), "+")
+            self._nest()
+            value = self._int(self.unary(), sign)
+            self.depth -= 1
+            return -value if sign == "-" else value
         return self.power()
 
     def power(self) -> Value:
@@ -176,17 +200,21 @@ class _Parser:
         if self.peek() != "**":
             return base
         self.take()
+        self._nest()
         a, b = self._int(base, "**"), self._int(self.unary(), "**")
+        self.depth -= 1
         if b < 0 or (b > 64 and abs(a) > 1):
-            raise ExprError(f"'**' needs an exponent in 0..64, got {b} in '{self.text}'")
+            raise ExprError(f"'**' needs an exponent in 0..64, got {b} in '{self.shown}'")
         return self._bounded(a**b)
 
     def atom(self) -> Value:
         token = self.take()
         if token == "(":
+            self._nest()
             value = self.disjunction()
             if self.take() != ")":
-                raise ExprError(f"missing ')' in '{self.text}'")
+                raise ExprError(f"missing ')' in '{self.shown}'")
+            self.depth -= 1
             return value
         if token.isdigit():
             return self._bounded(int(token))
@@ -195,12 +223,13 @@ class _Parser:
         if token[0].isalpha() or token[0] == "_":
             if token not in self.env:
                 names = ", ".join(sorted(self.env)) or "none"
-                raise ExprError(f"unknown parameter '{token}' in '{self.text}'; parameters here: {names}")
+                hint = did_you_mean(token, list(self.env))
+                raise ExprError(f"unknown parameter '{token}' in '{self.shown}'{hint} Parameters here: {names}")
             value = self.env[token]
             if isinstance(value, Opaque) and len(self.tokens) > 1:
                 raise ExprError(f"'{token}' is {value.kind}: use it alone, as ${{{token}}}")
             return value
-        raise ExprError(f"unexpected '{token}' in '{self.text}'")
+        raise ExprError(f"unexpected '{token}' in '{self.shown}'")
 
 
 def evaluate(text: str, env: Mapping[str, Value]) -> Value:
@@ -238,5 +267,5 @@ def substitute(text: str, env: Mapping[str, Value]) -> Value:
         return evaluate(whole.group(1), env)
     rest = _REF.sub("", text)
     if "${" in rest:
-        raise ExprError(f"unclosed or nested '${{' in '{text}': write ${{name}} or ${{expression}}")
+        raise ExprError(f"unclosed or nested '${{' in '{shorten(text)}': write ${{name}} or ${{expression}}")
     return _REF.sub(lambda m: _text(evaluate(m.group(1), env), m.group(1)), text)

@@ -17,13 +17,15 @@ Conventions:
 from __future__ import annotations
 
 import os
-from typing import Final
+import stat
+from typing import IO, Final
 
 import yaml
 
 from convcalc import collector
 from convcalc.errors import FileProblemError, Problem, SpecError
-from convcalc.format.nodes import TOP_LEVEL_KEYS, Reader, ReadMapping, compose, is_list, is_map
+from convcalc.format.limits import MAX_FILE_BYTES, MAX_LAYERS
+from convcalc.format.nodes import TOP_LEVEL_KEYS, Reader, ReadMapping, compose, count_items, is_list, is_map
 from convcalc.format.shapes import parse_input_shape
 from convcalc.format.validate import RawLayer, read_input, validate_layers
 from convcalc.notation import dims_text
@@ -32,7 +34,10 @@ from convcalc.stack.fields import axes_text, did_you_mean, plural
 from convcalc.stack.spec import FORMAT_VERSION, InputSpec, LayerSpec, Location, StackSpec
 from convcalc.stack.values import Value, is_int
 
-__all__ = ["TOP_LEVEL_KEYS", "load_stack", "parse_input_shape", "parse_stack"]
+__all__ = ["TOP_LEVEL_KEYS", "decode_stack", "load_stack", "parse_input_shape", "parse_stack", "read_limited"]
+
+#: The fewest characters a layer takes (`- *a` and a line break): a shorter text cannot exceed MAX_LAYERS.
+_MIN_CHARS_PER_LAYER: Final = 3
 
 #: The keys that make a layer entry a block use or a group (convcalc.format.blocks).
 _CALL_KEYS: Final = ("block", "group")
@@ -63,15 +68,47 @@ def load_stack(
         elif (os.sep not in file and "/" not in file) or file.startswith(BUNDLED_PREFIX):
             names = ", ".join(p.stem for p in list_configs())
             raise FileProblemError(Problem(f"no such file, and no bundled stack of that name ({names})", file))
-    if os.path.isdir(file):
-        raise FileProblemError(Problem("is a directory, not a stack file", label))
     try:
-        with open(file, "rb") as handle:
-            data = handle.read()
+        mode = os.stat(file).st_mode
     except FileNotFoundError:
         raise FileProblemError(Problem("no such file", label)) from None
     except OSError as exc:
         raise FileProblemError(Problem(f"cannot read the file: {exc.strerror or exc}", label)) from None
+    if stat.S_ISDIR(mode):
+        raise FileProblemError(Problem("is a directory, not a stack file", label))
+    if not stat.S_ISREG(mode):
+        # Opening a FIFO waits for a writer, and a device may never end: only regular files are read.
+        raise FileProblemError(
+            Problem(f"is {_file_kind(mode)}, not a regular file; give a stack file, or - for stdin", label)
+        )
+    try:
+        with open(file, "rb") as handle:
+            data = read_limited(handle, label)
+    except FileNotFoundError:
+        raise FileProblemError(Problem("no such file", label)) from None
+    except OSError as exc:
+        raise FileProblemError(Problem(f"cannot read the file: {exc.strerror or exc}", label)) from None
+    return parse_stack(
+        decode_stack(data, label), file=label, input_override=input_override, allow_rank_change=allow_rank_change
+    )
+
+
+def read_limited(handle: IO[bytes], label: str) -> bytes:
+    """At most MAX_FILE_BYTES from `handle` (a file or stdin); FileProblemError naming the limit beyond it."""
+    data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise FileProblemError(
+            Problem(
+                f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB, the largest stack file convcalc reads "
+                f"(a 20,000-layer stack is under 1 MB)",
+                label,
+            )
+        )
+    return data
+
+
+def decode_stack(data: bytes, label: str) -> str:
+    """The UTF-8 text of a stack file's bytes, without a byte-order mark; FileProblemError if not UTF-8."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -87,9 +124,23 @@ def load_stack(
                 column,
             )
         ) from None
-    return parse_stack(
-        text.removeprefix("\ufeff"), file=label, input_override=input_override, allow_rank_change=allow_rank_change
-    )
+    return text.removeprefix("\ufeff")
+
+
+def _too_many_layers(count: int | None) -> str:
+    """`count` layers (None: more than MAX_LAYERS, counted no further) refused with the limit."""
+    many = f"{count:,}" if count is not None else f"more than {MAX_LAYERS:,}"
+    return f"{many} layers: a stack has at most {MAX_LAYERS:,} (written out or made by blocks)"
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
 
 
 def parse_stack(
@@ -103,6 +154,10 @@ def parse_stack(
     number of spatial axes than the file's `input` is refused (parameter `input`) unless
     `allow_rank_change`: the layers are then read at the override's rank.
     """
+    if len(text) > _MIN_CHARS_PER_LAYER * MAX_LAYERS:
+        too_many = count_items(text, "layers", MAX_LAYERS)
+        if too_many is not None:
+            raise SpecError(Problem(_too_many_layers(None), file, too_many[1], too_many[2], field="layers"))
     with collector.paused():
         root = compose(text, file)
         spec = _StackParser(Reader(file), input_override, allow_rank_change).parse(root)
@@ -275,6 +330,10 @@ class _StackParser:
             return []
         if not is_list(node) or not node.value:
             r.add(f"layers must be a non-empty list of layer mappings, {r.got(node)}", node, field="layers")
+            return []
+        if len(node.value) > MAX_LAYERS:
+            # Refused before any layer is read: validating and analysing 10⁵ layers takes minutes.
+            r.add(_too_many_layers(len(node.value)), node, field="layers")
             return []
         entries = self._expand(node.value)
         if not entries and not r.problems:

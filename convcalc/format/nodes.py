@@ -15,8 +15,10 @@ from typing import Final, TypeGuard
 import yaml
 
 from convcalc.errors import FileProblemError, Problem
+from convcalc.format.limits import MAX_INT_DIGITS
+from convcalc.notation import printable, shorten
 from convcalc.stack.spec import Location
-from convcalc.stack.values import BAD, Value
+from convcalc.stack.values import BAD, Value, plain_number
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -38,6 +40,8 @@ FLOAT_TAG: Final = "tag:yaml.org,2002:float"
 #: Integers SafeConstructor reads as plain int(text): no sign-only, octal (010), hex, binary, `_` or `:`.
 _DECIMAL: Final = re.compile(r"[-+]?[1-9][0-9]*|0")
 _BOOL_WORDS: Final = yaml.constructor.SafeConstructor.bool_values
+#: What looks like a number in exponent notation but YAML 1.1 reads as a string (`1e3`, `2E-1`).
+_EXPONENT: Final = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def is_list(node: yaml.Node) -> TypeGuard[yaml.SequenceNode]:
@@ -86,6 +90,8 @@ class Reader:
         self._constructor = yaml.constructor.SafeConstructor()
         #: Said after any problem about a node made by block expansion: where its value came from.
         self.notes: dict[yaml.Node, str] = {}
+        #: Collections read so far, by (id of the node, depth); the nodes live as long as the parse.
+        self._values: dict[tuple[int, int], Value] = {}
 
     def location(self, node: yaml.Node) -> Location:
         mark = node.start_mark
@@ -105,6 +111,8 @@ class Reader:
         tag = node.tag
         if tag == STR_TAG:
             return node.value
+        if tag == INT_TAG and len(node.value) > MAX_INT_DIGITS:
+            return BAD  # Python refuses to read (or print) an integer this long; got() says why
         if tag == INT_TAG and _DECIMAL.fullmatch(node.value):
             return int(node.value)
         if tag == NULL_TAG:
@@ -124,10 +132,24 @@ class Reader:
         A tagged collection (`!!python/object/apply:os.system [...]`, `!!omap`) is not a plain list or
         mapping: it becomes an unreadable value that shows as written.
         """
+        if isinstance(node, yaml.ScalarNode):
+            return self._value(node, depth)
+        # Aliases make the node tree a graph: each (node, depth) is read once, so an alias bomb
+        # (`&a9 [*a8, *a8, ...]`, 10⁹ leaves from a few lines) costs its number of nodes, not leaves.
+        key = (id(node), depth)
+        found = self._values.get(key)
+        if found is None:
+            found = self._values[key] = self._value(node, depth)
+        return found
+
+    def _value(self, node: yaml.Node, depth: int) -> Value:
         where = self.location(node)
         note = self.notes.get(node, "")
         if isinstance(node, yaml.ScalarNode):
             data = self.scalar(node)
+            if node.tag == INT_TAG and len(node.value) > MAX_INT_DIGITS:
+                note = f" (an integer of {len(node.value):,} digits; convcalc reads at most {MAX_INT_DIGITS:,}){note}"
+                return Value(BAD, where, raw=node.value, note=note)
             standard = node.tag.startswith(YAML_TAG_PREFIX)
             tag = short_tag(node.tag) if not standard or data is BAD else ""
             return Value(data, where, raw=node.value, tag=tag, note=note)
@@ -150,13 +172,15 @@ class Reader:
             return "..."
         if isinstance(node, yaml.ScalarNode):
             value = self.scalar(node)
+            if node.tag == INT_TAG and value is BAD:
+                return shorten(node.value)
             if not node.tag.startswith(YAML_TAG_PREFIX) or value is BAD:
-                return f"{short_tag(node.tag)} {node.value}".strip()
+                return shorten(f"{short_tag(node.tag)} {printable(node.value)}".strip())
             if isinstance(value, str):
-                return f"'{value}'"
+                return f"'{shorten(printable(value))}'"
             if node.tag == NULL_TAG:
                 return "null"
-            return str(node.value)
+            return shorten(str(node.value))
         tag = "" if node.tag in (SEQ_TAG, MAP_TAG) else f"{short_tag(node.tag)} "
         if isinstance(node, yaml.SequenceNode):
             items = [self.show(child, depth + 1) for child in node.value[:6]]
@@ -174,7 +198,12 @@ class Reader:
         """`got <value>` plus a hint when YAML typed the value differently from what it looks like."""
         text = f"got {self.show(node)}"
         value = self.scalar(node)
-        if isinstance(value, bool):
+        if node.tag == INT_TAG and len(node.value) > MAX_INT_DIGITS:
+            text += f" (an integer of {len(node.value):,} characters; convcalc reads at most {MAX_INT_DIGITS:,} digits)"
+        elif isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+            # YAML 1.1 reads `1e3` (no dot, no sign in the exponent) as a string, not a number.
+            text += f" ('{value.strip()}' is a string to YAML; write {plain_number(value.strip())})"
+        elif isinstance(value, bool):
             text += " (a boolean)"
         elif isinstance(value, float) and value.is_integer():
             text += f" (a float: write {int(value)})"
@@ -204,9 +233,11 @@ class Reader:
                 continue
             if key in result.fields:
                 first = result.fields[key][0].start_mark.line + 1
+                second = key_node.start_mark.line + 1
+                lines = f"twice on line {first}" if first == second else f"on lines {first} and {second}"
                 result.issues.append(
                     (
-                        f"duplicate key '{key}' on lines {first} and {key_node.start_mark.line + 1}: "
+                        f"duplicate key '{key}' {lines}: "
                         "YAML would silently keep only the last one; remove one of them",
                         key_node,
                         key,
@@ -237,12 +268,67 @@ class Reader:
         return result
 
 
+def count_items(text: str, key: str, limit: int) -> tuple[int, int, int] | None:
+    """(items, line, column of the list) when the top-level list under `key` has more than `limit` items.
+
+    Reads YAML events, not nodes, and stops at item `limit + 1`: a file of 10⁵ layers is refused in a
+    fraction of the time composing it takes. None when the list is short enough, or the text is not
+    YAML (composing it then says why).
+    """
+    depth = 0  # nesting of collections; the top-level mapping is depth 1
+    position = 0  # events of the top-level mapping at depth 1: even ones are keys
+    target_depth = 0  # the depth of the list's items once it is found
+    wanted = False
+    count = 0
+    marker = (1, 1)  # line and column of the list
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            starts = isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent))
+            if target_depth and depth == target_depth and starts:
+                count += 1
+                if count > limit:
+                    return count, marker[0], marker[1]
+            if depth == 1 and starts:
+                if position % 2 == 0:
+                    wanted = isinstance(event, yaml.ScalarEvent) and event.value == key
+                elif wanted and isinstance(event, yaml.SequenceStartEvent) and not target_depth:
+                    target_depth = 2
+                    if event.start_mark is not None:
+                        marker = (event.start_mark.line + 1, event.start_mark.column + 1)
+                position += 1
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+                if target_depth and depth < target_depth:
+                    return None
+            elif isinstance(event, yaml.DocumentEndEvent):
+                return None
+    except yaml.YAMLError:
+        return None
+    return None
+
+
+def _indented_with_tab(text: str, index: int) -> bool:
+    """Whether the line holding `index` starts with blanks that include a tab, up to `index` or beyond it."""
+    start = text.rfind("\n", 0, index) + 1
+    end = start
+    while end < len(text) and text[end] in " \t":
+        end += 1
+    return "\t" in text[start:end] and end >= min(index, len(text))
+
+
 def compose(text: str, file: str | None) -> yaml.MappingNode:
     """Compose the YAML text into a node tree; FileProblemError if it is not a YAML mapping."""
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if mark is not None and _indented_with_tab(text, mark.index):
+            line_start = text.rfind("\n", 0, mark.index) + 1
+            tab_column = text.index("\t", line_start) - line_start + 1
+            message = "not valid YAML: tabs are not allowed for indentation in YAML; use spaces"
+            raise FileProblemError(Problem(message, file, mark.line + 1, tab_column)) from None
         message = f"not valid YAML: {exc.problem or exc.context}"
         if exc.context and exc.problem and exc.context_mark is not None:
             message += (

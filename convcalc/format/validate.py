@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from convcalc.errors import Problem
+from convcalc.notation import printable, shorten
 from convcalc.ops import registry
 from convcalc.ops.base import Op
 from convcalc.stack.fields import POS_INT, POS_INT_OR_NULL, REQUIRED, LayerName, did_you_mean, plural
@@ -290,7 +291,7 @@ def _identify(layer: RawLayer, reporter: Reporter) -> None:
         return
     names = _all_op_names()
     reporter.add(
-        f"unknown op '{op}'{did_you_mean(op, [*names, *registry.ALIASES])} Ops: {', '.join(names)}",
+        f"unknown op '{shorten(printable(op))}'{did_you_mean(op, [*names, *registry.ALIASES])} Ops: {', '.join(names)}",
         op_value.where,
         layer.label,
         "op",

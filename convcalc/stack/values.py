@@ -12,7 +12,29 @@ import re
 from dataclasses import dataclass
 from typing import Final, TypeGuard
 
+from convcalc.notation import printable, shorten
 from convcalc.stack.spec import Location
+
+#: Exponent notation, which YAML 1.1 reads as a string unless written `1.0e+3`.
+_EXPONENT: Final = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def plain_number(text: str) -> str:
+    """Exponent notation (`1e3`) as YAML reads a number: `1000` when it is a whole number, else
+    with a dot and a signed exponent (`2.0e-1`).
+
+    >>> plain_number("1e3"), plain_number("2e-1")
+    ('1000', '2.0e-1')
+    """
+    from fractions import Fraction
+
+    value = Fraction(text)
+    if value.denominator == 1 and abs(value) < 10**18:
+        return str(value.numerator)
+    mantissa, _, exponent = text.lower().partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return f"{mantissa}e{exponent if exponent.startswith(('-', '+')) else '+' + exponent}"
 
 
 class Invalid:
@@ -71,13 +93,14 @@ class Value:
             if len(self.pairs) > 4:
                 shown.append("...")
             return prefix + "{" + ", ".join(shown) + "}"
+        # Cut and escaped: a 2 MB value or a name with a newline is shown short, on one line.
         if self.tag or self.data is BAD:
-            return f"{self.tag} {self.raw}".strip()
+            return shorten(printable(f"{self.tag} {self.raw}".strip()))
         if isinstance(self.data, str):
-            return f"'{self.data}'"
+            return f"'{shorten(printable(self.data))}'"
         if self.data is None:
             return "null"
-        return self.raw or str(self.data)
+        return shorten(self.raw or str(self.data))
 
     def got(self) -> str:
         """`got <value>` plus a hint where the type is not what the text suggests."""
@@ -89,6 +112,9 @@ class Value:
             text += f" (a float: write {int(value)})"
         elif isinstance(value, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?", value.strip()):
             text += " (a quoted string, not a number)"
+        elif isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+            # YAML 1.1 reads `1e3` (no dot in the mantissa, no sign in the exponent) as a string.
+            text += f" ('{value.strip()}' is a string to YAML; write {plain_number(value.strip())})"
         elif self.items is not None:
             text += " (a list)"
         elif self.pairs is not None:
