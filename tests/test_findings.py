@@ -9,7 +9,10 @@ rules (actions/runner ActionCommand.cs: properties split at ',' and the first '=
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -396,10 +399,18 @@ def test_traceback_flag(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_shell_completion() -> None:
-    code, out, _ = invoke("--show-completion", "bash")
-    assert code == 0
-    assert "complete" in out
-    assert "_CONVCALC_COMPLETE=complete_bash" in out
+    # The console script as a shell runs it (see tests/test_cli_usage.py).
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        # Typer's switch for naming the shell instead of detecting it from the parent processes.
+        env={**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "complete" in done.stdout
+    assert "_CONVCALC_COMPLETE=complete_bash" in done.stdout
     # What the installed script asks: the values of rf's --format after `convcalc rf x --format `.
     env = {"_CONVCALC_COMPLETE": "complete_bash", "COMP_WORDS": "convcalc rf x --format ", "COMP_CWORD": "4"}
     result = runner.invoke(app, [], env=env, prog_name="convcalc")

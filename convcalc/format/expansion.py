@@ -59,6 +59,43 @@ def _relocate(node: yaml.Node, mark: yaml.Mark) -> yaml.Node:
     return yaml.ScalarNode(node.tag, node.value, mark, mark, getattr(node, "style", None))
 
 
+def _written_size(node: yaml.Node, limit: int) -> int | None:
+    """How many nodes `node` holds written out (aliases expanded); None beyond `limit`, or when it
+    contains itself (`&a [*a]`). Linear in the distinct nodes: each is sized once."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(n: yaml.Node) -> int:
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _Unbounded
+        active.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(n, yaml.SequenceNode):
+            children = list(n.value)
+        elif isinstance(n, yaml.MappingNode):
+            children = [part for pair in n.value for part in pair]
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > limit:
+                raise _Unbounded
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        return size(node)
+    except (_Unbounded, RecursionError):
+        return None
+
+
+class _Unbounded(Exception):
+    """A parameter value too large (or endless) to paste."""
+
+
 def merge_instances(problems: list[Problem]) -> list[Problem]:
     """One problem per place in the file: the same mistake in a block repeats in every instance."""
     seen: dict[tuple[object, ...], int] = {}
@@ -388,6 +425,15 @@ class Expander:
         name = whole[2:-1].strip() if whole.startswith("${") and whole.endswith("}") else ""
         try:
             if name in env.nodes:
+                if _written_size(env.nodes[name], limits.MAX_PARAMETER_NODES) is None:
+                    self.r.add(
+                        f"parameter '{name}' holds more than {limits.MAX_PARAMETER_NODES:,} values written out "
+                        "(an alias used many times, or a value that contains itself); a layer field needs a few",
+                        node,
+                        label,
+                        fname,
+                    )
+                    return None
                 result = _relocate(env.nodes[name], node.start_mark)
             else:
                 result = _value_node(expressions.substitute(text, env.values), node.start_mark)

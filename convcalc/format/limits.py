@@ -17,9 +17,14 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_INT_DIGITS",
     "MAX_LAYERS",
+    "MAX_PARAMETER_NODES",
     "MAX_SHOWN_CHARS",
     "shorten",
 ]
+
+#: Values a block parameter pasted into a layer may hold, written out (an alias counts each time it is
+#: used): a field needs a few; an alias bomb (`&a9 [*a8, *a8]`) holds billions.
+MAX_PARAMETER_NODES: Final = 10_000
 
 #: Bytes of a stack file (or of stdin): a 20,000-layer stack is under 1 MB.
 MAX_FILE_BYTES: Final = 16 * 1024 * 1024
