@@ -130,22 +130,15 @@ def user_errors(json_errors: bool = False) -> Iterator[None]:
     except ConvCalcError as exc:
         code = exit_code_for(exc)
         if json_errors:
+            from convcalc.documents.parts import problem_json  # only for JSON errors: not on the start-up path
+
             payload = {
                 "convcalc_schema": 1,
                 "error": {
                     "kind": _kind(exc),
                     "exit_code": int(code),
                     "problems": [
-                        {
-                            "file": p.file,
-                            "line": p.line,
-                            "column": p.column,
-                            "layer": p.layer,
-                            "field": p.field,
-                            "option": option_of(p),
-                            "allowed_by": flag_of(p.allowed_by),
-                            "message": p.message,
-                        }
+                        {**problem_json(p), "option": option_of(p), "allowed_by": flag_of(p.allowed_by)}
                         for p in exc.problems
                     ],
                 },

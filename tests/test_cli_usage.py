@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -89,15 +86,4 @@ def test_shell_completion_is_available() -> None:
     code, out, _ = invoke("--help")
     assert code == 0
     assert "--install-completion" in out
-    # The console script, with the shell named: with shellingham installed Typer detects the shell from
-    # the parent processes and ignores the argument, which fails under a CI runner with no shell above.
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", "--show-completion", "bash"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        # Typer's switch for naming the shell instead of detecting it from the parent processes.
-        env={**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"},
-    )
-    assert done.returncode == 0, done.stderr
-    assert "_convcalc_completion" in done.stdout
+    # The script itself: tests/test_findings.py test_shell_completion.

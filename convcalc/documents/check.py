@@ -14,7 +14,7 @@ from typing import Any
 from convcalc.analysis.contracts import ContractResult, StackCheck
 from convcalc.diagnostics import Severity
 from convcalc.documents.findings import Finding, Level
-from convcalc.documents.parts import SCHEMA_VERSION, diagnostic_json
+from convcalc.documents.parts import SCHEMA_VERSION, diagnostic_json, problem_json
 from convcalc.documents.report import report_document
 from convcalc.errors import ConvCalcError, FileProblemError, MismatchError, Problem, ResourceError
 from convcalc.notation import dims_text
@@ -248,17 +248,7 @@ def file_document(result: FileCheck) -> dict[str, Any]:
         if error is None
         else {
             "kind": error_kind(error),
-            "problems": [
-                {
-                    "file": p.file,
-                    "line": p.line,
-                    "column": p.column,
-                    "layer": p.layer,
-                    "field": p.field,
-                    "message": p.message,
-                }
-                for p in error.problems
-            ],
+            "problems": [problem_json(p) for p in error.problems],
         },
         "expectations": None if check is None else [_contract_json(r) for r in check.contracts],
         "diagnostics": None

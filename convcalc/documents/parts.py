@@ -12,6 +12,7 @@ from typing import Any
 
 from convcalc.analysis.report import AxisField, LayerReport
 from convcalc.diagnostics import Diagnostic
+from convcalc.errors import Problem
 from convcalc.geometry.shape import Shape
 from convcalc.notation import fraction_text
 from convcalc.stack.spec import Location, axis_label
@@ -43,6 +44,12 @@ def field_json(fields: Sequence[AxisField]) -> list[dict[str, Any]]:
 
 def shape_json(shape: Shape) -> dict[str, Any]:
     return {"channels": shape.channels, "spatial": list(shape.spatial)}
+
+
+def problem_json(p: Problem) -> dict[str, Any]:
+    """One problem of a refused input: where (file, 1-based line and column), the layer and field, the message."""
+    where = {"file": p.file, "line": p.line, "column": p.column}
+    return {**where, "layer": p.layer, "field": p.field, "message": p.message}
 
 
 def location_json(where: Location | None) -> dict[str, Any] | None:
