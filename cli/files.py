@@ -10,19 +10,13 @@ import tempfile
 from collections.abc import Iterable
 
 
-def _same(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them is gone or unreadable: it cannot be the other
-        return False
-
-
 def write_text(path: str, text: str, parameter: str, inputs: Iterable[str] = ()) -> None:
     """Write `text` to `path`: to a temporary file next to it, then renamed over it (a reader never sees
     half a file; a failed write leaves nothing). An existing file is replaced, unless it is one of
     `inputs` (files the command read: compared as files, so other spellings and links count) or a
     directory. `parameter` names the option in the error."""
     from convcalc.errors import FileProblemError, Problem
+    from convcalc.execution.files import overwritten_input, umask
 
     def refuse(message: str) -> FileProblemError:
         return FileProblemError(Problem(message, path, parameter=parameter))
@@ -30,7 +24,7 @@ def write_text(path: str, text: str, parameter: str, inputs: Iterable[str] = ())
     if os.path.isdir(path):
         raise refuse("names a directory; give a file name")
     inputs = tuple(inputs)
-    clash = next((given for given in inputs if os.path.exists(path) and _same(given, path)), None)
+    clash = overwritten_input(path, inputs)
     if clash is not None:
         raise refuse(f"would overwrite {clash}, one of the command's inputs; choose another name")
     directory = os.path.dirname(os.path.abspath(path))
@@ -43,10 +37,8 @@ def write_text(path: str, text: str, parameter: str, inputs: Iterable[str] = ())
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-            mask = os.umask(0o022)
-            os.umask(mask)
-            os.fchmod(handle.fileno(), 0o666 & ~mask)
-        if any(os.path.exists(path) and _same(given, path) for given in inputs):
+            os.fchmod(handle.fileno(), 0o666 & ~umask())
+        if overwritten_input(path, inputs) is not None:
             raise refuse("was pointed at one of the command's inputs while writing; not overwritten")
         os.replace(tmp, path)
     except OSError as exc:

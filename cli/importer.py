@@ -44,7 +44,7 @@ def import_model(
     """Import a model: every layer with a comment naming the node it came from, shapes from convcalc's arithmetic."""
     with user_errors():
         from convcalc.errors import FileProblemError, Problem
-        from convcalc.execution.runner import overwritten_input
+        from convcalc.execution.files import overwritten_input
         from convcalc.format.dump import dump_stack
         from convcalc.format.loader import parse_input_shape
         from convcalc.importers import read_model

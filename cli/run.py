@@ -215,7 +215,7 @@ def _check_save_target(save: str, force: bool, inputs: list[str]) -> None:
     """Refuse before running: a directory, one of the run's inputs (--force or not), an existing file
     without --force, or a missing directory."""
     from convcalc.errors import FileProblemError, Problem
-    from convcalc.execution.runner import overwritten_input
+    from convcalc.execution.files import overwritten_input
 
     if os.path.isdir(save):
         raise FileProblemError(Problem("names a directory; give a file name such as out.npz", save, parameter="save"))

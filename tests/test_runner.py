@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from convcalc.analysis.engine import analyze
 from convcalc.analysis.report import Shape
 from convcalc.errors import FileProblemError, MismatchError, ResourceError, ShapeError, SpecError
-from convcalc.execution import runner
+from convcalc.execution import files, runner
+from convcalc.execution.files import overwritten_input
 from convcalc.execution.runner import estimate_memory, init_params, run_stack, save_outputs
 from convcalc.format.loader import load_stack, parse_input_shape, parse_stack
 from convcalc.ops.convolution import ConvSpec, DeconvSpec
@@ -677,11 +678,11 @@ def test_overwritten_input_compares_files_not_names(tmp_path: Path, monkeypatch:
     (tmp_path / "other.npz").write_bytes(b"")
     inputs = ["d/net.yaml", "x.npy"]  # the data file does not exist: it cannot be overwritten
     for spelling in (str(stack), "d/net.yaml", "./d/../d/net.yaml", "link.yaml"):
-        assert runner.overwritten_input(spelling, inputs) == "d/net.yaml", spelling
-    assert runner.overwritten_input("link.yaml", [str(stack)]) == str(stack)
-    assert runner.overwritten_input(str(stack), ["link.yaml"]) == "link.yaml"  # the input given as a symlink
-    assert runner.overwritten_input("other.npz", inputs) is None
-    assert runner.overwritten_input("new.npz", inputs) is None
+        assert overwritten_input(spelling, inputs) == "d/net.yaml", spelling
+    assert overwritten_input("link.yaml", [str(stack)]) == str(stack)
+    assert overwritten_input(str(stack), ["link.yaml"]) == "link.yaml"  # the input given as a symlink
+    assert overwritten_input("other.npz", inputs) is None
+    assert overwritten_input("new.npz", inputs) is None
 
 
 def test_save_outputs_never_replaces_a_kept_file_even_with_overwrite(tmp_path: Path) -> None:
@@ -712,7 +713,7 @@ def test_saved_files_get_the_mode_the_umask_gives(
 ) -> None:
     """0666 less the umask, as open() would give a new file; mkstemp alone gives 0600 whatever the umask."""
     if not proc:
-        monkeypatch.setattr(runner, "_PROC_STATUS", str(tmp_path / "no-such-status"))
+        monkeypatch.setattr(files, "_PROC_STATUS", str(tmp_path / "no-such-status"))
     path = tmp_path / "out.npz"
     with _umask(mask):
         save_outputs({"x": np.zeros(2)}, str(path))

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from convcalc.analysis.engine import analyze
 from convcalc.analysis.report import StackReport
 from convcalc.errors import FileProblemError, MismatchError, Problem, ResourceError, SpecError
+from convcalc.execution.files import overwritten_input, umask
 from convcalc.geometry.shape import Shape
 from convcalc.notation import dims_text
 from convcalc.ops import registry
@@ -362,23 +363,6 @@ def init_params(
     return LayerParams(w, b)
 
 
-def overwritten_input(path: str, inputs: Iterable[str]) -> str | None:
-    """The first of `inputs` (files a run reads) that writing `path` would replace, or None.
-
-    Files are compared, not names (os.path.samefile): relative and absolute spellings, `..`,
-    symlinks either way and hard links of one file are that file.
-    """
-    if not os.path.exists(path):
-        return None
-    for given in inputs:
-        try:
-            if os.path.samefile(given, path):
-                return given
-        except OSError:  # an input that is gone, or cannot be looked at, cannot be replaced either
-            continue
-    return None
-
-
 def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = False, keep: Iterable[str] = ()) -> None:
     """Write `outputs` to the .npz file `path`, one array per name (np.load(path)[name]).
 
@@ -395,7 +379,7 @@ def save_outputs(outputs: Mapping[str, Array], path: str, overwrite: bool = Fals
         raise FileProblemError(
             Problem(f"would overwrite {what}; choose another name or pass overwrite=True", path, parameter="path")
         )
-    mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777 if os.path.isfile(path) else 0o666 & ~_umask()
+    mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777 if os.path.isfile(path) else 0o666 & ~umask()
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".convcalc-", suffix=".npz", dir=directory)
@@ -426,25 +410,6 @@ def _refuse_inputs(path: str, keep: tuple[str, ...]) -> None:
                 f"would overwrite {clash}, one of the run's own inputs; choose another name", path, parameter="path"
             )
         )
-
-
-_PROC_STATUS = "/proc/self/status"
-
-
-def _umask() -> int:
-    """The process's umask, from /proc on Linux. Elsewhere os.umask has to set a mask to read the
-    old one: it sets the strictest for that moment, so a file another thread creates meanwhile is
-    more private, never less."""
-    try:
-        with open(_PROC_STATUS, encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o777)
-    os.umask(mask)
-    return mask
 
 
 # -- execution ------------------------------------------------------------------------------------
